@@ -1,0 +1,5 @@
+//! One module per subcommand. Each exposes `Args` (clap) and `run(Args) -> anyhow::Result<ExitCode>`.
+
+pub(crate) mod disasm;
+pub(crate) mod emu;
+pub(crate) mod syscalls;

@@ -1,0 +1,53 @@
+//! The `moat` command-line tool: one module per subcommand, no logic a library user would want.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Linux seccomp made usable: readable policies, compiled to the fastest correct BPF filter.
+#[derive(Debug, Parser)]
+#[command(name = "moat", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Look up syscall numbers, names, groups and signatures per ABI.
+    Syscalls(cmd::syscalls::Args),
+    /// Disassemble a raw seccomp BPF program (seccomp-tools layout).
+    Disasm(cmd::disasm::Args),
+    /// Evaluate one syscall against a raw BPF program or a policy.
+    Emu(cmd::emu::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Syscalls(args) => cmd::syscalls::run(args),
+        Command::Disasm(args) => cmd::disasm::run(args),
+        Command::Emu(args) => cmd::emu::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("moat: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A closed pipe on stdout (`moat syscalls | head`) is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,6 @@
+//! moat: Linux seccomp made usable.
+//!
+//! This facade re-exports the workspace's library crates, so an application depends on one crate.
+
+pub use moat_bpf as bpf;
+pub use moat_syscalls as syscalls;
