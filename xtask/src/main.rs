@@ -1,1 +1,319 @@
-fn main(){}
+//! Repository tasks: `cargo xtask gen-syscalls` and `cargo xtask check-generated`.
+//!
+//! `gen-syscalls` writes `crates/syscalls/src/generated.rs` from three sources:
+//! the `syscalls` crate (0.8.1, name <-> number for every ABI but x32),
+//! `crates/syscalls/data/abi-extras.csv` (which x86_64 entries x32 lacks, x32's own 512..=547
+//! entries, ARM's private syscalls) and `crates/syscalls/data/kernel-versions.csv` (the kernel
+//! version that introduced each syscall, per ABI where it differs).
+//! `check-generated` regenerates in memory and fails when the checked-in file differs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+
+/// ABIs in the order of `moat_syscalls::Arch::ALL`, with their table constant names.
+const ABIS: [(&str, &str); 9] = [
+    ("x86_64", "X86_64"),
+    ("x86", "X86"),
+    ("x32", "X32"),
+    ("aarch64", "AARCH64"),
+    ("arm", "ARM"),
+    ("riscv64", "RISCV64"),
+    ("ppc64le", "PPC64LE"),
+    ("s390x", "S390X"),
+    ("loongarch64", "LOONGARCH64"),
+];
+
+/// `__X32_SYSCALL_BIT` (arch/x86/include/uapi/asm/unistd.h).
+const X32_BIT: u32 = 0x4000_0000;
+
+/// The oldest kernel each ABI's seccomp tables are meaningful for: 3.0 is libseccomp's floor
+/// ("3.0 or earlier"); x32 was merged in 3.4, arm64 in 3.7, riscv64 (syscall ABI frozen) in 4.15,
+/// loongarch64 in 5.19.
+const FLOORS: [(&str, (u16, u16)); 9] = [
+    ("x86_64", (3, 0)),
+    ("x86", (3, 0)),
+    ("x32", (3, 4)),
+    ("aarch64", (3, 7)),
+    ("arm", (3, 0)),
+    ("riscv64", (4, 15)),
+    ("ppc64le", (3, 0)),
+    ("s390x", (3, 0)),
+    ("loongarch64", (5, 19)),
+];
+
+const OUTPUT: &str = "crates/syscalls/src/generated.rs";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("gen-syscalls") => gen_syscalls(),
+        Some("check-generated") => check_generated(),
+        _ => {
+            eprintln!("usage: cargo xtask <gen-syscalls | check-generated>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn gen_syscalls() -> anyhow::Result<ExitCode> {
+    let text = generate()?;
+    let path = root().join(OUTPUT);
+    // Write to a temporary file and rename, so a failed run never leaves a half-written file.
+    let tmp = path.with_extension("rs.tmp");
+    std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))?;
+    println!("wrote {OUTPUT}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_generated() -> anyhow::Result<ExitCode> {
+    let text = generate()?;
+    let path = root().join(OUTPUT);
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if current == text {
+        println!("{OUTPUT} is up to date");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("xtask: {OUTPUT} is stale: run `cargo xtask gen-syscalls` and commit the result");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// One ABI's table: number (with the x32 bias) -> name.
+type Table = BTreeMap<u32, String>;
+
+fn crate_table(abi: &str) -> anyhow::Result<Table> {
+    macro_rules! collect {
+        ($m:ident) => {{
+            let mut table = Table::new();
+            let last = syscalls::$m::Sysno::last().id();
+            // Walk every number up to the last one: `Sysno::iter()` stops before the last entry.
+            for nr in 0..=last {
+                let Ok(idx) = usize::try_from(nr) else {
+                    continue;
+                };
+                if let Some(s) = syscalls::$m::Sysno::new(idx) {
+                    table.insert(u32::try_from(s.id())?, s.name().to_owned());
+                }
+            }
+            table
+        }};
+    }
+    Ok(match abi {
+        "x86_64" => collect!(x86_64),
+        "x86" => collect!(x86),
+        "aarch64" => collect!(aarch64),
+        "arm" => collect!(arm),
+        "riscv64" => collect!(riscv64),
+        "ppc64le" => collect!(powerpc64),
+        "s390x" => collect!(s390x),
+        "loongarch64" => collect!(loongarch64),
+        other => bail!("no table for {other} in the syscalls crate"),
+    })
+}
+
+fn data_lines(name: &str) -> anyhow::Result<Vec<(usize, Vec<String>)>> {
+    let path = root().join("crates/syscalls/data").join(name);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|(i, l)| (i + 1, l.split(',').map(|f| f.trim().to_owned()).collect()))
+        .collect())
+}
+
+fn parse_nr(s: &str) -> anyhow::Result<u32> {
+    Ok(match s.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16)?,
+        None => s.parse()?,
+    })
+}
+
+fn parse_version(s: &str) -> anyhow::Result<(u16, u16)> {
+    let (major, minor) = s
+        .split_once('.')
+        .with_context(|| format!("bad version {s:?}"))?;
+    Ok((major.parse()?, minor.parse()?))
+}
+
+fn tables() -> anyhow::Result<Vec<(&'static str, Table)>> {
+    let mut out = Vec::new();
+    let mut x86_64_only = BTreeMap::new();
+    let mut x32_own = Table::new();
+    let mut arm_private = Table::new();
+    for (line, fields) in data_lines("abi-extras.csv")? {
+        let [kind, nr, name] = fields.as_slice() else {
+            bail!("abi-extras.csv:{line}: expected KIND,NR,NAME");
+        };
+        let nr = parse_nr(nr).with_context(|| format!("abi-extras.csv:{line}: bad number"))?;
+        let map = match kind.as_str() {
+            "x86_64-only" => &mut x86_64_only,
+            "x32" => &mut x32_own,
+            "arm" => &mut arm_private,
+            other => bail!("abi-extras.csv:{line}: unknown kind {other:?}"),
+        };
+        map.insert(nr, name.clone());
+    }
+    for (abi, _) in ABIS {
+        let table = if abi == "x32" {
+            let x86_64 = crate_table("x86_64")?;
+            for (nr, name) in &x86_64_only {
+                if x86_64.get(nr) != Some(name) {
+                    bail!("abi-extras.csv: x86_64-only {nr} {name} is not in the x86_64 table");
+                }
+            }
+            let mut t = Table::new();
+            for (nr, name) in x86_64
+                .iter()
+                .filter(|(nr, _)| !x86_64_only.contains_key(*nr))
+            {
+                t.insert(nr | X32_BIT, name.clone());
+            }
+            for (nr, name) in &x32_own {
+                if !(512..=547).contains(nr) {
+                    bail!("abi-extras.csv: x32 entry {nr} {name} is outside 512..=547");
+                }
+                t.insert(nr | X32_BIT, name.clone());
+            }
+            t
+        } else {
+            let mut t = crate_table(abi)?;
+            if abi == "arm" {
+                t.extend(arm_private.clone());
+            }
+            t
+        };
+        let names: BTreeSet<&String> = table.values().collect();
+        if names.len() != table.len() {
+            bail!("{abi}: a name appears twice in the table");
+        }
+        out.push((abi, table));
+    }
+    Ok(out)
+}
+
+/// name -> (default version, per-ABI overrides)
+type Versions = BTreeMap<String, ((u16, u16), BTreeMap<String, (u16, u16)>)>;
+
+fn versions() -> anyhow::Result<Versions> {
+    let mut out = Versions::new();
+    for (line, fields) in data_lines("kernel-versions.csv")? {
+        let ctx = || format!("kernel-versions.csv:{line}");
+        let Some((name, rest)) = fields.split_first() else {
+            continue;
+        };
+        let Some((default, overrides)) = rest.split_first() else {
+            bail!("{}: expected NAME,VERSION[,ABI=VERSION...]", ctx());
+        };
+        let default = parse_version(default).with_context(ctx)?;
+        let mut per_abi = BTreeMap::new();
+        for o in overrides {
+            let (abi, v) = o
+                .split_once('=')
+                .with_context(|| format!("{}: expected ABI=VERSION", ctx()))?;
+            if !ABIS.iter().any(|(a, _)| *a == abi) {
+                bail!("{}: unknown ABI {abi:?}", ctx());
+            }
+            per_abi.insert(abi.to_owned(), parse_version(v).with_context(ctx)?);
+        }
+        if out.insert(name.clone(), (default, per_abi)).is_some() {
+            bail!("{}: {name} listed twice", ctx());
+        }
+    }
+    Ok(out)
+}
+
+fn generate() -> anyhow::Result<String> {
+    let tables = tables()?;
+    let versions = versions()?;
+    let mut all_names = BTreeSet::new();
+    let mut out = String::new();
+    out.push_str(
+        "// @generated by `cargo xtask gen-syscalls`; do not edit.\n\
+         // Sources: the `syscalls` crate 0.8.1 (Linux 6.18 tables), crates/syscalls/data/abi-extras.csv,\n\
+         // crates/syscalls/data/kernel-versions.csv. Regenerate after editing either data file.\n\n\
+         use crate::{KernelVersion, Syscall};\n\n\
+         const fn s(name: &'static str, nr: u32, major: u16, minor: u16) -> Syscall {\n    \
+         Syscall { name, nr, since: KernelVersion { major, minor } }\n}\n",
+    );
+    let mut missing = Vec::new();
+    for (abi, table) in &tables {
+        let konst = ABIS
+            .iter()
+            .find(|(a, _)| a == abi)
+            .map(|(_, k)| *k)
+            .unwrap_or("?");
+        let floor = FLOORS
+            .iter()
+            .find(|(a, _)| a == abi)
+            .map(|(_, f)| *f)
+            .unwrap_or((3, 0));
+        writeln!(
+            out,
+            "\n/// {abi}: {} syscalls sorted by number.",
+            table.len()
+        )?;
+        writeln!(out, "pub(crate) static {konst}: &[Syscall] = &[")?;
+        for (nr, name) in table {
+            all_names.insert(name.clone());
+            let since = match versions.get(name) {
+                Some((default, per_abi)) => *per_abi.get(*abi).unwrap_or(default),
+                None => {
+                    missing.push(format!("{abi}/{name}"));
+                    floor
+                }
+            };
+            let since = since.max(floor);
+            writeln!(out, "    s({name:?}, {nr:#x}, {}, {}),", since.0, since.1)?;
+        }
+        out.push_str("];\n");
+        let mut by_name: Vec<(usize, &String)> = table.values().enumerate().collect();
+        by_name.sort_by(|a, b| a.1.cmp(b.1));
+        writeln!(out, "\n/// {abi}: indices into [`{konst}`] sorted by name.")?;
+        writeln!(out, "pub(crate) static {konst}_BY_NAME: &[u16] = &[")?;
+        for chunk in by_name.chunks(16) {
+            let line: Vec<String> = chunk.iter().map(|(i, _)| i.to_string()).collect();
+            writeln!(out, "    {},", line.join(", "))?;
+        }
+        out.push_str("];\n");
+    }
+    for name in versions.keys() {
+        if !all_names.contains(name) {
+            bail!("kernel-versions.csv: {name} is not a syscall on any ABI");
+        }
+    }
+    if !missing.is_empty() {
+        // TODO(strict): make this an error once the data file is complete.
+        eprintln!(
+            "xtask: kernel-versions.csv has no version for {} entries",
+            missing.len()
+        );
+    }
+    writeln!(out, "\n/// Every syscall name on any ABI, sorted, unique.")?;
+    writeln!(out, "pub(crate) static NAMES: &[&str] = &[")?;
+    for name in &all_names {
+        writeln!(out, "    {name:?},")?;
+    }
+    out.push_str("];\n");
+    Ok(out)
+}
