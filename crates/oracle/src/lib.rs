@@ -1,1 +1,896 @@
-//! placeholder
+//! Differential oracle: what libseccomp (and Docker + runc on top of it) makes of a filter.
+//!
+//! This crate exists only for moat's differential tests and benchmarks. It is never a
+//! dependency of a product crate: moat compiles its own filters and links no C library. Here the
+//! system libseccomp (Debian 12 ships 2.5.4) compiles a small, moat-independent filter
+//! description ([`Filter`]) into the raw BPF bytes that libseccomp exports, so tests can compare
+//! moat's output with libseccomp's — instruction by instruction, through an emulator, or by
+//! installing both in forked children — and benchmarks can race the two.
+//!
+//! It does three things:
+//! - [`compile`] turns a [`Filter`] into libseccomp's BPF ([`Compiled`]), skipping what runc
+//!   skips (syscall names libseccomp cannot resolve, rules whose action equals the default) and
+//!   reporting what it skipped;
+//! - [`docker_profile`] translates a Docker/moby seccomp JSON profile into a [`Filter`] the way
+//!   moby's `profiles/seccomp` setup and runc's `libcontainer/seccomp` apply it for one native
+//!   architecture, capability set and kernel version;
+//! - [`resolve`], [`name_of`] and [`version`] expose libseccomp's syscall tables so tests can
+//!   compare them with moat's.
+//!
+//! It does not emulate BPF, install filters, or patch filters the way runc's `patchbpf` does
+//! (runc prepends a stub that returns `ENOSYS` for syscall numbers newer than any in the profile;
+//! [`compile`] returns libseccomp's program only).
+//!
+//! # libseccomp 2.5.4 behaviour worth knowing
+//! - Syscall names are resolved with the host's native table and then translated by name to
+//!   every architecture of the filter; a name libseccomp does not know on any architecture is
+//!   skipped (reported in [`Compiled::skipped`]); a name that exists only on some architectures is
+//!   silently left out of the others (reported in [`Compiled::absent`]). libseccomp 2.5.4 knows
+//!   syscalls up to number 456 on x86_64 (`futex_requeue`); newer ones (`mseal`, `listmount`,
+//!   `statmount`, `lsm_*`, …) are skipped.
+//! - Argument comparisons on 64-bit ABIs (x86_64, x32, aarch64, …) compare the full 64-bit value:
+//!   the generated code checks the high word and the low word of `seccomp_data.args[i]`
+//!   separately, so `personality(0xffffffff)` matches `arg0 == 0xffffffff` but
+//!   `personality(0x1_ffffffff)` does not, although the kernel only reads the low 32 bits of
+//!   `personality`'s `unsigned int`. On 32-bit ABIs (x86, arm) only the low word is loaded and
+//!   compared. The kernel test in this crate demonstrates the 64-bit case.
+//! - A rule whose action equals the default action is refused by libseccomp; [`compile`] skips it
+//!   the way runc does and reports it in [`Compiled::redundant`].
+//! - With [`Layout::BinaryTree`] and zero rules libseccomp 2.5.4 misbehaves (runc only turns the
+//!   binary tree on above 32 syscalls); [`compile`] returns libseccomp's output unchanged.
+//! - `SCMP_ACT_TRAP` carries no data in libseccomp, so [`Action::Trap`] has none either.
+
+#![deny(missing_docs)]
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, anyhow, bail};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+    ScmpVersion,
+};
+use serde::Deserialize;
+
+/// A syscall ABI the oracle can compile for.
+///
+/// `name()` uses moat's spellings, so `moat_syscalls::Arch::name()` parses back with
+/// [`FromStr`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Arch {
+    /// x86-64 (`SCMP_ARCH_X86_64`, Docker `amd64`).
+    X86_64,
+    /// i386 (`SCMP_ARCH_X86`, Docker `x86`).
+    X86,
+    /// x32 (`SCMP_ARCH_X32`, Docker `x32`).
+    X32,
+    /// AArch64 (`SCMP_ARCH_AARCH64`, Docker `arm64`).
+    Aarch64,
+    /// 32-bit ARM EABI (`SCMP_ARCH_ARM`, Docker `arm`).
+    Arm,
+    /// RISC-V 64 (`SCMP_ARCH_RISCV64`, Docker `riscv64`).
+    Riscv64,
+    /// PowerPC 64 little-endian (`SCMP_ARCH_PPC64LE`, Docker `ppc64le`).
+    Ppc64le,
+    /// s390x (`SCMP_ARCH_S390X`, Docker `s390x`).
+    S390x,
+    /// LoongArch 64 (`SCMP_ARCH_LOONGARCH64`, Docker `loong64`); libseccomp 2.5.4 does not support
+    /// it, so [`compile`] fails for it.
+    Loongarch64,
+}
+
+impl Arch {
+    /// Every architecture, in declaration order.
+    pub const ALL: [Arch; 9] = [
+        Arch::X86_64,
+        Arch::X86,
+        Arch::X32,
+        Arch::Aarch64,
+        Arch::Arm,
+        Arch::Riscv64,
+        Arch::Ppc64le,
+        Arch::S390x,
+        Arch::Loongarch64,
+    ];
+
+    /// moat's name: `x86_64`, `x86`, `x32`, `aarch64`, `arm`, `riscv64`, `ppc64le`, `s390x`,
+    /// `loongarch64`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::X86 => "x86",
+            Arch::X32 => "x32",
+            Arch::Aarch64 => "aarch64",
+            Arch::Arm => "arm",
+            Arch::Riscv64 => "riscv64",
+            Arch::Ppc64le => "ppc64le",
+            Arch::S390x => "s390x",
+            Arch::Loongarch64 => "loongarch64",
+        }
+    }
+
+    /// The name Docker/moby uses for this architecture in `includes.arches` / `excludes.arches`
+    /// (`runtime.GOARCH` mapped through moby's `goToNative`): `amd64`, `x86`, `x32`, `arm64`,
+    /// `arm`, `riscv64`, `ppc64le`, `s390x`, `loong64`.
+    pub const fn docker_name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::X86 => "x86",
+            Arch::X32 => "x32",
+            Arch::Aarch64 => "arm64",
+            Arch::Arm => "arm",
+            Arch::Riscv64 => "riscv64",
+            Arch::Ppc64le => "ppc64le",
+            Arch::S390x => "s390x",
+            Arch::Loongarch64 => "loong64",
+        }
+    }
+
+    /// The libseccomp / OCI token: `SCMP_ARCH_X86_64`, ….
+    pub const fn scmp_name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "SCMP_ARCH_X86_64",
+            Arch::X86 => "SCMP_ARCH_X86",
+            Arch::X32 => "SCMP_ARCH_X32",
+            Arch::Aarch64 => "SCMP_ARCH_AARCH64",
+            Arch::Arm => "SCMP_ARCH_ARM",
+            Arch::Riscv64 => "SCMP_ARCH_RISCV64",
+            Arch::Ppc64le => "SCMP_ARCH_PPC64LE",
+            Arch::S390x => "SCMP_ARCH_S390X",
+            Arch::Loongarch64 => "SCMP_ARCH_LOONGARCH64",
+        }
+    }
+
+    /// The `AUDIT_ARCH_*` value the kernel puts in `seccomp_data.arch` (x32 shares x86-64's).
+    pub const fn audit_arch(self) -> u32 {
+        match self {
+            Arch::X86_64 | Arch::X32 => 0xC000_003E,
+            Arch::X86 => 0x4000_0003,
+            Arch::Aarch64 => 0xC000_00B7,
+            Arch::Arm => 0x4000_0028,
+            Arch::Riscv64 => 0xC000_00F3,
+            Arch::Ppc64le => 0xC000_0015,
+            Arch::S390x => 0x8000_0016,
+            Arch::Loongarch64 => 0xC000_0102,
+        }
+    }
+
+    /// The architecture this crate was compiled for, if it is one of the nine.
+    pub fn native() -> Option<Arch> {
+        if cfg!(target_arch = "x86_64") {
+            Some(Arch::X86_64)
+        } else if cfg!(target_arch = "x86") {
+            Some(Arch::X86)
+        } else if cfg!(target_arch = "aarch64") {
+            Some(Arch::Aarch64)
+        } else if cfg!(target_arch = "arm") {
+            Some(Arch::Arm)
+        } else if cfg!(target_arch = "riscv64") {
+            Some(Arch::Riscv64)
+        } else if cfg!(all(target_arch = "powerpc64", target_endian = "little")) {
+            Some(Arch::Ppc64le)
+        } else if cfg!(target_arch = "s390x") {
+            Some(Arch::S390x)
+        } else if cfg!(target_arch = "loongarch64") {
+            Some(Arch::Loongarch64)
+        } else {
+            None
+        }
+    }
+
+    fn scmp(self) -> ScmpArch {
+        match self {
+            Arch::X86_64 => ScmpArch::X8664,
+            Arch::X86 => ScmpArch::X86,
+            Arch::X32 => ScmpArch::X32,
+            Arch::Aarch64 => ScmpArch::Aarch64,
+            Arch::Arm => ScmpArch::Arm,
+            Arch::Riscv64 => ScmpArch::Riscv64,
+            Arch::Ppc64le => ScmpArch::Ppc64Le,
+            Arch::S390x => ScmpArch::S390X,
+            Arch::Loongarch64 => ScmpArch::Loongarch64,
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Arch {
+    type Err = anyhow::Error;
+
+    /// Accepts [`Arch::name`], [`Arch::docker_name`], [`Arch::scmp_name`] and the aliases
+    /// `amd64`, `i386`, `i686`, `arm64`, `armhf`, `ppc64el`, `powerpc64le`, `loong64`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let found = Arch::ALL
+            .into_iter()
+            .find(|a| s == a.name() || s == a.docker_name() || s == a.scmp_name());
+        if let Some(a) = found {
+            return Ok(a);
+        }
+        match s {
+            "i386" | "i686" => Ok(Arch::X86),
+            "armhf" => Ok(Arch::Arm),
+            "ppc64el" | "powerpc64le" => Ok(Arch::Ppc64le),
+            _ => bail!("unknown architecture `{s}`"),
+        }
+    }
+}
+
+/// What a filter does with a syscall (`SCMP_ACT_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// `SCMP_ACT_ALLOW`.
+    Allow,
+    /// `SCMP_ACT_ERRNO(n)`: fail with errno `n`.
+    Errno(u16),
+    /// `SCMP_ACT_KILL_PROCESS`.
+    KillProcess,
+    /// `SCMP_ACT_KILL_THREAD` (also what Docker's `SCMP_ACT_KILL` means).
+    KillThread,
+    /// `SCMP_ACT_TRAP` (libseccomp sets no data).
+    Trap,
+    /// `SCMP_ACT_LOG`.
+    Log,
+    /// `SCMP_ACT_TRACE(n)`.
+    Trace(u16),
+    /// `SCMP_ACT_NOTIFY`.
+    Notify,
+}
+
+impl Action {
+    /// The `SECCOMP_RET_*` value the kernel sees for this action.
+    pub const fn to_ret(self) -> u32 {
+        match self {
+            Action::Allow => 0x7fff_0000,
+            Action::Errno(n) => 0x0005_0000 | n as u32,
+            Action::KillProcess => 0x8000_0000,
+            Action::KillThread => 0,
+            Action::Trap => 0x0003_0000,
+            Action::Log => 0x7ffc_0000,
+            Action::Trace(n) => 0x7ff0_0000 | n as u32,
+            Action::Notify => 0x7fc0_0000,
+        }
+    }
+
+    fn scmp(self) -> ScmpAction {
+        match self {
+            Action::Allow => ScmpAction::Allow,
+            Action::Errno(n) => ScmpAction::Errno(i32::from(n)),
+            Action::KillProcess => ScmpAction::KillProcess,
+            Action::KillThread => ScmpAction::KillThread,
+            Action::Trap => ScmpAction::Trap,
+            Action::Log => ScmpAction::Log,
+            Action::Trace(n) => ScmpAction::Trace(n),
+            Action::Notify => ScmpAction::Notify,
+        }
+    }
+}
+
+/// A comparison operator (`SCMP_CMP_*`), unsigned, on the full 64-bit argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `SCMP_CMP_NE`: `arg != value`.
+    Ne,
+    /// `SCMP_CMP_LT`: `arg < value`.
+    Lt,
+    /// `SCMP_CMP_LE`: `arg <= value`.
+    Le,
+    /// `SCMP_CMP_EQ`: `arg == value`.
+    Eq,
+    /// `SCMP_CMP_GE`: `arg >= value`.
+    Ge,
+    /// `SCMP_CMP_GT`: `arg > value`.
+    Gt,
+    /// `SCMP_CMP_MASKED_EQ`: `arg & mask == value`.
+    MaskedEq {
+        /// The mask applied to the argument before comparing.
+        mask: u64,
+    },
+}
+
+/// One argument condition: `args[index] <op> value`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ArgCmp {
+    /// Argument index, 0..=5.
+    pub index: u8,
+    /// The comparison.
+    pub op: Op,
+    /// The value compared against (for [`Op::MaskedEq`], the expected masked value).
+    pub value: u64,
+}
+
+/// One rule: when `syscall` is called and every condition in `args` holds, take `action`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// Syscall name as libseccomp spells it.
+    pub syscall: String,
+    /// What to do on a match.
+    pub action: Action,
+    /// Conditions, ANDed (libseccomp allows one condition per argument index in a rule).
+    pub args: Vec<ArgCmp>,
+}
+
+/// libseccomp's code layout (`SCMP_FLTATR_CTL_OPTIMIZE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Layout {
+    /// Level 1: syscalls checked one after another, ordered by priority.
+    #[default]
+    Default,
+    /// Level 2: a binary tree over syscall numbers (what runc selects for profiles with more
+    /// than 32 syscall entries).
+    BinaryTree,
+}
+
+/// A filter description independent of moat's own types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filter {
+    /// Action for syscalls no rule matches.
+    pub default: Action,
+    /// Action for architectures not in `arches` (`SCMP_FLTATR_ACT_BADARCH`).
+    pub bad_arch: Action,
+    /// Accepted ABIs, in the order libseccomp should check them; empty means the host's native
+    /// ABI only.
+    pub arches: Vec<Arch>,
+    /// Rules, added to libseccomp in this order.
+    pub rules: Vec<Rule>,
+    /// Code layout.
+    pub optimize: Layout,
+}
+
+/// libseccomp's output for a [`Filter`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Compiled {
+    /// The BPF program as `seccomp_export_bpf` writes it: 8 bytes per instruction
+    /// (`struct sock_filter` in host byte order: code u16, jt u8, jf u8, k u32).
+    pub bytes: Vec<u8>,
+    /// Syscall names libseccomp could not resolve on any architecture; their rules were skipped,
+    /// as runc skips them. Unique, in first-seen order.
+    pub skipped: Vec<String>,
+    /// Syscall names of rules skipped because their action equals the default action (runc skips
+    /// them; libseccomp would refuse them). Unique, in first-seen order.
+    pub redundant: Vec<String>,
+    /// `(arch, name)` pairs where libseccomp knows the name but not on that architecture, so the
+    /// rule has no effect there. Unique, sorted.
+    pub absent: Vec<(Arch, String)>,
+}
+
+impl Compiled {
+    /// Number of BPF instructions.
+    pub fn len(&self) -> usize {
+        self.bytes.len() / 8
+    }
+
+    /// True when the program has no instructions (libseccomp never produces that).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The instructions decoded as `(code, jt, jf, k)`.
+    pub fn insns(&self) -> Vec<(u16, u8, u8, u32)> {
+        self.bytes
+            .chunks_exact(8)
+            .map(|c| {
+                (
+                    u16::from_ne_bytes([c[0], c[1]]),
+                    c[2],
+                    c[3],
+                    u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+                )
+            })
+            .collect()
+    }
+}
+
+fn push_unique(list: &mut Vec<String>, name: &str) {
+    if !list.iter().any(|n| n == name) {
+        list.push(name.to_owned());
+    }
+}
+
+/// Compiles `f` with libseccomp and returns the exported BPF.
+///
+/// Arches are added in order (the host's native ABI is removed when `f.arches` is non-empty and
+/// does not list it), then rules in order, like runc: a rule whose action equals the default is
+/// skipped ([`Compiled::redundant`]), a name libseccomp cannot resolve is skipped
+/// ([`Compiled::skipped`]). Any other libseccomp refusal is an error naming the rule.
+pub fn compile(f: &Filter) -> anyhow::Result<Compiled> {
+    let default = f.default.scmp();
+    let mut ctx = ScmpFilterContext::new(default).context("seccomp_init failed")?;
+    ctx.set_act_badarch(f.bad_arch.scmp())
+        .context("cannot set the bad-architecture action")?;
+
+    let native = ScmpArch::native();
+    let mut arches: Vec<Arch> = Vec::new();
+    for a in &f.arches {
+        if !arches.contains(a) {
+            arches.push(*a);
+        }
+    }
+    for a in &arches {
+        if !ctx
+            .is_arch_present(a.scmp())
+            .with_context(|| format!("cannot query architecture {a}"))?
+        {
+            ctx.add_arch(a.scmp())
+                .with_context(|| format!("libseccomp {} cannot add architecture {a}", ver()))?;
+        }
+    }
+    if !arches.is_empty() && !arches.iter().any(|a| a.scmp() == native) {
+        ctx.remove_arch(native)
+            .context("cannot remove the native architecture")?;
+    }
+    if f.optimize == Layout::BinaryTree {
+        ctx.set_ctl_optimize(2)
+            .context("cannot select the binary-tree layout")?;
+    }
+
+    let mut out = Compiled {
+        bytes: Vec::new(),
+        skipped: Vec::new(),
+        redundant: Vec::new(),
+        absent: Vec::new(),
+    };
+    let mut absent = BTreeSet::new();
+    for rule in &f.rules {
+        let action = rule.action.scmp();
+        if action == default {
+            push_unique(&mut out.redundant, &rule.syscall);
+            continue;
+        }
+        let Ok(sys) = ScmpSyscall::from_name(&rule.syscall) else {
+            push_unique(&mut out.skipped, &rule.syscall);
+            continue;
+        };
+        for a in &arches {
+            if resolve(*a, &rule.syscall).is_none() {
+                absent.insert((*a, rule.syscall.clone()));
+            }
+        }
+        let mut cmps = Vec::with_capacity(rule.args.len());
+        for c in &rule.args {
+            if c.index > 5 {
+                bail!(
+                    "rule for `{}` compares argument {}, but syscalls have 6 (0..=5)",
+                    rule.syscall,
+                    c.index
+                );
+            }
+            let op = match c.op {
+                Op::Ne => ScmpCompareOp::NotEqual,
+                Op::Lt => ScmpCompareOp::Less,
+                Op::Le => ScmpCompareOp::LessOrEqual,
+                Op::Eq => ScmpCompareOp::Equal,
+                Op::Ge => ScmpCompareOp::GreaterEqual,
+                Op::Gt => ScmpCompareOp::Greater,
+                Op::MaskedEq { mask } => ScmpCompareOp::MaskedEqual(mask),
+            };
+            cmps.push(ScmpArgCompare::new(u32::from(c.index), op, c.value));
+        }
+        ctx.add_rule_conditional(action, sys, &cmps)
+            .with_context(|| {
+                format!(
+                    "libseccomp refused rule `{}` -> {:?} with {:?}",
+                    rule.syscall, rule.action, rule.args
+                )
+            })?;
+    }
+    out.absent = absent.into_iter().collect();
+    out.bytes = export(&ctx)?;
+    Ok(out)
+}
+
+fn ver() -> String {
+    let (a, b, c) = version();
+    format!("{a}.{b}.{c}")
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Exports through an unlinked temporary file: libseccomp 2.5 has no `seccomp_export_bpf_mem`.
+fn export(ctx: &ScmpFilterContext) -> anyhow::Result<Vec<u8>> {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!(
+        "moat-oracle-{}-{n}-{}.bpf",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    let mut file: File = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    // Unlink at once: the open descriptor keeps the data, nothing is left behind on error.
+    std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+    ctx.export_bpf(&file).context("seccomp_export_bpf failed")?;
+    file.seek(SeekFrom::Start(0))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    if bytes.is_empty() || bytes.len() % 8 != 0 {
+        bail!(
+            "seccomp_export_bpf wrote {} bytes, not a whole number of instructions",
+            bytes.len()
+        );
+    }
+    Ok(bytes)
+}
+
+/// libseccomp's number for `name` on `arch` (x32 numbers include the 0x4000_0000 bias), or
+/// `None` when libseccomp does not know the name there.
+pub fn resolve(arch: Arch, name: &str) -> Option<u32> {
+    let sys = ScmpSyscall::from_name_by_arch(name, arch.scmp()).ok()?;
+    u32::try_from(i32::from(sys)).ok()
+}
+
+/// libseccomp's name for syscall `nr` on `arch`, if it knows one.
+pub fn name_of(arch: Arch, nr: u32) -> Option<String> {
+    let nr = i32::try_from(nr).ok()?;
+    ScmpSyscall::from(nr).get_name_by_arch(arch.scmp()).ok()
+}
+
+/// The linked libseccomp's version `(major, minor, micro)`; `(0, 0, 0)` if it cannot say.
+pub fn version() -> (u32, u32, u32) {
+    ScmpVersion::current()
+        .map(|v| (v.major, v.minor, v.micro))
+        .unwrap_or((0, 0, 0))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Docker / moby profiles
+// ---------------------------------------------------------------------------------------------
+
+/// Docker's default capability set (moby `oci/caps.DefaultCapabilities`), with the `CAP_` prefix.
+pub const DOCKER_DEFAULT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Path of Docker's default profile fixture (`/work/shared/fixtures/docker-default.json`).
+pub const DOCKER_DEFAULT_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/docker-default.json"
+);
+
+/// Docker's default profile (moby `profiles/seccomp/default.json`) read from the shared fixture.
+///
+/// # Panics
+/// Panics when the fixture is missing: this is a test-only crate and the fixture is part of the
+/// test environment.
+#[allow(clippy::expect_used)]
+pub fn docker_default_json() -> String {
+    std::fs::read_to_string(DOCKER_DEFAULT_PATH)
+        .expect("the shared fixture docker-default.json is readable")
+}
+
+/// Docker's default profile for `arch` with Docker's default capabilities and the running
+/// kernel's version, translated by [`docker_profile`].
+pub fn docker_default(arch: Arch) -> anyhow::Result<Filter> {
+    docker_profile(&docker_default_json(), arch, DOCKER_DEFAULT_CAPS, None)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Profile {
+    #[serde(default)]
+    default_action: String,
+    default_errno_ret: Option<u32>,
+    #[serde(default)]
+    architectures: Option<Vec<String>>,
+    #[serde(default)]
+    arch_map: Option<Vec<ArchMapEntry>>,
+    #[serde(default)]
+    syscalls: Option<Vec<ProfileSyscall>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArchMapEntry {
+    architecture: String,
+    #[serde(default)]
+    sub_architectures: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileSyscall {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    names: Option<Vec<String>>,
+    action: String,
+    errno_ret: Option<u32>,
+    #[serde(default)]
+    args: Option<Vec<ProfileArg>>,
+    #[serde(default)]
+    includes: Option<Filterish>,
+    #[serde(default)]
+    excludes: Option<Filterish>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileArg {
+    index: u32,
+    value: u64,
+    #[serde(default)]
+    value_two: u64,
+    op: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Filterish {
+    #[serde(default)]
+    arches: Option<Vec<String>>,
+    #[serde(default)]
+    caps: Option<Vec<String>>,
+    #[serde(default)]
+    min_kernel: Option<String>,
+}
+
+/// runc's `getAction`: `SCMP_ACT_KILL` is kill-thread; `errnoRet` defaults to EPERM for ERRNO and
+/// TRACE.
+fn docker_action(name: &str, errno_ret: Option<u32>) -> anyhow::Result<Action> {
+    let ret = || -> anyhow::Result<u16> {
+        match errno_ret {
+            None => Ok(1),
+            Some(v) => {
+                u16::try_from(v).map_err(|_| anyhow!("errnoRet {v} does not fit in 16 bits"))
+            }
+        }
+    };
+    Ok(match name {
+        "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => Action::KillThread,
+        "SCMP_ACT_KILL_PROCESS" => Action::KillProcess,
+        "SCMP_ACT_TRAP" => Action::Trap,
+        "SCMP_ACT_ERRNO" => Action::Errno(ret()?),
+        "SCMP_ACT_TRACE" => Action::Trace(ret()?),
+        "SCMP_ACT_ALLOW" => Action::Allow,
+        "SCMP_ACT_LOG" => Action::Log,
+        "SCMP_ACT_NOTIFY" => Action::Notify,
+        other => bail!("unknown seccomp action `{other}`"),
+    })
+}
+
+fn docker_op(name: &str, value: u64, value_two: u64) -> anyhow::Result<(Op, u64)> {
+    Ok(match name {
+        "SCMP_CMP_NE" => (Op::Ne, value),
+        "SCMP_CMP_LT" => (Op::Lt, value),
+        "SCMP_CMP_LE" => (Op::Le, value),
+        "SCMP_CMP_EQ" => (Op::Eq, value),
+        "SCMP_CMP_GE" => (Op::Ge, value),
+        "SCMP_CMP_GT" => (Op::Gt, value),
+        // Docker/OCI: `value` is the mask, `valueTwo` the expected masked value.
+        "SCMP_CMP_MASKED_EQ" => (Op::MaskedEq { mask: value }, value_two),
+        other => bail!("unknown seccomp operator `{other}`"),
+    })
+}
+
+/// Parses `major.minor[anything]` like moby's `parseRelease` (`fmt.Sscanf("%d.%d")`).
+fn parse_kernel(s: &str) -> anyhow::Result<(u32, u32)> {
+    let bad = || anyhow!("cannot parse kernel version `{s}`, expected major.minor");
+    let (major, rest) = s.split_once('.').ok_or_else(bad)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let major = major.trim().parse::<u32>().map_err(|_| bad())?;
+    let minor = digits.parse::<u32>().map_err(|_| bad())?;
+    Ok((major, minor))
+}
+
+fn host_kernel() -> anyhow::Result<(u32, u32)> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .context("cannot read /proc/sys/kernel/osrelease")?;
+    parse_kernel(release.trim())
+}
+
+fn normalize_cap(c: &str) -> String {
+    let up = c.trim().to_ascii_uppercase();
+    if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
+}
+
+/// Translates a Docker/moby seccomp profile into a [`Filter`], the way moby's
+/// `profiles/seccomp` setup and runc's `libcontainer/seccomp` apply it on a host whose native
+/// ABI is `arch`, for a container whose bounding set is `caps`, on kernel `kernel`.
+///
+/// - `caps` may be spelled `CHOWN` or `CAP_CHOWN`; the profile's `caps` are compared exactly
+///   (moby compares them case-sensitively against the `CAP_*` bounding set).
+/// - `kernel` is `(major, minor)`; `None` reads the running kernel's version, as moby does.
+/// - Arches: `architectures` as listed, plus the `archMap` entry whose `architecture` is `arch`
+///   and its `subArchitectures`; both fields at once is an error. An empty result means the
+///   native ABI only. A sub-architecture the oracle cannot express (`SCMP_ARCH_S390`, MIPS, …)
+///   is an error.
+/// - A `syscalls` entry applies when: no `excludes.arches` entry equals `arch`'s Docker name,
+///   no `excludes.caps` entry is in `caps`, the kernel is below `excludes.minKernel` (when
+///   set), some `includes.arches` entry (when the list is non-empty) equals the Docker name,
+///   every `includes.caps` entry is in `caps`, and the kernel is at least
+///   `includes.minKernel`. Only the native ABI's Docker name is compared, never the
+///   sub-architectures'.
+/// - Each name of an applying entry becomes one [`Rule`] (runc's per-name entries). When two
+///   conditions of an entry test the same argument index, runc adds one rule per condition
+///   (so they are ORed); otherwise all conditions go in one rule (ANDed).
+/// - Actions follow runc: `SCMP_ACT_KILL` is kill-thread; `errnoRet`/`defaultErrnoRet` default
+///   to EPERM (1) for `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE`. runc refuses `SCMP_ACT_NOTIFY` as
+///   the default action or for `write`; so does this function.
+/// - `bad_arch` is [`Action::KillThread`] (libseccomp's default; runc does not change it).
+/// - `optimize` is [`Layout::BinaryTree`] when more than 32 per-name entries apply (runc's
+///   threshold), else [`Layout::Default`].
+pub fn docker_profile(
+    json: &str,
+    arch: Arch,
+    caps: &[&str],
+    kernel: Option<(u32, u32)>,
+) -> anyhow::Result<Filter> {
+    let p: Profile = serde_json::from_str(json).context("cannot parse the seccomp profile JSON")?;
+    let entries = p.syscalls.unwrap_or_default();
+    if p.default_action.is_empty() && entries.is_empty() {
+        bail!("the profile has no defaultAction and no syscalls: Docker installs no filter for it");
+    }
+    let default =
+        docker_action(&p.default_action, p.default_errno_ret).context("invalid defaultAction")?;
+    if default == Action::Notify {
+        bail!("SCMP_ACT_NOTIFY cannot be the default action (runc refuses it)");
+    }
+
+    let architectures = p.architectures.unwrap_or_default();
+    let arch_map = p.arch_map.unwrap_or_default();
+    if !architectures.is_empty() && !arch_map.is_empty() {
+        bail!("both 'architectures' and 'archMap' are specified, use one of them");
+    }
+    let parse_arch = |s: &str| -> anyhow::Result<Arch> {
+        Arch::from_str(s).map_err(|_| anyhow!("architecture `{s}` is not supported by the oracle"))
+    };
+    let mut arches = Vec::new();
+    for a in &architectures {
+        arches.push(parse_arch(a)?);
+    }
+    // moby has no Docker name for x32 as a native ABI, so it uses no archMap entry then.
+    if arch != Arch::X32 {
+        if let Some(entry) = arch_map.iter().find(|e| e.architecture == arch.scmp_name()) {
+            arches.push(arch);
+            for sub in entry.sub_architectures.iter().flatten() {
+                arches.push(parse_arch(sub)?);
+            }
+        }
+    }
+
+    let caps: Vec<String> = caps.iter().map(|c| normalize_cap(c)).collect();
+    let has_cap = |c: &String| caps.iter().any(|have| have == c);
+    let mut host: Option<(u32, u32)> = kernel;
+    let mut kernel_at_least = |min: &str| -> anyhow::Result<bool> {
+        let want = parse_kernel(min)?;
+        let have = match host {
+            Some(v) => v,
+            None => {
+                let v = host_kernel()?;
+                host = Some(v);
+                v
+            }
+        };
+        Ok(have >= want)
+    };
+    let docker_arch = arch.docker_name();
+
+    let mut rules = Vec::new();
+    let mut per_name_entries = 0usize;
+    for (i, call) in entries.iter().enumerate() {
+        let names: Vec<String> = match (&call.name, &call.names) {
+            (Some(n), Some(ns)) if !n.is_empty() && !ns.is_empty() => {
+                bail!("syscalls[{i}]: both 'name' and 'names' are specified, use one of them")
+            }
+            (Some(n), _) if !n.is_empty() => vec![n.clone()],
+            (_, Some(ns)) => ns.clone(),
+            _ => Vec::new(),
+        };
+        if let Some(ex) = &call.excludes {
+            if ex.arches.iter().flatten().any(|a| a == docker_arch) {
+                continue;
+            }
+            if ex.caps.iter().flatten().any(has_cap) {
+                continue;
+            }
+            if let Some(min) = &ex.min_kernel {
+                if kernel_at_least(min).with_context(|| format!("syscalls[{i}].excludes"))? {
+                    continue;
+                }
+            }
+        }
+        if let Some(inc) = &call.includes {
+            if let Some(list) = &inc.arches {
+                if !list.is_empty() && !list.iter().any(|a| a == docker_arch) {
+                    continue;
+                }
+            }
+            if !inc.caps.iter().flatten().all(has_cap) {
+                continue;
+            }
+            if let Some(min) = &inc.min_kernel {
+                if !kernel_at_least(min).with_context(|| format!("syscalls[{i}].includes"))? {
+                    continue;
+                }
+            }
+        }
+
+        let action = docker_action(&call.action, call.errno_ret)
+            .with_context(|| format!("syscalls[{i}]"))?;
+        let mut conds = Vec::new();
+        let mut counts = [0u32; 6];
+        for a in call.args.iter().flatten() {
+            let index = u8::try_from(a.index)
+                .ok()
+                .filter(|ix| *ix < 6)
+                .ok_or_else(|| anyhow!("syscalls[{i}]: argument index {} is not 0..=5", a.index))?;
+            let (op, value) =
+                docker_op(&a.op, a.value, a.value_two).with_context(|| format!("syscalls[{i}]"))?;
+            counts[usize::from(index)] += 1;
+            conds.push(ArgCmp { index, op, value });
+        }
+        let split = counts.iter().any(|c| *c > 1);
+        for name in &names {
+            if name.is_empty() {
+                bail!("syscalls[{i}]: empty syscall name");
+            }
+            if action == Action::Notify && name == "write" {
+                bail!(
+                    "syscalls[{i}]: SCMP_ACT_NOTIFY cannot be used for `write` (runc refuses it)"
+                );
+            }
+            per_name_entries += 1;
+            if split {
+                for c in &conds {
+                    rules.push(Rule {
+                        syscall: name.clone(),
+                        action,
+                        args: vec![*c],
+                    });
+                }
+            } else {
+                rules.push(Rule {
+                    syscall: name.clone(),
+                    action,
+                    args: conds.clone(),
+                });
+            }
+        }
+    }
+
+    Ok(Filter {
+        default,
+        bad_arch: Action::KillThread,
+        arches,
+        rules,
+        optimize: if per_name_entries > 32 {
+            Layout::BinaryTree
+        } else {
+            Layout::Default
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests;

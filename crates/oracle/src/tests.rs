@@ -1,0 +1,442 @@
+use super::*;
+
+const AUDIT_X86_64: u32 = 0xC000_003E;
+const AUDIT_X86: u32 = 0x4000_0003;
+const AUDIT_AARCH64: u32 = 0xC000_00B7;
+const AUDIT_ARM: u32 = 0x4000_0028;
+
+/// Installing filters happens only in forked children (never in the test runner itself).
+#[allow(unsafe_code)]
+mod child {
+    /// Forks; the child installs `bytes` as a seccomp filter (no_new_privs set first), runs
+    /// `check` and exits with its result. Returns the child's exit code, or 128 + signal.
+    ///
+    /// The child only makes raw syscalls (async-signal-safe), so forking from the multithreaded
+    /// test runner is sound: the instruction array is built before `fork`.
+    pub(super) fn run_filtered(bytes: &[u8], check: fn() -> i32) -> i32 {
+        assert_eq!(bytes.len() % 8, 0);
+        let insns: Vec<libc::sock_filter> = bytes
+            .chunks_exact(8)
+            .map(|c| libc::sock_filter {
+                code: u16::from_ne_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect();
+        let prog = libc::sock_fprog {
+            len: u16::try_from(insns.len()).unwrap(),
+            filter: insns.as_ptr().cast_mut(),
+        };
+        // SAFETY: fork has no memory-safety preconditions; the child below only makes raw
+        // syscalls and calls `_exit`, never returning into the test harness.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // SAFETY: prctl and seccomp take plain integers and a pointer to `prog`, which lives
+            // (with `insns`) in this child's copy of the parent's stack and heap.
+            let rc = unsafe {
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                    libc::_exit(90);
+                }
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &prog as *const libc::sock_fprog,
+                )
+            };
+            if rc != 0 {
+                // SAFETY: _exit ends the child at once without running the parent's destructors.
+                unsafe { libc::_exit(91) };
+            }
+            let code = check();
+            // SAFETY: as above.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waitpid writes the status to a valid local.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(r, pid);
+        if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            128 + libc::WTERMSIG(status)
+        }
+    }
+
+    /// A raw syscall's result: `Ok(ret)` or `Err(errno)`.
+    pub(super) fn sys(nr: libc::c_long, a: [u64; 3]) -> Result<i64, i32> {
+        // SAFETY: the checks call syscalls whose pointer arguments are null or absent, so the
+        // kernel dereferences no memory of ours; they cannot alter this process's memory.
+        let r = unsafe { libc::syscall(nr, a[0], a[1], a[2]) };
+        if r < 0 {
+            Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+        } else {
+            Ok(r)
+        }
+    }
+}
+
+use child::{run_filtered, sys};
+
+fn docker(arch: Arch, layout: Layout) -> (Filter, Compiled) {
+    let mut f = docker_profile(
+        &docker_default_json(),
+        arch,
+        DOCKER_DEFAULT_CAPS,
+        Some((6, 18)),
+    )
+    .unwrap();
+    f.optimize = layout;
+    let c = compile(&f).unwrap();
+    (f, c)
+}
+
+fn jeq_constants(c: &Compiled) -> BTreeSet<u32> {
+    // BPF_JMP | BPF_JEQ | BPF_K = 0x15
+    c.insns()
+        .into_iter()
+        .filter(|i| i.0 == 0x15)
+        .map(|i| i.3)
+        .collect()
+}
+
+#[test]
+fn libseccomp_is_2_5_or_newer() {
+    let (major, minor, _) = version();
+    assert!((major, minor) >= (2, 5), "{:?}", version());
+}
+
+#[test]
+fn arch_names_round_trip() {
+    for a in Arch::ALL {
+        assert_eq!(a.name().parse::<Arch>().unwrap(), a);
+        assert_eq!(a.docker_name().parse::<Arch>().unwrap(), a);
+        assert_eq!(a.scmp_name().parse::<Arch>().unwrap(), a);
+    }
+    assert!("mips".parse::<Arch>().is_err());
+}
+
+#[test]
+fn docker_default_x86_64_translation() {
+    let f = docker_profile(
+        &docker_default_json(),
+        Arch::X86_64,
+        DOCKER_DEFAULT_CAPS,
+        Some((6, 18)),
+    )
+    .unwrap();
+    assert_eq!(f.arches, vec![Arch::X86_64, Arch::X86, Arch::X32]);
+    assert_eq!(f.default, Action::Errno(1));
+    assert_eq!(f.bad_arch, Action::KillThread);
+    assert_eq!(f.optimize, Layout::BinaryTree);
+    let rules_for = |n: &str| {
+        f.rules
+            .iter()
+            .filter(|r| r.syscall == n)
+            .collect::<Vec<_>>()
+    };
+    // CAP_SYS_ADMIN is not in Docker's default set: bpf is not allowed, clone3 gets ENOSYS,
+    // clone is allowed only without namespace flags.
+    assert!(rules_for("bpf").is_empty());
+    let clone3 = rules_for("clone3");
+    assert_eq!(clone3.len(), 1);
+    assert_eq!(clone3[0].action, Action::Errno(38));
+    let clone = rules_for("clone");
+    assert_eq!(clone.len(), 1);
+    assert_eq!(
+        clone[0].args,
+        vec![ArgCmp {
+            index: 0,
+            op: Op::MaskedEq {
+                mask: 2_114_060_288
+            },
+            value: 0
+        }]
+    );
+    // arch-gated entries: amd64 yes, s390x/arm no.
+    assert_eq!(rules_for("arch_prctl").len(), 1);
+    assert_eq!(rules_for("modify_ldt").len(), 1);
+    assert!(rules_for("s390_runtime_instr").is_empty());
+    assert!(rules_for("arm_fadvise64_64").is_empty());
+    // CAP_SYS_CHROOT is a default capability.
+    assert_eq!(rules_for("chroot").len(), 1);
+    assert!(rules_for("reboot").is_empty());
+    // minKernel 4.8
+    assert_eq!(rules_for("ptrace").len(), 1);
+    // socket: three separate rules with one condition each.
+    assert_eq!(rules_for("socket").len(), 3);
+    // personality: five values
+    assert_eq!(rules_for("personality").len(), 5);
+}
+
+#[test]
+fn docker_profile_follows_caps_kernel_and_arch() {
+    let json = docker_default_json();
+    // With CAP_SYS_ADMIN: bpf allowed unconditionally, clone3 allowed, clone unconditional.
+    let admin = docker_profile(&json, Arch::X86_64, &["SYS_ADMIN"], Some((6, 1))).unwrap();
+    assert!(
+        admin
+            .rules
+            .iter()
+            .any(|r| r.syscall == "bpf" && r.args.is_empty() && r.action == Action::Allow)
+    );
+    assert!(
+        admin
+            .rules
+            .iter()
+            .filter(|r| r.syscall == "clone3")
+            .all(|r| r.action == Action::Allow)
+    );
+    // Old kernel: the minKernel 4.8 entry (ptrace) is left out.
+    let old = docker_profile(&json, Arch::X86_64, DOCKER_DEFAULT_CAPS, Some((4, 4))).unwrap();
+    assert!(!old.rules.iter().any(|r| r.syscall == "ptrace"));
+    // aarch64: arm sub-architecture, arm-only entries included, s390 clone variant excluded.
+    let a64 = docker_profile(&json, Arch::Aarch64, DOCKER_DEFAULT_CAPS, Some((6, 1))).unwrap();
+    assert_eq!(a64.arches, vec![Arch::Aarch64, Arch::Arm]);
+    assert!(a64.rules.iter().any(|r| r.syscall == "arm_fadvise64_64"));
+    assert!(!a64.rules.iter().any(|r| r.syscall == "arch_prctl"));
+    // s390x: clone compares argument 1; the S390 sub-architecture is not expressible.
+    let err = docker_profile(&json, Arch::S390x, DOCKER_DEFAULT_CAPS, Some((6, 1))).unwrap_err();
+    assert!(format!("{err:#}").contains("SCMP_ARCH_S390"), "{err:#}");
+}
+
+#[test]
+fn docker_profile_splits_same_index_conditions_like_runc() {
+    let json = r#"{
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [
+          {"names": ["kill"], "action": "SCMP_ACT_ALLOW",
+           "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_NE"},
+                    {"index": 1, "value": 19, "op": "SCMP_CMP_NE"}]},
+          {"names": ["tkill"], "action": "SCMP_ACT_ALLOW",
+           "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_GT"},
+                    {"index": 1, "value": 9, "op": "SCMP_CMP_NE"}]},
+          {"name": "mmap", "action": "SCMP_ACT_KILL"},
+          {"names": ["open"], "action": "SCMP_ACT_TRACE"}
+        ]}"#;
+    let f = docker_profile(json, Arch::X86_64, &[], Some((6, 1))).unwrap();
+    assert_eq!(f.default, Action::Errno(1));
+    assert!(f.arches.is_empty());
+    assert_eq!(f.optimize, Layout::Default);
+    let kill: Vec<_> = f.rules.iter().filter(|r| r.syscall == "kill").collect();
+    assert_eq!(kill.len(), 2);
+    assert!(kill.iter().all(|r| r.args.len() == 1));
+    let tkill: Vec<_> = f.rules.iter().filter(|r| r.syscall == "tkill").collect();
+    assert_eq!(tkill.len(), 1);
+    assert_eq!(tkill[0].args.len(), 2);
+    assert!(
+        f.rules
+            .iter()
+            .any(|r| r.syscall == "mmap" && r.action == Action::KillThread)
+    );
+    assert!(
+        f.rules
+            .iter()
+            .any(|r| r.syscall == "open" && r.action == Action::Trace(1))
+    );
+    compile(&f).unwrap();
+}
+
+#[test]
+fn docker_profile_rejects_bad_input() {
+    let bad = [
+        r#"{"defaultAction": "SCMP_ACT_NOPE"}"#,
+        r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#,
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86"],
+            "archMap": [{"architecture": "SCMP_ARCH_X86_64"}]}"#,
+        r#"{"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW",
+                          "args": [{"index": 6, "value": 0, "op": "SCMP_CMP_EQ"}]}]}"#,
+        r#"{"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}"#,
+        r#"{"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW",
+                          "includes": {"minKernel": "five"}}]}"#,
+        r#"{}"#,
+        r#"not json"#,
+    ];
+    for json in bad {
+        assert!(
+            docker_profile(json, Arch::X86_64, &[], Some((6, 1))).is_err(),
+            "{json}"
+        );
+    }
+}
+
+#[test]
+fn compile_docker_default_all_layouts() {
+    for layout in [Layout::Default, Layout::BinaryTree] {
+        let (_, x) = docker(Arch::X86_64, layout);
+        assert!(x.len() > 100 && x.len() <= 4096, "{}", x.len());
+        let k = jeq_constants(&x);
+        assert!(
+            k.contains(&AUDIT_X86_64) && k.contains(&AUDIT_X86),
+            "{layout:?}"
+        );
+        // libseccomp 2.5.4 does not know syscalls after 456 (e.g. mseal); they are reported.
+        for name in &x.skipped {
+            assert_eq!(resolve(Arch::X86_64, name), None, "{name}");
+        }
+        // A name only x86 has: reported absent on x86_64 and x32.
+        assert!(x.absent.contains(&(Arch::X86_64, "socketcall".to_owned())));
+        assert!(!x.absent.contains(&(Arch::X86, "socketcall".to_owned())));
+
+        let (_, a) = docker(Arch::Aarch64, layout);
+        let k = jeq_constants(&a);
+        assert!(
+            k.contains(&AUDIT_AARCH64) && k.contains(&AUDIT_ARM),
+            "{layout:?}"
+        );
+        assert!(!k.contains(&AUDIT_X86_64), "the host arch was removed");
+    }
+    let (_, lin) = docker(Arch::X86_64, Layout::Default);
+    let (_, tree) = docker(Arch::X86_64, Layout::BinaryTree);
+    assert_ne!(lin.bytes, tree.bytes);
+}
+
+#[test]
+fn skipped_and_redundant_rules_are_reported() {
+    let f = Filter {
+        default: Action::Errno(1),
+        bad_arch: Action::KillProcess,
+        arches: vec![Arch::X86_64],
+        rules: vec![
+            Rule {
+                syscall: "no_such_syscall".into(),
+                action: Action::Allow,
+                args: vec![],
+            },
+            Rule {
+                syscall: "read".into(),
+                action: Action::Errno(1),
+                args: vec![],
+            },
+            Rule {
+                syscall: "write".into(),
+                action: Action::Allow,
+                args: vec![],
+            },
+        ],
+        optimize: Layout::Default,
+    };
+    let c = compile(&f).unwrap();
+    assert_eq!(c.skipped, vec!["no_such_syscall".to_owned()]);
+    assert_eq!(c.redundant, vec!["read".to_owned()]);
+    assert!(c.absent.is_empty());
+    // The first instruction loads seccomp_data.arch (BPF_LD|BPF_W|BPF_ABS, k = 4).
+    assert_eq!(c.insns()[0], (0x20, 0, 0, 4));
+    // write (1) is checked, read (0) is not.
+    assert!(jeq_constants(&c).contains(&1));
+    // bad arch returns KILL_PROCESS.
+    assert!(
+        c.insns()
+            .iter()
+            .any(|i| i.0 == 0x06 && i.3 == Action::KillProcess.to_ret())
+    );
+}
+
+#[test]
+fn resolve_matches_known_numbers() {
+    assert_eq!(resolve(Arch::X86_64, "getpid"), Some(39));
+    assert_eq!(resolve(Arch::X86, "getpid"), Some(20));
+    assert_eq!(resolve(Arch::X32, "getpid"), Some(0x4000_0000 + 39));
+    assert_eq!(resolve(Arch::Aarch64, "getpid"), Some(172));
+    assert_eq!(resolve(Arch::X86_64, "socketcall"), None);
+    assert_eq!(resolve(Arch::X86_64, "no_such_syscall"), None);
+    assert_eq!(name_of(Arch::X86_64, 39).as_deref(), Some("getpid"));
+}
+
+// ---- kernel checks in forked children -------------------------------------------------------
+
+fn docker_x86_64_checks() -> i32 {
+    // bpf: needs CAP_SYS_ADMIN/CAP_BPF in Docker's profile -> EPERM (unfiltered: EFAULT/EINVAL).
+    if sys(libc::SYS_bpf, [0, 0, 0]) != Err(libc::EPERM) {
+        return 10;
+    }
+    // getpid works.
+    if !matches!(sys(libc::SYS_getpid, [0, 0, 0]), Ok(p) if p > 0) {
+        return 11;
+    }
+    // reboot with a bad magic: EPERM from the filter (unfiltered root: EINVAL).
+    if sys(libc::SYS_reboot, [0, 0, 0]) != Err(libc::EPERM) {
+        return 12;
+    }
+    // clone3 -> ENOSYS from the rule (unfiltered: EINVAL for size 0).
+    if sys(libc::SYS_clone3, [0, 0, 0]) != Err(libc::ENOSYS) {
+        return 13;
+    }
+    // A number no table has: the default action, EPERM (unfiltered: ENOSYS).
+    if sys(1000, [0, 0, 0]) != Err(libc::EPERM) {
+        return 14;
+    }
+    // socket(AF_VSOCK=40) is refused, socket(AF_UNIX) allowed.
+    if sys(libc::SYS_socket, [40, 1, 0]) != Err(libc::EPERM) {
+        return 15;
+    }
+    match sys(libc::SYS_socket, [1, 1, 0]) {
+        Ok(fd) => {
+            let _ = sys(libc::SYS_close, [fd as u64, 0, 0]);
+        }
+        Err(_) => return 16,
+    }
+    // personality(0xffffffff) (query) is allowed; libseccomp compares all 64 bits, so the same
+    // low word with a high bit set matches no rule and gets the default EPERM, although the
+    // kernel would only read the low 32 bits.
+    if sys(libc::SYS_personality, [0xffff_ffff, 0, 0]).is_err() {
+        return 17;
+    }
+    if sys(libc::SYS_personality, [0x1_ffff_ffff, 0, 0]) != Err(libc::EPERM) {
+        return 18;
+    }
+    0
+}
+
+#[test]
+fn docker_default_x86_64_in_kernel_both_layouts() {
+    for layout in [Layout::Default, Layout::BinaryTree] {
+        let (_, c) = docker(Arch::X86_64, layout);
+        assert_eq!(
+            run_filtered(&c.bytes, docker_x86_64_checks),
+            0,
+            "{layout:?}"
+        );
+    }
+}
+
+#[test]
+fn docker_checks_fail_without_the_filter() {
+    // The same checks under an allow-all filter fail at the first one: they can fail.
+    let f = Filter {
+        default: Action::Allow,
+        bad_arch: Action::KillProcess,
+        arches: vec![],
+        rules: vec![],
+        optimize: Layout::Default,
+    };
+    let c = compile(&f).unwrap();
+    assert_eq!(run_filtered(&c.bytes, docker_x86_64_checks), 10);
+}
+
+fn kill_checks() -> i32 {
+    let _ = sys(libc::SYS_getppid, [0, 0, 0]);
+    0
+}
+
+#[test]
+fn kill_process_action_kills_the_child() {
+    let f = Filter {
+        default: Action::Allow,
+        bad_arch: Action::KillProcess,
+        arches: vec![Arch::X86_64],
+        rules: vec![Rule {
+            syscall: "getppid".into(),
+            action: Action::KillProcess,
+            args: vec![],
+        }],
+        optimize: Layout::Default,
+    };
+    let c = compile(&f).unwrap();
+    assert_eq!(run_filtered(&c.bytes, kill_checks), 128 + libc::SIGSYS);
+}
