@@ -25,15 +25,26 @@
 //! - Syscall names are resolved with the host's native table and then translated by name to
 //!   every architecture of the filter; a name libseccomp does not know on any architecture is
 //!   skipped (reported in [`Compiled::skipped`]); a name that exists only on some architectures is
-//!   silently left out of the others (reported in [`Compiled::absent`]). libseccomp 2.5.4 knows
+//!   silently left out of the others (see [`Compiled::unresolved`]). libseccomp 2.5.4 knows
 //!   syscalls up to number 456 on x86_64 (`futex_requeue`); newer ones (`mseal`, `listmount`,
 //!   `statmount`, `lsm_*`, …) are skipped.
 //! - Argument comparisons on 64-bit ABIs (x86_64, x32, aarch64, …) compare the full 64-bit value:
 //!   the generated code checks the high word and the low word of `seccomp_data.args[i]`
 //!   separately, so `personality(0xffffffff)` matches `arg0 == 0xffffffff` but
 //!   `personality(0x1_ffffffff)` does not, although the kernel only reads the low 32 bits of
-//!   `personality`'s `unsigned int`. On 32-bit ABIs (x86, arm) only the low word is loaded and
-//!   compared. The kernel test in this crate demonstrates the 64-bit case.
+//!   `personality`'s `unsigned int`. libseccomp knows no argument widths.
+//! - On 32-bit ABIs (x86, arm) only the low word is loaded and compared, and libseccomp silently
+//!   truncates the rule's value and mask to their low 32 bits: `arg0 == 0x1_0000_0005` becomes
+//!   `arg0 == 5` there (the kernel zero-extends compat arguments, so the rule as written could
+//!   never match; libseccomp's version matches 5).
+//! - `Op::MaskedEq { mask }` with `value` compares `arg & mask` with `value & mask`, not with
+//!   `value`: a value with bits outside the mask still matches (`(arg & 0xff) == 0x105` behaves
+//!   like `(arg & 0xff) == 5`).
+//! - A rule may compare each argument index at most once: two conditions on the same index are
+//!   refused (`EINVAL`), which is why runc splits such Docker entries into one rule per
+//!   condition (see [`docker_profile`]).
+//! - A 64-bit ABI filter that does not list x32 sends x32 numbers (bit 30 set) to the
+//!   bad-architecture action, except `nr == -1`, which is allowed.
 //! - A rule whose action equals the default action is refused by libseccomp; [`compile`] skips it
 //!   the way runc does and reports it in [`Compiled::redundant`].
 //! - With [`Layout::BinaryTree`] and zero rules libseccomp 2.5.4 misbehaves (runc only turns the
@@ -357,9 +368,13 @@ pub struct Compiled {
     /// Syscall names of rules skipped because their action equals the default action (runc skips
     /// them; libseccomp would refuse them). Unique, in first-seen order.
     pub redundant: Vec<String>,
-    /// `(arch, name)` pairs where libseccomp knows the name but not on that architecture, so the
-    /// rule has no effect there. Unique, sorted.
-    pub absent: Vec<(Arch, String)>,
+    /// `(arch, name)` pairs of rules libseccomp knows on some architecture, where
+    /// `seccomp_syscall_resolve_name_arch` has no number on this one. Usually the rule then has
+    /// no effect there, with one exception: on x86 libseccomp resolves the socket and SysV IPC
+    /// calls (`socket`, `accept`, `semget`, …) to pseudo numbers and rewrites their rules into
+    /// `socketcall`/`ipc` sub-call checks (and, for socket calls the kernel also has as direct
+    /// syscalls, the direct number, e.g. `socket` = 359). Unique, sorted.
+    pub unresolved: Vec<(Arch, String)>,
 }
 
 impl Compiled {
@@ -402,6 +417,19 @@ fn push_unique(list: &mut Vec<String>, name: &str) {
 /// skipped ([`Compiled::redundant`]), a name libseccomp cannot resolve is skipped
 /// ([`Compiled::skipped`]). Any other libseccomp refusal is an error naming the rule.
 pub fn compile(f: &Filter) -> anyhow::Result<Compiled> {
+    let (ctx, mut out) = build(f)?;
+    out.bytes = export_with(|file| ctx.export_bpf(file).context("seccomp_export_bpf failed"))?;
+    if out.bytes.is_empty() || out.bytes.len() % 8 != 0 {
+        bail!(
+            "seccomp_export_bpf wrote {} bytes, not a whole number of instructions",
+            out.bytes.len()
+        );
+    }
+    Ok(out)
+}
+
+/// Builds the libseccomp context for `f`; `Compiled::bytes` is left empty.
+fn build(f: &Filter) -> anyhow::Result<(ScmpFilterContext, Compiled)> {
     let default = f.default.scmp();
     let mut ctx = ScmpFilterContext::new(default).context("seccomp_init failed")?;
     ctx.set_act_badarch(f.bad_arch.scmp())
@@ -436,9 +464,9 @@ pub fn compile(f: &Filter) -> anyhow::Result<Compiled> {
         bytes: Vec::new(),
         skipped: Vec::new(),
         redundant: Vec::new(),
-        absent: Vec::new(),
+        unresolved: Vec::new(),
     };
-    let mut absent = BTreeSet::new();
+    let mut unresolved = BTreeSet::new();
     for rule in &f.rules {
         let action = rule.action.scmp();
         if action == default {
@@ -451,7 +479,7 @@ pub fn compile(f: &Filter) -> anyhow::Result<Compiled> {
         };
         for a in &arches {
             if resolve(*a, &rule.syscall).is_none() {
-                absent.insert((*a, rule.syscall.clone()));
+                unresolved.insert((*a, rule.syscall.clone()));
             }
         }
         let mut cmps = Vec::with_capacity(rule.args.len());
@@ -482,9 +510,17 @@ pub fn compile(f: &Filter) -> anyhow::Result<Compiled> {
                 )
             })?;
     }
-    out.absent = absent.into_iter().collect();
-    out.bytes = export(&ctx)?;
-    Ok(out)
+    out.unresolved = unresolved.into_iter().collect();
+    Ok((ctx, out))
+}
+
+/// libseccomp's pseudo filter code (`seccomp_export_pfc`) for `f`: a readable listing of the
+/// same decision tree, useful when a differential test fails. Rules are skipped as in
+/// [`compile`].
+pub fn pfc(f: &Filter) -> anyhow::Result<String> {
+    let (ctx, _) = build(f)?;
+    let bytes = export_with(|file| ctx.export_pfc(file).context("seccomp_export_pfc failed"))?;
+    String::from_utf8(bytes).context("seccomp_export_pfc wrote invalid UTF-8")
 }
 
 fn ver() -> String {
@@ -495,7 +531,7 @@ fn ver() -> String {
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Exports through an unlinked temporary file: libseccomp 2.5 has no `seccomp_export_bpf_mem`.
-fn export(ctx: &ScmpFilterContext) -> anyhow::Result<Vec<u8>> {
+fn export_with(write: impl FnOnce(&File) -> anyhow::Result<()>) -> anyhow::Result<Vec<u8>> {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let path = std::env::temp_dir().join(format!(
         "moat-oracle-{}-{n}-{}.bpf",
@@ -513,16 +549,10 @@ fn export(ctx: &ScmpFilterContext) -> anyhow::Result<Vec<u8>> {
         .with_context(|| format!("cannot create {}", path.display()))?;
     // Unlink at once: the open descriptor keeps the data, nothing is left behind on error.
     std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
-    ctx.export_bpf(&file).context("seccomp_export_bpf failed")?;
+    write(&file)?;
     file.seek(SeekFrom::Start(0))?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
-    if bytes.is_empty() || bytes.len() % 8 != 0 {
-        bail!(
-            "seccomp_export_bpf wrote {} bytes, not a whole number of instructions",
-            bytes.len()
-        );
-    }
     Ok(bytes)
 }
 

@@ -5,81 +5,6 @@ const AUDIT_X86: u32 = 0x4000_0003;
 const AUDIT_AARCH64: u32 = 0xC000_00B7;
 const AUDIT_ARM: u32 = 0x4000_0028;
 
-/// Installing filters happens only in forked children (never in the test runner itself).
-#[allow(unsafe_code)]
-mod child {
-    /// Forks; the child installs `bytes` as a seccomp filter (no_new_privs set first), runs
-    /// `check` and exits with its result. Returns the child's exit code, or 128 + signal.
-    ///
-    /// The child only makes raw syscalls (async-signal-safe), so forking from the multithreaded
-    /// test runner is sound: the instruction array is built before `fork`.
-    pub(super) fn run_filtered(bytes: &[u8], check: fn() -> i32) -> i32 {
-        assert_eq!(bytes.len() % 8, 0);
-        let insns: Vec<libc::sock_filter> = bytes
-            .chunks_exact(8)
-            .map(|c| libc::sock_filter {
-                code: u16::from_ne_bytes([c[0], c[1]]),
-                jt: c[2],
-                jf: c[3],
-                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-            })
-            .collect();
-        let prog = libc::sock_fprog {
-            len: u16::try_from(insns.len()).unwrap(),
-            filter: insns.as_ptr().cast_mut(),
-        };
-        // SAFETY: fork has no memory-safety preconditions; the child below only makes raw
-        // syscalls and calls `_exit`, never returning into the test harness.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork failed");
-        if pid == 0 {
-            // SAFETY: prctl and seccomp take plain integers and a pointer to `prog`, which lives
-            // (with `insns`) in this child's copy of the parent's stack and heap.
-            let rc = unsafe {
-                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                    libc::_exit(90);
-                }
-                libc::syscall(
-                    libc::SYS_seccomp,
-                    libc::SECCOMP_SET_MODE_FILTER,
-                    0,
-                    &prog as *const libc::sock_fprog,
-                )
-            };
-            if rc != 0 {
-                // SAFETY: _exit ends the child at once without running the parent's destructors.
-                unsafe { libc::_exit(91) };
-            }
-            let code = check();
-            // SAFETY: as above.
-            unsafe { libc::_exit(code) };
-        }
-        let mut status = 0;
-        // SAFETY: waitpid writes the status to a valid local.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert_eq!(r, pid);
-        if libc::WIFEXITED(status) {
-            libc::WEXITSTATUS(status)
-        } else {
-            128 + libc::WTERMSIG(status)
-        }
-    }
-
-    /// A raw syscall's result: `Ok(ret)` or `Err(errno)`.
-    pub(super) fn sys(nr: libc::c_long, a: [u64; 3]) -> Result<i64, i32> {
-        // SAFETY: the checks call syscalls whose pointer arguments are null or absent, so the
-        // kernel dereferences no memory of ours; they cannot alter this process's memory.
-        let r = unsafe { libc::syscall(nr, a[0], a[1], a[2]) };
-        if r < 0 {
-            Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-        } else {
-            Ok(r)
-        }
-    }
-}
-
-use child::{run_filtered, sys};
-
 fn docker(arch: Arch, layout: Layout) -> (Filter, Compiled) {
     let mut f = docker_profile(
         &docker_default_json(),
@@ -279,9 +204,12 @@ fn compile_docker_default_all_layouts() {
         for name in &x.skipped {
             assert_eq!(resolve(Arch::X86_64, name), None, "{name}");
         }
-        // A name only x86 has: reported absent on x86_64 and x32.
-        assert!(x.absent.contains(&(Arch::X86_64, "socketcall".to_owned())));
-        assert!(!x.absent.contains(&(Arch::X86, "socketcall".to_owned())));
+        // A name only x86 has: unresolved on x86_64 and x32.
+        assert!(
+            x.unresolved
+                .contains(&(Arch::X86_64, "socketcall".to_owned()))
+        );
+        assert!(!x.unresolved.contains(&(Arch::X86, "socketcall".to_owned())));
 
         let (_, a) = docker(Arch::Aarch64, layout);
         let k = jeq_constants(&a);
@@ -324,7 +252,7 @@ fn skipped_and_redundant_rules_are_reported() {
     let c = compile(&f).unwrap();
     assert_eq!(c.skipped, vec!["no_such_syscall".to_owned()]);
     assert_eq!(c.redundant, vec!["read".to_owned()]);
-    assert!(c.absent.is_empty());
+    assert!(c.unresolved.is_empty());
     // The first instruction loads seccomp_data.arch (BPF_LD|BPF_W|BPF_ABS, k = 4).
     assert_eq!(c.insns()[0], (0x20, 0, 0, 4));
     // write (1) is checked, read (0) is not.
@@ -348,95 +276,317 @@ fn resolve_matches_known_numbers() {
     assert_eq!(name_of(Arch::X86_64, 39).as_deref(), Some("getpid"));
 }
 
-// ---- kernel checks in forked children -------------------------------------------------------
+// ---- kernel checks in forked children (x86_64 host) ------------------------------------
 
-fn docker_x86_64_checks() -> i32 {
-    // bpf: needs CAP_SYS_ADMIN/CAP_BPF in Docker's profile -> EPERM (unfiltered: EFAULT/EINVAL).
-    if sys(libc::SYS_bpf, [0, 0, 0]) != Err(libc::EPERM) {
-        return 10;
-    }
-    // getpid works.
-    if !matches!(sys(libc::SYS_getpid, [0, 0, 0]), Ok(p) if p > 0) {
-        return 11;
-    }
-    // reboot with a bad magic: EPERM from the filter (unfiltered root: EINVAL).
-    if sys(libc::SYS_reboot, [0, 0, 0]) != Err(libc::EPERM) {
-        return 12;
-    }
-    // clone3 -> ENOSYS from the rule (unfiltered: EINVAL for size 0).
-    if sys(libc::SYS_clone3, [0, 0, 0]) != Err(libc::ENOSYS) {
-        return 13;
-    }
-    // A number no table has: the default action, EPERM (unfiltered: ENOSYS).
-    if sys(1000, [0, 0, 0]) != Err(libc::EPERM) {
-        return 14;
-    }
-    // socket(AF_VSOCK=40) is refused, socket(AF_UNIX) allowed.
-    if sys(libc::SYS_socket, [40, 1, 0]) != Err(libc::EPERM) {
-        return 15;
-    }
-    match sys(libc::SYS_socket, [1, 1, 0]) {
-        Ok(fd) => {
-            let _ = sys(libc::SYS_close, [fd as u64, 0, 0]);
+#[cfg(target_arch = "x86_64")]
+mod kernel {
+    use super::*;
+
+    /// Installing filters happens only in forked children (never in the test runner itself).
+    #[allow(unsafe_code)]
+    mod child {
+        /// Forks; the child installs `bytes` as a seccomp filter (no_new_privs set first), runs
+        /// `check` and exits with its result. Returns the child's exit code, or 128 + signal.
+        ///
+        /// The child only makes raw syscalls (async-signal-safe), so forking from the multithreaded
+        /// test runner is sound: the instruction array is built before `fork`.
+        pub(super) fn run_filtered(bytes: &[u8], check: fn() -> i32) -> i32 {
+            assert_eq!(bytes.len() % 8, 0);
+            let insns: Vec<libc::sock_filter> = bytes
+                .chunks_exact(8)
+                .map(|c| libc::sock_filter {
+                    code: u16::from_ne_bytes([c[0], c[1]]),
+                    jt: c[2],
+                    jf: c[3],
+                    k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+                })
+                .collect();
+            let prog = libc::sock_fprog {
+                len: u16::try_from(insns.len()).unwrap(),
+                filter: insns.as_ptr().cast_mut(),
+            };
+            // SAFETY: fork has no memory-safety preconditions; the child below only makes raw
+            // syscalls and calls `_exit`, never returning into the test harness.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork failed");
+            if pid == 0 {
+                // SAFETY: prctl and seccomp take plain integers and a pointer to `prog`, which lives
+                // (with `insns`) in this child's copy of the parent's stack and heap.
+                let rc = unsafe {
+                    if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                        libc::_exit(90);
+                    }
+                    libc::syscall(
+                        libc::SYS_seccomp,
+                        libc::SECCOMP_SET_MODE_FILTER,
+                        0,
+                        &prog as *const libc::sock_fprog,
+                    )
+                };
+                if rc != 0 {
+                    // SAFETY: _exit ends the child at once without running the parent's destructors.
+                    unsafe { libc::_exit(91) };
+                }
+                let code = check();
+                // SAFETY: as above.
+                unsafe { libc::_exit(code) };
+            }
+            let mut status = 0;
+            // SAFETY: waitpid writes the status to a valid local.
+            let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+            assert_eq!(r, pid);
+            if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            }
         }
-        Err(_) => return 16,
-    }
-    // personality(0xffffffff) (query) is allowed; libseccomp compares all 64 bits, so the same
-    // low word with a high bit set matches no rule and gets the default EPERM, although the
-    // kernel would only read the low 32 bits.
-    if sys(libc::SYS_personality, [0xffff_ffff, 0, 0]).is_err() {
-        return 17;
-    }
-    if sys(libc::SYS_personality, [0x1_ffff_ffff, 0, 0]) != Err(libc::EPERM) {
-        return 18;
-    }
-    0
-}
 
-#[test]
-fn docker_default_x86_64_in_kernel_both_layouts() {
-    for layout in [Layout::Default, Layout::BinaryTree] {
-        let (_, c) = docker(Arch::X86_64, layout);
-        assert_eq!(
-            run_filtered(&c.bytes, docker_x86_64_checks),
-            0,
-            "{layout:?}"
-        );
+        /// A raw syscall's result: `Ok(ret)` or `Err(errno)`.
+        pub(super) fn sys(nr: libc::c_long, a: [u64; 3]) -> Result<i64, i32> {
+            // SAFETY: the checks call syscalls whose pointer arguments are null or absent, so the
+            // kernel dereferences no memory of ours; they cannot alter this process's memory.
+            let r = unsafe { libc::syscall(nr, a[0], a[1], a[2]) };
+            if r < 0 {
+                Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+            } else {
+                Ok(r)
+            }
+        }
     }
-}
 
-#[test]
-fn docker_checks_fail_without_the_filter() {
-    // The same checks under an allow-all filter fail at the first one: they can fail.
-    let f = Filter {
-        default: Action::Allow,
-        bad_arch: Action::KillProcess,
-        arches: vec![],
-        rules: vec![],
-        optimize: Layout::Default,
-    };
-    let c = compile(&f).unwrap();
-    assert_eq!(run_filtered(&c.bytes, docker_x86_64_checks), 10);
-}
+    use child::{run_filtered, sys};
 
-fn kill_checks() -> i32 {
-    let _ = sys(libc::SYS_getppid, [0, 0, 0]);
-    0
-}
+    fn docker_x86_64_checks() -> i32 {
+        // bpf: needs CAP_SYS_ADMIN/CAP_BPF in Docker's profile -> EPERM (unfiltered: EFAULT/EINVAL).
+        if sys(libc::SYS_bpf, [0, 0, 0]) != Err(libc::EPERM) {
+            return 10;
+        }
+        // getpid works.
+        if !matches!(sys(libc::SYS_getpid, [0, 0, 0]), Ok(p) if p > 0) {
+            return 11;
+        }
+        // reboot with a bad magic: EPERM from the filter (unfiltered root: EINVAL).
+        if sys(libc::SYS_reboot, [0, 0, 0]) != Err(libc::EPERM) {
+            return 12;
+        }
+        // clone3 -> ENOSYS from the rule (unfiltered: EINVAL for size 0).
+        if sys(libc::SYS_clone3, [0, 0, 0]) != Err(libc::ENOSYS) {
+            return 13;
+        }
+        // A number no table has: the default action, EPERM (unfiltered: ENOSYS).
+        if sys(1000, [0, 0, 0]) != Err(libc::EPERM) {
+            return 14;
+        }
+        // socket(AF_VSOCK=40) is refused, socket(AF_UNIX) allowed.
+        if sys(libc::SYS_socket, [40, 1, 0]) != Err(libc::EPERM) {
+            return 15;
+        }
+        match sys(libc::SYS_socket, [1, 1, 0]) {
+            Ok(fd) => {
+                let _ = sys(libc::SYS_close, [fd as u64, 0, 0]);
+            }
+            Err(_) => return 16,
+        }
+        // personality(0xffffffff) (query) is allowed; libseccomp compares all 64 bits, so the same
+        // low word with a high bit set matches no rule and gets the default EPERM, although the
+        // kernel would only read the low 32 bits.
+        if sys(libc::SYS_personality, [0xffff_ffff, 0, 0]).is_err() {
+            return 17;
+        }
+        if sys(libc::SYS_personality, [0x1_ffff_ffff, 0, 0]) != Err(libc::EPERM) {
+            return 18;
+        }
+        0
+    }
 
-#[test]
-fn kill_process_action_kills_the_child() {
-    let f = Filter {
-        default: Action::Allow,
-        bad_arch: Action::KillProcess,
-        arches: vec![Arch::X86_64],
-        rules: vec![Rule {
-            syscall: "getppid".into(),
-            action: Action::KillProcess,
-            args: vec![],
-        }],
-        optimize: Layout::Default,
-    };
-    let c = compile(&f).unwrap();
-    assert_eq!(run_filtered(&c.bytes, kill_checks), 128 + libc::SIGSYS);
+    #[test]
+    fn docker_default_x86_64_in_kernel_both_layouts() {
+        for layout in [Layout::Default, Layout::BinaryTree] {
+            let (_, c) = docker(Arch::X86_64, layout);
+            assert_eq!(
+                run_filtered(&c.bytes, docker_x86_64_checks),
+                0,
+                "{layout:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn docker_checks_fail_without_the_filter() {
+        // The same checks under an allow-all filter fail at the first one: they can fail.
+        let f = Filter {
+            default: Action::Allow,
+            bad_arch: Action::KillProcess,
+            arches: vec![],
+            rules: vec![],
+            optimize: Layout::Default,
+        };
+        let c = compile(&f).unwrap();
+        assert_eq!(run_filtered(&c.bytes, docker_x86_64_checks), 10);
+    }
+
+    fn kill_checks() -> i32 {
+        let _ = sys(libc::SYS_getppid, [0, 0, 0]);
+        0
+    }
+
+    #[test]
+    fn kill_process_action_kills_the_child() {
+        let f = Filter {
+            default: Action::Allow,
+            bad_arch: Action::KillProcess,
+            arches: vec![Arch::X86_64],
+            rules: vec![Rule {
+                syscall: "getppid".into(),
+                action: Action::KillProcess,
+                args: vec![],
+            }],
+            optimize: Layout::Default,
+        };
+        let c = compile(&f).unwrap();
+        assert_eq!(run_filtered(&c.bytes, kill_checks), 128 + libc::SIGSYS);
+    }
+
+    /// An i386 syscall through `int 0x80` (the kernel reports AUDIT_ARCH_I386 for it): returns eax,
+    /// i.e. the result or `-errno`.
+    #[allow(unsafe_code)]
+    fn int80(nr: u32, a0: u32) -> i32 {
+        let ret: u32;
+        // SAFETY: the i386 syscalls used by the checks (getpid, getppid, bpf with a null attr,
+        // reboot with a bad magic) read and write none of our memory; int 0x80 from 64-bit mode
+        // clobbers at most r8-r11, declared here, and rbx is restored by the second xchg.
+        unsafe {
+            std::arch::asm!(
+                "xchg rbx, {a0}",
+                "int 0x80",
+                "xchg rbx, {a0}",
+                a0 = inout(reg) u64::from(a0) => _,
+                inlateout("eax") nr => ret,
+                out("r8") _, out("r9") _, out("r10") _, out("r11") _,
+            );
+        }
+        ret as i32
+    }
+
+    fn docker_x86_checks() -> i32 {
+        // i386 getpid (20) works, bpf (357) and reboot (88) get EPERM, clone3 (435) ENOSYS.
+        if int80(20, 0) <= 0 {
+            return 20;
+        }
+        if int80(357, 0) != -libc::EPERM {
+            return 21;
+        }
+        if int80(88, 0) != -libc::EPERM {
+            return 22;
+        }
+        if int80(435, 0) != -libc::ENOSYS {
+            return 23;
+        }
+        0
+    }
+
+    #[test]
+    fn docker_default_i386_abi_in_kernel() {
+        for layout in [Layout::Default, Layout::BinaryTree] {
+            let (_, c) = docker(Arch::X86_64, layout);
+            assert_eq!(run_filtered(&c.bytes, docker_x86_checks), 0, "{layout:?}");
+        }
+    }
+
+    fn getppid_rule(args: Vec<ArgCmp>) -> Filter {
+        Filter {
+            default: Action::Allow,
+            bad_arch: Action::KillProcess,
+            arches: vec![Arch::X86_64, Arch::X86],
+            rules: vec![Rule {
+                syscall: "getppid".into(),
+                action: Action::Errno(5),
+                args,
+            }],
+            optimize: Layout::Default,
+        }
+    }
+
+    fn masked_checks() -> i32 {
+        // (arg0 & 0xff) == 0x105 behaves like (arg0 & 0xff) == 5 (getppid ignores its arguments).
+        if sys(libc::SYS_getppid, [0x05, 0, 0]) != Err(5) {
+            return 30;
+        }
+        if sys(libc::SYS_getppid, [0x7705, 0, 0]) != Err(5) {
+            return 31;
+        }
+        if sys(libc::SYS_getppid, [0x06, 0, 0]).is_err() {
+            return 32;
+        }
+        0
+    }
+
+    #[test]
+    fn masked_eq_compares_against_the_masked_value() {
+        let f = getppid_rule(vec![ArgCmp {
+            index: 0,
+            op: Op::MaskedEq { mask: 0xff },
+            value: 0x105,
+        }]);
+        assert_eq!(run_filtered(&compile(&f).unwrap().bytes, masked_checks), 0);
+    }
+
+    fn wide_checks() -> i32 {
+        // x86_64: the full 64-bit value is compared.
+        if sys(libc::SYS_getppid, [0x1_0000_0005, 0, 0]) != Err(5) {
+            return 40;
+        }
+        if sys(libc::SYS_getppid, [0x5, 0, 0]).is_err() {
+            return 41;
+        }
+        // i386 getppid (64): the value was truncated to 5.
+        if int80(64, 5) != -5 {
+            return 42;
+        }
+        if int80(64, 6) <= 0 {
+            return 43;
+        }
+        0
+    }
+
+    #[test]
+    fn values_above_32_bits_are_truncated_on_32_bit_abis() {
+        let f = getppid_rule(vec![ArgCmp {
+            index: 0,
+            op: Op::Eq,
+            value: 0x1_0000_0005,
+        }]);
+        assert_eq!(run_filtered(&compile(&f).unwrap().bytes, wide_checks), 0);
+    }
+
+    #[test]
+    fn two_conditions_on_one_argument_are_refused() {
+        let f = getppid_rule(vec![
+            ArgCmp {
+                index: 0,
+                op: Op::Gt,
+                value: 1,
+            },
+            ArgCmp {
+                index: 0,
+                op: Op::Lt,
+                value: 9,
+            },
+        ]);
+        let err = compile(&f).unwrap_err();
+        assert!(format!("{err:#}").contains("getppid"), "{err:#}");
+    }
+
+    #[test]
+    fn pfc_lists_the_rules() {
+        let f = getppid_rule(vec![ArgCmp {
+            index: 0,
+            op: Op::Eq,
+            value: 7,
+        }]);
+        let text = pfc(&f).unwrap();
+        assert!(text.contains("getppid"), "{text}");
+        assert!(text.contains("ERRNO(5)"), "{text}");
+    }
 }
