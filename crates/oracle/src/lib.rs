@@ -7,19 +7,20 @@
 //! moat's output with libseccomp's — instruction by instruction, through an emulator, or by
 //! installing both in forked children — and benchmarks can race the two.
 //!
-//! It does three things:
+//! It does four things:
 //! - [`compile`] turns a [`Filter`] into libseccomp's BPF ([`Compiled`]), skipping what runc
 //!   skips (syscall names libseccomp cannot resolve, rules whose action equals the default) and
-//!   reporting what it skipped;
+//!   reporting what it skipped; [`pfc`] prints libseccomp's readable pseudo filter code;
 //! - [`docker_profile`] translates a Docker/moby seccomp JSON profile into a [`Filter`] the way
 //!   moby's `profiles/seccomp` setup and runc's `libcontainer/seccomp` apply it for one native
-//!   architecture, capability set and kernel version;
+//!   architecture, capability set and kernel version ([`docker_default`] for Docker's default);
+//! - [`runc_stub`] and [`compile_runc`] add the `-ENOSYS` stub runc's `patchbpf` prepends, so
+//!   tests can compare with what a runc container really runs under;
 //! - [`resolve`], [`name_of`] and [`version`] expose libseccomp's syscall tables so tests can
 //!   compare them with moat's.
 //!
-//! It does not emulate BPF, install filters, or patch filters the way runc's `patchbpf` does
-//! (runc prepends a stub that returns `ENOSYS` for syscall numbers newer than any in the profile;
-//! [`compile`] returns libseccomp's program only).
+//! It does not emulate BPF (moat-bpf does) and does not install filters; its own tests install
+//! them in forked children only.
 //!
 //! # libseccomp 2.5.4 behaviour worth knowing
 //! - Syscall names are resolved with the host's native table and then translated by name to
@@ -574,6 +575,215 @@ pub fn version() -> (u32, u32, u32) {
     ScmpVersion::current()
         .map(|v| (v.major, v.minor, v.micro))
         .unwrap_or((0, 0, 0))
+}
+
+// ---------------------------------------------------------------------------------------------
+// runc's -ENOSYS stub
+// ---------------------------------------------------------------------------------------------
+
+/// A jump target in [`Asm`]: the next instruction or a label.
+#[derive(Clone, Copy)]
+enum Target {
+    Next,
+    Label(usize),
+}
+
+/// A tiny assembler whose jumps go to labels, resolved in [`Asm::finish`] only.
+#[derive(Default)]
+struct Asm {
+    insns: Vec<(u16, Target, Target, u32)>,
+    labels: Vec<Option<usize>>,
+}
+
+const LD_W_ABS: u16 = 0x20;
+const JA: u16 = 0x05;
+const JEQ_K: u16 = 0x15;
+const JGT_K: u16 = 0x25;
+const JSET_K: u16 = 0x45;
+const RET_K: u16 = 0x06;
+
+impl Asm {
+    fn label(&mut self) -> usize {
+        self.labels.push(None);
+        self.labels.len() - 1
+    }
+    fn bind(&mut self, l: usize) {
+        self.labels[l] = Some(self.insns.len());
+    }
+    fn load(&mut self, offset: u32) {
+        self.insns
+            .push((LD_W_ABS, Target::Next, Target::Next, offset));
+    }
+    fn jump(&mut self, code: u16, k: u32, jt: Target, jf: Target) {
+        self.insns.push((code, jt, jf, k));
+    }
+    fn goto(&mut self, l: usize) {
+        self.insns.push((JA, Target::Label(l), Target::Next, 0));
+    }
+    fn ret(&mut self, k: u32) {
+        self.insns.push((RET_K, Target::Next, Target::Next, k));
+    }
+    /// Resolves every label; a label may be bound just past the last instruction.
+    fn finish(self) -> anyhow::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.insns.len() * 8);
+        for (pc, (code, jt, jf, k)) in self.insns.iter().enumerate() {
+            let offset = |t: Target| -> anyhow::Result<u32> {
+                match t {
+                    Target::Next => Ok(0),
+                    Target::Label(l) => {
+                        let at = self.labels[l].ok_or_else(|| anyhow!("unbound label {l}"))?;
+                        at.checked_sub(pc + 1)
+                            .and_then(|d| u32::try_from(d).ok())
+                            .ok_or_else(|| anyhow!("backward jump at pc {pc}"))
+                    }
+                }
+            };
+            let (jt8, jf8, k) = if *code == JA {
+                (0, 0, offset(*jt)?)
+            } else {
+                let short = |d: u32| {
+                    u8::try_from(d).map_err(|_| anyhow!("jump of {d} at pc {pc} exceeds 255"))
+                };
+                (short(offset(*jt)?)?, short(offset(*jf)?)?, *k)
+            };
+            out.extend_from_slice(&code.to_ne_bytes());
+            out.push(jt8);
+            out.push(jf8);
+            out.extend_from_slice(&k.to_ne_bytes());
+        }
+        Ok(out)
+    }
+}
+
+/// runc's `-ENOSYS` stub for `f` (`libcontainer/seccomp/patchbpf`), as BPF bytes that fall
+/// through to the instruction right after the stub, where libseccomp's program goes.
+///
+/// runc prepends it so that syscalls newer than the profile fail with `ENOSYS` (letting libc fall
+/// back) instead of the default action. Its decisions, reproduced here:
+/// - no stub (empty result) when the default action is Allow, Log or Trace;
+/// - for every architecture in `f.arches` (none when it is empty), the largest number libseccomp
+///   resolves on that architecture for any rule's name (whatever the rule's action) is the
+///   limit; an architecture without any is left out;
+/// - on a listed architecture, `nr > limit` returns `SCMP_ACT_ERRNO(ENOSYS)`; x86-64 and x32
+///   share `AUDIT_ARCH_X86_64` and are told apart by bit 30 of `nr`; on s390x `nr == 0` (the
+///   `setup` multiplexer) also returns `ENOSYS`; everything else runs libseccomp's program.
+///
+/// runc emits the architecture sections in Go map order (random); this stub orders them by
+/// their position in `f.arches`, so the bytes differ from a given runc run but every decision is
+/// the same.
+pub fn runc_stub(f: &Filter) -> anyhow::Result<Vec<u8>> {
+    if matches!(f.default, Action::Allow | Action::Log | Action::Trace(_)) {
+        return Ok(Vec::new());
+    }
+    let limit = |a: Arch| -> Option<u32> {
+        f.rules
+            .iter()
+            .filter_map(|r| resolve(a, &r.syscall))
+            .max()
+            .filter(|m| *m != 0)
+    };
+    // (audit arch, limit for nr without bit 30, limit for nr with bit 30, s390x)
+    let mut groups: Vec<(u32, Option<u32>, Option<u32>, bool)> = Vec::new();
+    for a in &f.arches {
+        let Some(max) = limit(*a) else { continue };
+        let audit = a.audit_arch();
+        let idx = match groups.iter().position(|g| g.0 == audit) {
+            Some(i) => i,
+            None => {
+                groups.push((audit, None, None, false));
+                groups.len() - 1
+            }
+        };
+        let g = &mut groups[idx];
+        match a {
+            Arch::X32 => g.2 = Some(max),
+            Arch::S390x => {
+                g.1 = Some(max);
+                g.3 = true;
+            }
+            _ => g.1 = Some(max),
+        }
+    }
+
+    const X32_BIT: u32 = 0x4000_0000;
+    let enosys = Action::Errno(38).to_ret();
+    let mut asm = Asm::default();
+    let to_filter = asm.label();
+    let to_enosys = asm.label();
+    let sections: Vec<usize> = groups.iter().map(|_| asm.label()).collect();
+    asm.load(4);
+    for (g, l) in groups.iter().zip(&sections) {
+        asm.jump(JEQ_K, g.0, Target::Label(*l), Target::Next);
+    }
+    asm.goto(to_filter);
+    let is_x86_64 = |audit: u32| audit == Arch::X86_64.audit_arch();
+    for (g, l) in groups.iter().zip(&sections) {
+        asm.bind(*l);
+        asm.load(0);
+        if g.3 {
+            asm.jump(JEQ_K, 0, Target::Label(to_enosys), Target::Next);
+        }
+        match (g.1, g.2) {
+            (Some(max), Some(max32)) => {
+                let x32 = asm.label();
+                asm.jump(JSET_K, X32_BIT, Target::Label(x32), Target::Next);
+                asm.jump(
+                    JGT_K,
+                    max,
+                    Target::Label(to_enosys),
+                    Target::Label(to_filter),
+                );
+                asm.bind(x32);
+                asm.jump(
+                    JGT_K,
+                    max32,
+                    Target::Label(to_enosys),
+                    Target::Label(to_filter),
+                );
+            }
+            (Some(max), None) => {
+                if is_x86_64(g.0) {
+                    asm.jump(JSET_K, X32_BIT, Target::Label(to_filter), Target::Next);
+                }
+                asm.jump(
+                    JGT_K,
+                    max,
+                    Target::Label(to_enosys),
+                    Target::Label(to_filter),
+                );
+            }
+            (None, Some(max32)) => {
+                asm.jump(JSET_K, X32_BIT, Target::Next, Target::Label(to_filter));
+                asm.jump(
+                    JGT_K,
+                    max32,
+                    Target::Label(to_enosys),
+                    Target::Label(to_filter),
+                );
+            }
+            (None, None) => asm.goto(to_filter),
+        }
+    }
+    asm.bind(to_enosys);
+    asm.ret(enosys);
+    asm.bind(to_filter);
+    asm.finish()
+}
+
+/// The program runc installs for `f`: [`runc_stub`] followed by [`compile`]'s program (whose
+/// jumps are relative, so it needs no relocation). The skip lists are [`compile`]'s.
+pub fn compile_runc(f: &Filter) -> anyhow::Result<Compiled> {
+    let mut c = compile(f)?;
+    let mut bytes = runc_stub(f)?;
+    bytes.extend_from_slice(&c.bytes);
+    if bytes.len() / 8 > 4096 {
+        bail!(
+            "the patched program has {} instructions, more than the kernel's 4096",
+            bytes.len() / 8
+        );
+    }
+    c.bytes = bytes;
+    Ok(c)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -276,6 +276,58 @@ fn resolve_matches_known_numbers() {
     assert_eq!(name_of(Arch::X86_64, 39).as_deref(), Some("getpid"));
 }
 
+#[test]
+fn runc_stub_is_empty_for_permissive_defaults() {
+    for default in [Action::Allow, Action::Log, Action::Trace(1)] {
+        let f = Filter {
+            default,
+            bad_arch: Action::KillThread,
+            arches: vec![Arch::X86_64],
+            rules: vec![Rule {
+                syscall: "read".into(),
+                action: Action::Errno(1),
+                args: vec![],
+            }],
+            optimize: Layout::Default,
+        };
+        assert!(runc_stub(&f).unwrap().is_empty(), "{default:?}");
+        assert_eq!(compile_runc(&f).unwrap(), compile(&f).unwrap());
+    }
+}
+
+#[test]
+fn runc_stub_limits_follow_the_profile() {
+    let (f, _) = docker(Arch::X86_64, Layout::BinaryTree);
+    let stub = Compiled {
+        bytes: runc_stub(&f).unwrap(),
+        skipped: vec![],
+        redundant: vec![],
+        unresolved: vec![],
+    };
+    let insns = stub.insns();
+    // ld arch; jeq x86_64; jeq x86; ja filter; …; ret ERRNO(ENOSYS)
+    assert_eq!(insns[0], (0x20, 0, 0, 4));
+    assert_eq!(insns.last().unwrap(), &(0x06, 0, 0, 0x0005_0026));
+    let max64 = f
+        .rules
+        .iter()
+        .filter_map(|r| resolve(Arch::X86_64, &r.syscall))
+        .max()
+        .unwrap();
+    let jgt: Vec<u32> = insns.iter().filter(|i| i.0 == 0x25).map(|i| i.3).collect();
+    assert!(jgt.contains(&max64), "{jgt:?} {max64}");
+    assert_eq!(jgt.len(), 3, "x86_64, x32 and x86 limits: {jgt:?}");
+    // Every jump stays inside the stub or lands on its end (the filter's first instruction).
+    for (pc, i) in insns.iter().enumerate() {
+        let end = if i.0 == 0x05 {
+            pc + 1 + usize::try_from(i.3).unwrap()
+        } else {
+            pc + 1 + usize::from(i.1.max(i.2))
+        };
+        assert!(end <= insns.len(), "pc {pc}");
+    }
+}
+
 // ---- kernel checks in forked children (x86_64 host) ------------------------------------
 
 #[cfg(target_arch = "x86_64")]
@@ -358,6 +410,14 @@ mod kernel {
     use child::{run_filtered, sys};
 
     fn docker_x86_64_checks() -> i32 {
+        // A number no table has: the default action, EPERM (unfiltered: ENOSYS).
+        if sys(1000, [0, 0, 0]) != Err(libc::EPERM) {
+            return 14;
+        }
+        docker_x86_64_common()
+    }
+
+    fn docker_x86_64_common() -> i32 {
         // bpf: needs CAP_SYS_ADMIN/CAP_BPF in Docker's profile -> EPERM (unfiltered: EFAULT/EINVAL).
         if sys(libc::SYS_bpf, [0, 0, 0]) != Err(libc::EPERM) {
             return 10;
@@ -373,10 +433,6 @@ mod kernel {
         // clone3 -> ENOSYS from the rule (unfiltered: EINVAL for size 0).
         if sys(libc::SYS_clone3, [0, 0, 0]) != Err(libc::ENOSYS) {
             return 13;
-        }
-        // A number no table has: the default action, EPERM (unfiltered: ENOSYS).
-        if sys(1000, [0, 0, 0]) != Err(libc::EPERM) {
-            return 14;
         }
         // socket(AF_VSOCK=40) is refused, socket(AF_UNIX) allowed.
         if sys(libc::SYS_socket, [40, 1, 0]) != Err(libc::EPERM) {
@@ -418,12 +474,14 @@ mod kernel {
         let f = Filter {
             default: Action::Allow,
             bad_arch: Action::KillProcess,
-            arches: vec![],
+            arches: vec![Arch::X86_64, Arch::X86],
             rules: vec![],
             optimize: Layout::Default,
         };
         let c = compile(&f).unwrap();
-        assert_eq!(run_filtered(&c.bytes, docker_x86_64_checks), 10);
+        assert_eq!(run_filtered(&c.bytes, docker_x86_64_checks), 14);
+        assert_eq!(run_filtered(&c.bytes, docker_x86_64_common), 10);
+        assert_eq!(run_filtered(&c.bytes, docker_x86_checks), 21);
     }
 
     fn kill_checks() -> i32 {
@@ -588,5 +646,27 @@ mod kernel {
         let text = pfc(&f).unwrap();
         assert!(text.contains("getppid"), "{text}");
         assert!(text.contains("ERRNO(5)"), "{text}");
+    }
+
+    fn runc_x86_64_checks() -> i32 {
+        // Numbers above the profile's largest known syscall get ENOSYS from runc's stub …
+        if sys(1000, [0, 0, 0]) != Err(libc::ENOSYS) {
+            return 50;
+        }
+        if int80(1000, 0) != -libc::ENOSYS {
+            return 51;
+        }
+        // … the profile's own decisions are unchanged.
+        match docker_x86_64_common() {
+            0 => docker_x86_checks(),
+            failed => failed,
+        }
+    }
+
+    #[test]
+    fn runc_patched_docker_default_in_kernel() {
+        let (f, _) = docker(Arch::X86_64, Layout::BinaryTree);
+        let c = compile_runc(&f).unwrap();
+        assert_eq!(run_filtered(&c.bytes, runc_x86_64_checks), 0);
     }
 }
