@@ -328,6 +328,37 @@ fn runc_stub_limits_follow_the_profile() {
     }
 }
 
+/// The program runc 1.1.5 + libseccomp 2.5.4 installed for this profile on this machine, read
+/// back from a live container with PTRACE_SECCOMP_GET_FILTER (research/ecosystem.md §4.2).
+#[test]
+fn matches_the_filter_runc_installed() {
+    let json = r#"{
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    }"#;
+    let f = docker_profile(json, Arch::X86_64, &[], Some((6, 18))).unwrap();
+    assert_eq!(f.arches, vec![Arch::X86_64, Arch::X86, Arch::X32]);
+    let want: Vec<(u16, u8, u8, u32)> = vec![
+        (0x20, 0, 0, 0x0000_0004),
+        (0x15, 0, 5, 0xc000_003e),
+        (0x20, 0, 0, 0x0000_0000),
+        (0x15, 8, 0, 0x0000_0053),
+        (0x15, 7, 0, 0x0000_0102),
+        (0x15, 6, 0, 0x4000_0053),
+        (0x15, 5, 4, 0x4000_0102),
+        (0x15, 0, 5, 0x4000_0003),
+        (0x20, 0, 0, 0x0000_0000),
+        (0x15, 2, 0, 0x0000_0027),
+        (0x15, 1, 0, 0x0000_0128),
+        (0x06, 0, 0, 0x7fff_0000),
+        (0x06, 0, 0, 0x0005_0001),
+        (0x06, 0, 0, 0x0000_0000),
+    ];
+    // Default action ALLOW: runc adds no -ENOSYS stub.
+    assert_eq!(compile_runc(&f).unwrap().insns(), want);
+}
+
 // ---- kernel checks in forked children (x86_64 host) ------------------------------------
 
 #[cfg(target_arch = "x86_64")]
