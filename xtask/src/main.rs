@@ -111,7 +111,9 @@ fn crate_table(abi: &str) -> anyhow::Result<Table> {
                     continue;
                 };
                 if let Some(s) = syscalls::$m::Sysno::new(idx) {
-                    table.insert(u32::try_from(s.id())?, s.name().to_owned());
+                    // `stringify!` keeps the raw-identifier prefix of keywords (`r#break`).
+                    let name = s.name().trim_start_matches("r#");
+                    table.insert(u32::try_from(s.id())?, name.to_owned());
                 }
             }
             table
@@ -161,11 +163,23 @@ fn tables() -> anyhow::Result<Vec<(&'static str, Table)>> {
     let mut x86_64_only = BTreeMap::new();
     let mut x32_own = Table::new();
     let mut arm_private = Table::new();
+    // (abi, nr) -> name, for entries to drop and entries to rename.
+    let mut drops: BTreeMap<(String, u32), String> = BTreeMap::new();
+    let mut renames: BTreeMap<(String, u32), String> = BTreeMap::new();
     for (line, fields) in data_lines("abi-extras.csv")? {
         let [kind, nr, name] = fields.as_slice() else {
             bail!("abi-extras.csv:{line}: expected KIND,NR,NAME");
         };
         let nr = parse_nr(nr).with_context(|| format!("abi-extras.csv:{line}: bad number"))?;
+        let known_abi = |abi: &&str| ABIS.iter().any(|(a, _)| a == abi);
+        if let Some(abi) = kind.strip_prefix("drop-").filter(known_abi) {
+            drops.insert((abi.to_owned(), nr), name.clone());
+            continue;
+        }
+        if let Some(abi) = kind.strip_prefix("rename-").filter(known_abi) {
+            renames.insert((abi.to_owned(), nr), name.clone());
+            continue;
+        }
         let map = match kind.as_str() {
             "x86_64-only" => &mut x86_64_only,
             "x32" => &mut x32_own,
@@ -201,6 +215,17 @@ fn tables() -> anyhow::Result<Vec<(&'static str, Table)>> {
             if abi == "arm" {
                 t.extend(arm_private.clone());
             }
+            for ((_, nr), name) in drops.iter().filter(|((a, _), _)| a == abi) {
+                if t.remove(nr).as_ref() != Some(name) {
+                    bail!("abi-extras.csv: drop-{abi} {nr} {name} is not in the {abi} table");
+                }
+            }
+            for ((_, nr), name) in renames.iter().filter(|((a, _), _)| a == abi) {
+                let Some(entry) = t.get_mut(nr) else {
+                    bail!("abi-extras.csv: rename-{abi} {nr}: no such number in the {abi} table");
+                };
+                entry.clone_from(name);
+            }
             t
         };
         let names: BTreeSet<&String> = table.values().collect();
@@ -219,6 +244,21 @@ fn versions() -> anyhow::Result<Versions> {
     let mut out = Versions::new();
     for (line, fields) in data_lines("kernel-versions.csv")? {
         let ctx = || format!("kernel-versions.csv:{line}");
+        // `VERSION: NAME NAME ...`
+        if let [single] = fields.as_slice()
+            && let Some((version, names)) = single.split_once(':')
+        {
+            let version = parse_version(version.trim()).with_context(ctx)?;
+            for name in names.split_whitespace() {
+                if out
+                    .insert(name.to_owned(), (version, BTreeMap::new()))
+                    .is_some()
+                {
+                    bail!("{}: {name} listed twice", ctx());
+                }
+            }
+            continue;
+        }
         let Some((name, rest)) = fields.split_first() else {
             continue;
         };
@@ -303,10 +343,9 @@ fn generate() -> anyhow::Result<String> {
         }
     }
     if !missing.is_empty() {
-        // TODO(strict): make this an error once the data file is complete.
-        eprintln!(
-            "xtask: kernel-versions.csv has no version for {} entries",
-            missing.len()
+        bail!(
+            "kernel-versions.csv has no version for: {}",
+            missing.join(" ")
         );
     }
     writeln!(out, "\n/// Every syscall name on any ABI, sorted, unique.")?;

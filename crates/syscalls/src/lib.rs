@@ -5,7 +5,14 @@
 //!
 //! - name <-> number tables ([`Arch::syscalls`], [`Arch::by_name`], [`Arch::by_nr`]), with the
 //!   kernel version that introduced each syscall on that ABI ([`Syscall::since`]);
-//! - the `AUDIT_ARCH_*` value of each ABI and x32's `__X32_SYSCALL_BIT`.
+//! - the `AUDIT_ARCH_*` value of each ABI and x32's `__X32_SYSCALL_BIT`;
+//! - parameter names and widths of the syscalls people filter on ([`signature`]), with clone's
+//!   per-ABI argument order;
+//! - named constants for conditions ([`constant`]: `CLONE_*`, `AF_*`, `O_*`, `TIOC*`...), errno
+//!   names ([`errno`]) and capabilities ([`capability`]);
+//! - systemd-style groups ([`group`], [`expand_group`]), twins such as `clock_gettime64` and
+//!   `setuid32` ([`twins`]), and the calls reachable through `socketcall`/`ipc`
+//!   ([`multiplexed`]).
 //!
 //! The tables are generated (`cargo xtask gen-syscalls`) from the `syscalls` crate and checked-in
 //! data files under `data/`; they are static arrays searched by binary search.
@@ -16,11 +23,19 @@
 #![deny(missing_docs)]
 
 mod arch;
+mod consts;
+mod family;
 #[rustfmt::skip]
 mod generated;
+mod group;
+mod signature;
 mod version;
 
 pub use arch::{Arch, UnknownArch};
+pub use consts::{capability, capability_name, constant, constants, errno, errno_name};
+pub use family::{Multiplexed, Multiplexer, multiplexed, twins};
+pub use group::{Group, expand_group, group, groups};
+pub use signature::{Param, Width, signature, signature_names};
 pub use version::{BadVersion, KernelVersion};
 
 /// One syscall of one ABI.

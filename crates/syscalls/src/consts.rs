@@ -1,0 +1,730 @@
+//! Named constants usable in argument conditions, errno names and capability numbers.
+//!
+//! Values come from the kernel's UAPI headers (include/uapi/linux/sched.h, socket.h, net.h,
+//! asm-generic/fcntl.h, linux/fcntl.h, asm-generic/mman-common.h, mman.h, linux/personality.h,
+//! asm-generic/ioctls.h, linux/prctl.h, asm-generic/errno-base.h, asm-generic/errno.h,
+//! linux/capability.h). Where an ABI moat supports uses another value, the x86_64/generic value is
+//! stored and the difference is noted beside the constant.
+//!
+//! Negative constants (`AT_FDCWD` is -100) are stored sign-extended to 64 bits
+//! (0xffff_ffff_ffff_ff9c). A condition on a [`crate::Width::U32`] parameter compares only the
+//! low 32 bits (0xffff_ff9c), which is what the kernel sees for an `int`.
+
+/// Every named constant: (name, value). Names are unique; some values are shared (aliases).
+static CONSTANTS: &[(&str, u64)] = &[
+    // include/uapi/linux/sched.h
+    ("CSIGNAL", 0xff),
+    ("CLONE_NEWTIME", 0x80),
+    ("CLONE_VM", 0x100),
+    ("CLONE_FS", 0x200),
+    ("CLONE_FILES", 0x400),
+    ("CLONE_SIGHAND", 0x800),
+    ("CLONE_PIDFD", 0x1000),
+    ("CLONE_PTRACE", 0x2000),
+    ("CLONE_VFORK", 0x4000),
+    ("CLONE_PARENT", 0x8000),
+    ("CLONE_THREAD", 0x10000),
+    ("CLONE_NEWNS", 0x20000),
+    ("CLONE_SYSVSEM", 0x40000),
+    ("CLONE_SETTLS", 0x80000),
+    ("CLONE_PARENT_SETTID", 0x10_0000),
+    ("CLONE_CHILD_CLEARTID", 0x20_0000),
+    ("CLONE_DETACHED", 0x40_0000),
+    ("CLONE_UNTRACED", 0x80_0000),
+    ("CLONE_CHILD_SETTID", 0x100_0000),
+    ("CLONE_NEWCGROUP", 0x200_0000),
+    ("CLONE_NEWUTS", 0x400_0000),
+    ("CLONE_NEWIPC", 0x800_0000),
+    ("CLONE_NEWUSER", 0x1000_0000),
+    ("CLONE_NEWPID", 0x2000_0000),
+    ("CLONE_NEWNET", 0x4000_0000),
+    ("CLONE_IO", 0x8000_0000),
+    ("CLONE_CLEAR_SIGHAND", 0x1_0000_0000),
+    ("CLONE_INTO_CGROUP", 0x2_0000_0000),
+    // moat: every namespace flag (CLONE_NEWTIME | NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER
+    // | NEWPID | NEWNET).
+    ("CLONE_NEW_ANY", 0x7e02_0080),
+    // include/linux/socket.h
+    ("AF_UNSPEC", 0),
+    ("AF_UNIX", 1),
+    ("AF_LOCAL", 1),
+    ("AF_INET", 2),
+    ("AF_AX25", 3),
+    ("AF_IPX", 4),
+    ("AF_APPLETALK", 5),
+    ("AF_NETROM", 6),
+    ("AF_BRIDGE", 7),
+    ("AF_ATMPVC", 8),
+    ("AF_X25", 9),
+    ("AF_INET6", 10),
+    ("AF_ROSE", 11),
+    ("AF_DECnet", 12),
+    ("AF_NETBEUI", 13),
+    ("AF_SECURITY", 14),
+    ("AF_KEY", 15),
+    ("AF_NETLINK", 16),
+    ("AF_ROUTE", 16),
+    ("AF_PACKET", 17),
+    ("AF_ASH", 18),
+    ("AF_ECONET", 19),
+    ("AF_ATMSVC", 20),
+    ("AF_RDS", 21),
+    ("AF_SNA", 22),
+    ("AF_IRDA", 23),
+    ("AF_PPPOX", 24),
+    ("AF_WANPIPE", 25),
+    ("AF_LLC", 26),
+    ("AF_IB", 27),
+    ("AF_MPLS", 28),
+    ("AF_CAN", 29),
+    ("AF_TIPC", 30),
+    ("AF_BLUETOOTH", 31),
+    ("AF_IUCV", 32),
+    ("AF_RXRPC", 33),
+    ("AF_ISDN", 34),
+    ("AF_PHONET", 35),
+    ("AF_IEEE802154", 36),
+    ("AF_CAIF", 37),
+    ("AF_ALG", 38),
+    ("AF_NFC", 39),
+    ("AF_VSOCK", 40),
+    ("AF_KCM", 41),
+    ("AF_QIPCRTR", 42),
+    ("AF_SMC", 43),
+    ("AF_XDP", 44),
+    ("AF_MCTP", 45),
+    // include/linux/net.h, asm-generic/fcntl.h (SOCK_NONBLOCK = O_NONBLOCK, SOCK_CLOEXEC = O_CLOEXEC)
+    ("SOCK_STREAM", 1),
+    ("SOCK_DGRAM", 2),
+    ("SOCK_RAW", 3),
+    ("SOCK_RDM", 4),
+    ("SOCK_SEQPACKET", 5),
+    ("SOCK_DCCP", 6),
+    ("SOCK_PACKET", 10),
+    ("SOCK_NONBLOCK", 0x800),
+    ("SOCK_CLOEXEC", 0x8_0000),
+    // include/uapi/asm-generic/fcntl.h (x86_64, x86, riscv64, s390x, loongarch64). arm and
+    // aarch64 use O_DIRECTORY 0x4000, O_NOFOLLOW 0x8000, O_DIRECT 0x10000, O_LARGEFILE 0x20000;
+    // ppc64le uses O_DIRECTORY 0x4000, O_NOFOLLOW 0x8000, O_LARGEFILE 0x10000, O_DIRECT 0x20000.
+    ("O_RDONLY", 0),
+    ("O_WRONLY", 1),
+    ("O_RDWR", 2),
+    ("O_ACCMODE", 3),
+    ("O_CREAT", 0x40),
+    ("O_EXCL", 0x80),
+    ("O_NOCTTY", 0x100),
+    ("O_TRUNC", 0x200),
+    ("O_APPEND", 0x400),
+    ("O_NONBLOCK", 0x800),
+    ("O_NDELAY", 0x800),
+    ("O_DSYNC", 0x1000),
+    ("O_ASYNC", 0x2000),
+    ("FASYNC", 0x2000),
+    ("O_DIRECT", 0x4000),
+    ("O_LARGEFILE", 0x8000),
+    ("O_DIRECTORY", 0x1_0000),
+    ("O_NOFOLLOW", 0x2_0000),
+    ("O_NOATIME", 0x4_0000),
+    ("O_CLOEXEC", 0x8_0000),
+    ("O_SYNC", 0x10_1000),
+    ("O_PATH", 0x20_0000),
+    ("O_TMPFILE", 0x41_0000),
+    // include/uapi/linux/fcntl.h
+    ("AT_FDCWD", 0xffff_ffff_ffff_ff9c),
+    ("AT_SYMLINK_NOFOLLOW", 0x100),
+    ("AT_EACCESS", 0x200),
+    ("AT_REMOVEDIR", 0x200),
+    ("AT_SYMLINK_FOLLOW", 0x400),
+    ("AT_NO_AUTOMOUNT", 0x800),
+    ("AT_EMPTY_PATH", 0x1000),
+    ("AT_STATX_SYNC_AS_STAT", 0),
+    ("AT_STATX_FORCE_SYNC", 0x2000),
+    ("AT_STATX_DONT_SYNC", 0x4000),
+    ("AT_STATX_SYNC_TYPE", 0x6000),
+    ("AT_RECURSIVE", 0x8000),
+    // include/uapi/asm-generic/mman-common.h; PROT_BTI (0x10) and PROT_MTE (0x20) are arm64's.
+    ("PROT_NONE", 0),
+    ("PROT_READ", 1),
+    ("PROT_WRITE", 2),
+    ("PROT_EXEC", 4),
+    ("PROT_SEM", 8),
+    ("PROT_BTI", 0x10),
+    ("PROT_MTE", 0x20),
+    ("PROT_GROWSDOWN", 0x100_0000),
+    ("PROT_GROWSUP", 0x200_0000),
+    // include/uapi/linux/mman.h, asm-generic/mman-common.h, asm-generic/mman.h. MAP_32BIT is
+    // x86_64's; ppc64le uses MAP_NORESERVE 0x40 and MAP_LOCKED 0x80.
+    ("MAP_SHARED", 1),
+    ("MAP_PRIVATE", 2),
+    ("MAP_SHARED_VALIDATE", 3),
+    ("MAP_TYPE", 0xf),
+    ("MAP_FIXED", 0x10),
+    ("MAP_ANONYMOUS", 0x20),
+    ("MAP_ANON", 0x20),
+    ("MAP_32BIT", 0x40),
+    ("MAP_GROWSDOWN", 0x100),
+    ("MAP_DENYWRITE", 0x800),
+    ("MAP_EXECUTABLE", 0x1000),
+    ("MAP_LOCKED", 0x2000),
+    ("MAP_NORESERVE", 0x4000),
+    ("MAP_POPULATE", 0x8000),
+    ("MAP_NONBLOCK", 0x1_0000),
+    ("MAP_STACK", 0x2_0000),
+    ("MAP_HUGETLB", 0x4_0000),
+    ("MAP_SYNC", 0x8_0000),
+    ("MAP_FIXED_NOREPLACE", 0x10_0000),
+    ("MAP_UNINITIALIZED", 0x400_0000),
+    // include/uapi/linux/personality.h: flags, then personalities.
+    ("UNAME26", 0x2_0000),
+    ("ADDR_NO_RANDOMIZE", 0x4_0000),
+    ("FDPIC_FUNCPTRS", 0x8_0000),
+    ("MMAP_PAGE_ZERO", 0x10_0000),
+    ("ADDR_COMPAT_LAYOUT", 0x20_0000),
+    ("READ_IMPLIES_EXEC", 0x40_0000),
+    ("ADDR_LIMIT_32BIT", 0x80_0000),
+    ("SHORT_INODE", 0x100_0000),
+    ("WHOLE_SECONDS", 0x200_0000),
+    ("STICKY_TIMEOUTS", 0x400_0000),
+    ("ADDR_LIMIT_3GB", 0x800_0000),
+    ("PER_LINUX", 0),
+    ("PER_LINUX_32BIT", 0x80_0000),
+    ("PER_LINUX_FDPIC", 0x8_0000),
+    ("PER_SVR4", 0x0410_0001),
+    ("PER_SVR3", 0x0400_0002),
+    ("PER_SCOSVR3", 0x0700_0003),
+    ("PER_OSR5", 0x0600_0003),
+    ("PER_WYSEV386", 0x0500_0004),
+    ("PER_ISCR4", 0x0400_0005),
+    ("PER_BSD", 6),
+    ("PER_SUNOS", 0x0400_0006),
+    ("PER_XENIX", 0x0500_0007),
+    ("PER_LINUX32", 8),
+    ("PER_LINUX32_3GB", 0x0800_0008),
+    ("PER_IRIX32", 0x0400_0009),
+    ("PER_IRIXN32", 0x0400_000a),
+    ("PER_IRIX64", 0x0400_000b),
+    ("PER_RISCOS", 0xc),
+    ("PER_SOLARIS", 0x0400_000d),
+    ("PER_UW7", 0x0410_000e),
+    ("PER_OSF4", 0xf),
+    ("PER_HPUX", 0x10),
+    ("PER_MASK", 0xff),
+    // include/uapi/asm-generic/ioctls.h (x86, arm, aarch64, riscv64, s390x, loongarch64; ppc64le
+    // numbers its tty ioctls differently, e.g. TIOCSTI is 0x5472 there).
+    ("TCGETS", 0x5401),
+    ("TCSETS", 0x5402),
+    ("TCSETSW", 0x5403),
+    ("TCSETSF", 0x5404),
+    ("TCGETA", 0x5405),
+    ("TCSETA", 0x5406),
+    ("TCSETAW", 0x5407),
+    ("TCSETAF", 0x5408),
+    ("TCSBRK", 0x5409),
+    ("TCXONC", 0x540a),
+    ("TCFLSH", 0x540b),
+    ("TIOCEXCL", 0x540c),
+    ("TIOCNXCL", 0x540d),
+    ("TIOCSCTTY", 0x540e),
+    ("TIOCGPGRP", 0x540f),
+    ("TIOCSPGRP", 0x5410),
+    ("TIOCOUTQ", 0x5411),
+    ("TIOCSTI", 0x5412),
+    ("TIOCGWINSZ", 0x5413),
+    ("TIOCSWINSZ", 0x5414),
+    ("TIOCMGET", 0x5415),
+    ("TIOCMBIS", 0x5416),
+    ("TIOCMBIC", 0x5417),
+    ("TIOCMSET", 0x5418),
+    ("TIOCGSOFTCAR", 0x5419),
+    ("TIOCSSOFTCAR", 0x541a),
+    ("FIONREAD", 0x541b),
+    ("TIOCINQ", 0x541b),
+    ("TIOCLINUX", 0x541c),
+    ("TIOCCONS", 0x541d),
+    ("TIOCGSERIAL", 0x541e),
+    ("TIOCSSERIAL", 0x541f),
+    ("TIOCPKT", 0x5420),
+    ("FIONBIO", 0x5421),
+    ("TIOCNOTTY", 0x5422),
+    ("TIOCSETD", 0x5423),
+    ("TIOCGETD", 0x5424),
+    ("TCSBRKP", 0x5425),
+    ("TIOCSBRK", 0x5427),
+    ("TIOCCBRK", 0x5428),
+    ("TIOCGSID", 0x5429),
+    ("TIOCGRS485", 0x542e),
+    ("TIOCSRS485", 0x542f),
+    ("TIOCGPTN", 0x8004_5430),
+    ("TIOCSPTLCK", 0x4004_5431),
+    ("TIOCGDEV", 0x8004_5432),
+    ("TIOCSIG", 0x4004_5436),
+    ("TIOCVHANGUP", 0x5437),
+    ("TIOCGPKT", 0x8004_5438),
+    ("TIOCGPTLCK", 0x8004_5439),
+    ("TIOCGEXCL", 0x8004_5440),
+    ("TIOCGPTPEER", 0x5441),
+    ("FIONCLEX", 0x5450),
+    ("FIOCLEX", 0x5451),
+    ("FIOASYNC", 0x5452),
+    ("TIOCSERCONFIG", 0x5453),
+    ("TIOCSERGWILD", 0x5454),
+    ("TIOCSERSWILD", 0x5455),
+    ("TIOCGLCKTRMIOS", 0x5456),
+    ("TIOCSLCKTRMIOS", 0x5457),
+    ("TIOCSERGSTRUCT", 0x5458),
+    ("TIOCSERGETLSR", 0x5459),
+    ("TIOCSERGETMULTI", 0x545a),
+    ("TIOCSERSETMULTI", 0x545b),
+    ("TIOCMIWAIT", 0x545c),
+    ("TIOCGICOUNT", 0x545d),
+    // include/uapi/linux/prctl.h
+    ("PR_SET_PDEATHSIG", 1),
+    ("PR_GET_PDEATHSIG", 2),
+    ("PR_GET_DUMPABLE", 3),
+    ("PR_SET_DUMPABLE", 4),
+    ("PR_GET_UNALIGN", 5),
+    ("PR_SET_UNALIGN", 6),
+    ("PR_GET_KEEPCAPS", 7),
+    ("PR_SET_KEEPCAPS", 8),
+    ("PR_GET_FPEMU", 9),
+    ("PR_SET_FPEMU", 10),
+    ("PR_GET_FPEXC", 11),
+    ("PR_SET_FPEXC", 12),
+    ("PR_GET_TIMING", 13),
+    ("PR_SET_TIMING", 14),
+    ("PR_SET_NAME", 15),
+    ("PR_GET_NAME", 16),
+    ("PR_GET_ENDIAN", 19),
+    ("PR_SET_ENDIAN", 20),
+    ("PR_GET_SECCOMP", 21),
+    ("PR_SET_SECCOMP", 22),
+    ("PR_CAPBSET_READ", 23),
+    ("PR_CAPBSET_DROP", 24),
+    ("PR_GET_TSC", 25),
+    ("PR_SET_TSC", 26),
+    ("PR_GET_SECUREBITS", 27),
+    ("PR_SET_SECUREBITS", 28),
+    ("PR_SET_TIMERSLACK", 29),
+    ("PR_GET_TIMERSLACK", 30),
+    ("PR_TASK_PERF_EVENTS_DISABLE", 31),
+    ("PR_TASK_PERF_EVENTS_ENABLE", 32),
+    ("PR_MCE_KILL", 33),
+    ("PR_MCE_KILL_GET", 34),
+    ("PR_SET_MM", 35),
+    ("PR_SET_CHILD_SUBREAPER", 36),
+    ("PR_GET_CHILD_SUBREAPER", 37),
+    ("PR_SET_NO_NEW_PRIVS", 38),
+    ("PR_GET_NO_NEW_PRIVS", 39),
+    ("PR_GET_TID_ADDRESS", 40),
+    ("PR_SET_THP_DISABLE", 41),
+    ("PR_GET_THP_DISABLE", 42),
+    ("PR_MPX_ENABLE_MANAGEMENT", 43),
+    ("PR_MPX_DISABLE_MANAGEMENT", 44),
+    ("PR_SET_FP_MODE", 45),
+    ("PR_GET_FP_MODE", 46),
+    ("PR_CAP_AMBIENT", 47),
+    ("PR_SVE_SET_VL", 50),
+    ("PR_SVE_GET_VL", 51),
+    ("PR_GET_SPECULATION_CTRL", 52),
+    ("PR_SET_SPECULATION_CTRL", 53),
+    ("PR_PAC_RESET_KEYS", 54),
+    ("PR_SET_TAGGED_ADDR_CTRL", 55),
+    ("PR_GET_TAGGED_ADDR_CTRL", 56),
+    ("PR_SET_IO_FLUSHER", 57),
+    ("PR_GET_IO_FLUSHER", 58),
+    ("PR_SET_SYSCALL_USER_DISPATCH", 59),
+    ("PR_PAC_SET_ENABLED_KEYS", 60),
+    ("PR_PAC_GET_ENABLED_KEYS", 61),
+    ("PR_SCHED_CORE", 62),
+    ("PR_SME_SET_VL", 63),
+    ("PR_SME_GET_VL", 64),
+    ("PR_SET_MDWE", 65),
+    ("PR_GET_MDWE", 66),
+    ("PR_SET_MEMORY_MERGE", 67),
+    ("PR_GET_MEMORY_MERGE", 68),
+    ("PR_RISCV_V_SET_CONTROL", 69),
+    ("PR_RISCV_V_GET_CONTROL", 70),
+    ("PR_RISCV_SET_ICACHE_FLUSH_CTX", 71),
+    ("PR_PPC_GET_DEXCR", 72),
+    ("PR_PPC_SET_DEXCR", 73),
+    ("PR_GET_SHADOW_STACK_STATUS", 74),
+    ("PR_SET_SHADOW_STACK_STATUS", 75),
+    ("PR_LOCK_SHADOW_STACK_STATUS", 76),
+    ("PR_TIMER_CREATE_RESTORE_IDS", 77),
+    ("PR_FUTEX_HASH", 78),
+    ("PR_SET_VMA", 0x5356_4d41),
+    ("PR_GET_AUXV", 0x4155_5856),
+    ("PR_SET_PTRACER", 0x5961_6d61),
+    ("PR_SET_PTRACER_ANY", 0xffff_ffff_ffff_ffff),
+    // include/uapi/asm-generic/fcntl.h, include/uapi/linux/fcntl.h
+    ("F_DUPFD", 0),
+    ("F_GETFD", 1),
+    ("F_SETFD", 2),
+    ("F_GETFL", 3),
+    ("F_SETFL", 4),
+    ("F_GETLK", 5),
+    ("F_SETLK", 6),
+    ("F_SETLKW", 7),
+    ("F_SETOWN", 8),
+    ("F_GETOWN", 9),
+    ("F_SETSIG", 10),
+    ("F_GETSIG", 11),
+    ("F_GETLK64", 12),
+    ("F_SETLK64", 13),
+    ("F_SETLKW64", 14),
+    ("F_SETOWN_EX", 15),
+    ("F_GETOWN_EX", 16),
+    ("F_GETOWNER_UIDS", 17),
+    ("F_OFD_GETLK", 36),
+    ("F_OFD_SETLK", 37),
+    ("F_OFD_SETLKW", 38),
+    ("F_SETLEASE", 1024),
+    ("F_GETLEASE", 1025),
+    ("F_NOTIFY", 1026),
+    ("F_DUPFD_QUERY", 1027),
+    ("F_CREATED_QUERY", 1028),
+    ("F_CANCELLK", 1029),
+    ("F_DUPFD_CLOEXEC", 1030),
+    ("F_SETPIPE_SZ", 1031),
+    ("F_GETPIPE_SZ", 1032),
+    ("F_ADD_SEALS", 1033),
+    ("F_GET_SEALS", 1034),
+    ("F_GET_RW_HINT", 1035),
+    ("F_SET_RW_HINT", 1036),
+    ("F_GET_FILE_RW_HINT", 1037),
+    ("F_SET_FILE_RW_HINT", 1038),
+    ("F_SEAL_SEAL", 1),
+    ("F_SEAL_SHRINK", 2),
+    ("F_SEAL_GROW", 4),
+    ("F_SEAL_WRITE", 8),
+    ("F_SEAL_FUTURE_WRITE", 0x10),
+    ("F_SEAL_EXEC", 0x20),
+    ("F_RDLCK", 0),
+    ("F_WRLCK", 1),
+    ("F_UNLCK", 2),
+    ("FD_CLOEXEC", 1),
+];
+
+/// Linux errno values (asm-generic/errno-base.h and errno.h; every ABI moat supports uses
+/// this numbering). The first entry for a value is its canonical name.
+static ERRNOS: &[(&str, u16)] = &[
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("ESRCH", 3),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("ENOEXEC", 8),
+    ("EBADF", 9),
+    ("ECHILD", 10),
+    ("EAGAIN", 11),
+    ("EWOULDBLOCK", 11),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("ENOTBLK", 15),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EXDEV", 18),
+    ("ENODEV", 19),
+    ("ENOTDIR", 20),
+    ("EISDIR", 21),
+    ("EINVAL", 22),
+    ("ENFILE", 23),
+    ("EMFILE", 24),
+    ("ENOTTY", 25),
+    ("ETXTBSY", 26),
+    ("EFBIG", 27),
+    ("ENOSPC", 28),
+    ("ESPIPE", 29),
+    ("EROFS", 30),
+    ("EMLINK", 31),
+    ("EPIPE", 32),
+    ("EDOM", 33),
+    ("ERANGE", 34),
+    ("EDEADLK", 35),
+    ("EDEADLOCK", 35),
+    ("ENAMETOOLONG", 36),
+    ("ENOLCK", 37),
+    ("ENOSYS", 38),
+    ("ENOTEMPTY", 39),
+    ("ELOOP", 40),
+    ("ENOMSG", 42),
+    ("EIDRM", 43),
+    ("ECHRNG", 44),
+    ("EL2NSYNC", 45),
+    ("EL3HLT", 46),
+    ("EL3RST", 47),
+    ("ELNRNG", 48),
+    ("EUNATCH", 49),
+    ("ENOCSI", 50),
+    ("EL2HLT", 51),
+    ("EBADE", 52),
+    ("EBADR", 53),
+    ("EXFULL", 54),
+    ("ENOANO", 55),
+    ("EBADRQC", 56),
+    ("EBADSLT", 57),
+    ("EBFONT", 59),
+    ("ENOSTR", 60),
+    ("ENODATA", 61),
+    ("ETIME", 62),
+    ("ENOSR", 63),
+    ("ENONET", 64),
+    ("ENOPKG", 65),
+    ("EREMOTE", 66),
+    ("ENOLINK", 67),
+    ("EADV", 68),
+    ("ESRMNT", 69),
+    ("ECOMM", 70),
+    ("EPROTO", 71),
+    ("EMULTIHOP", 72),
+    ("EDOTDOT", 73),
+    ("EBADMSG", 74),
+    ("EOVERFLOW", 75),
+    ("ENOTUNIQ", 76),
+    ("EBADFD", 77),
+    ("EREMCHG", 78),
+    ("ELIBACC", 79),
+    ("ELIBBAD", 80),
+    ("ELIBSCN", 81),
+    ("ELIBMAX", 82),
+    ("ELIBEXEC", 83),
+    ("EILSEQ", 84),
+    ("ERESTART", 85),
+    ("ESTRPIPE", 86),
+    ("EUSERS", 87),
+    ("ENOTSOCK", 88),
+    ("EDESTADDRREQ", 89),
+    ("EMSGSIZE", 90),
+    ("EPROTOTYPE", 91),
+    ("ENOPROTOOPT", 92),
+    ("EPROTONOSUPPORT", 93),
+    ("ESOCKTNOSUPPORT", 94),
+    ("EOPNOTSUPP", 95),
+    ("ENOTSUP", 95),
+    ("EPFNOSUPPORT", 96),
+    ("EAFNOSUPPORT", 97),
+    ("EADDRINUSE", 98),
+    ("EADDRNOTAVAIL", 99),
+    ("ENETDOWN", 100),
+    ("ENETUNREACH", 101),
+    ("ENETRESET", 102),
+    ("ECONNABORTED", 103),
+    ("ECONNRESET", 104),
+    ("ENOBUFS", 105),
+    ("EISCONN", 106),
+    ("ENOTCONN", 107),
+    ("ESHUTDOWN", 108),
+    ("ETOOMANYREFS", 109),
+    ("ETIMEDOUT", 110),
+    ("ECONNREFUSED", 111),
+    ("EHOSTDOWN", 112),
+    ("EHOSTUNREACH", 113),
+    ("EALREADY", 114),
+    ("EINPROGRESS", 115),
+    ("ESTALE", 116),
+    ("EUCLEAN", 117),
+    ("ENOTNAM", 118),
+    ("ENAVAIL", 119),
+    ("EISNAM", 120),
+    ("EREMOTEIO", 121),
+    ("EDQUOT", 122),
+    ("ENOMEDIUM", 123),
+    ("EMEDIUMTYPE", 124),
+    ("ECANCELED", 125),
+    ("ENOKEY", 126),
+    ("EKEYEXPIRED", 127),
+    ("EKEYREVOKED", 128),
+    ("EKEYREJECTED", 129),
+    ("EOWNERDEAD", 130),
+    ("ENOTRECOVERABLE", 131),
+    ("ERFKILL", 132),
+    ("EHWPOISON", 133),
+];
+
+/// Capability numbers (include/uapi/linux/capability.h), without the `CAP_` prefix.
+static CAPABILITIES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// The value of a named constant (`CLONE_NEWUSER`, `AF_VSOCK`, `O_RDONLY`, `TIOCSTI`, `EPERM`,
+/// `CLONE_NEW_ANY`...), case-sensitive as in the kernel headers.
+///
+/// Errno names are constants too (their positive value). Capabilities are not: see
+/// [`capability`].
+pub fn constant(name: &str) -> Option<u64> {
+    CONSTANTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, v)| v)
+        .or_else(|| errno(name).map(u64::from))
+}
+
+/// Every named constant except errno names (see [`errno`]), in header order.
+pub fn constants() -> &'static [(&'static str, u64)] {
+    CONSTANTS
+}
+
+/// The Linux errno number for `name` (`"EPERM"` -> 1, `"ENOSYS"` -> 38), including the aliases
+/// `EWOULDBLOCK`, `EDEADLOCK` and `ENOTSUP`.
+pub fn errno(name: &str) -> Option<u16> {
+    ERRNOS.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
+}
+
+/// The canonical errno name for `n` (`1` -> `"EPERM"`, `11` -> `"EAGAIN"`).
+pub fn errno_name(n: u16) -> Option<&'static str> {
+    ERRNOS.iter().find(|(_, v)| *v == n).map(|&(name, _)| name)
+}
+
+/// The capability number for `CAP_SYS_ADMIN` or `SYS_ADMIN` (-> 21), ignoring ASCII case.
+pub fn capability(name: &str) -> Option<u8> {
+    let upper = name.trim().to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    CAPABILITIES
+        .iter()
+        .position(|c| *c == bare)
+        .and_then(|i| u8::try_from(i).ok())
+}
+
+/// The name (`CAP_SYS_ADMIN`) of capability number `n`.
+pub fn capability_name(n: u8) -> Option<String> {
+    CAPABILITIES.get(usize::from(n)).map(|c| format!("CAP_{c}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_unique() {
+        let mut seen = HashSet::new();
+        for (n, _) in CONSTANTS {
+            assert!(seen.insert(*n), "duplicate constant {n}");
+        }
+        for (n, _) in ERRNOS {
+            assert!(seen.insert(*n), "errno {n} collides");
+        }
+    }
+
+    #[test]
+    fn well_known_values() {
+        for (name, value) in [
+            ("CLONE_NEWTIME", 0x80),
+            ("CLONE_NEWUSER", 0x1000_0000),
+            ("CLONE_NEWCGROUP", 0x0200_0000),
+            ("CLONE_NEWNS", 0x0002_0000),
+            ("AF_VSOCK", 40),
+            ("AF_ALG", 38),
+            ("AF_UNIX", 1),
+            ("AF_INET", 2),
+            ("AF_INET6", 10),
+            ("AF_NETLINK", 16),
+            ("AF_PACKET", 17),
+            ("SOCK_STREAM", 1),
+            ("SOCK_CLOEXEC", 0o2000000),
+            ("O_RDONLY", 0),
+            ("O_CREAT", 0o100),
+            ("O_CLOEXEC", 0o2000000),
+            ("O_TMPFILE", 0o20200000),
+            ("AT_FDCWD", (-100i64).cast_unsigned()),
+            ("AT_EMPTY_PATH", 0x1000),
+            ("PROT_EXEC", 4),
+            ("MAP_ANONYMOUS", 0x20),
+            ("PER_LINUX", 0),
+            ("PER_LINUX32", 8),
+            ("ADDR_NO_RANDOMIZE", 0x0004_0000),
+            ("UNAME26", 0x0002_0000),
+            ("TIOCSTI", 0x5412),
+            ("TIOCLINUX", 0x541c),
+            ("PR_SET_NO_NEW_PRIVS", 38),
+            ("PR_SET_SECCOMP", 22),
+            ("F_SETFL", 4),
+            ("F_DUPFD_CLOEXEC", 1030),
+            ("EPERM", 1),
+        ] {
+            assert_eq!(constant(name), Some(value), "{name}");
+        }
+        assert_eq!(constant("CLONE_NOPE"), None);
+        assert_eq!(constant("clone_newuser"), None, "case-sensitive");
+    }
+
+    #[test]
+    fn clone_new_any_is_every_namespace_flag() {
+        let all = CONSTANTS
+            .iter()
+            .filter(|(n, _)| n.starts_with("CLONE_NEW") && *n != "CLONE_NEW_ANY")
+            .fold(0, |acc, (_, v)| acc | v);
+        assert_eq!(constant("CLONE_NEW_ANY"), Some(all));
+        assert_eq!(all & 0x80, 0x80, "includes CLONE_NEWTIME");
+    }
+
+    #[test]
+    fn errno_round_trip() {
+        assert_eq!(errno("EPERM"), Some(1));
+        assert_eq!(errno("ENOSYS"), Some(38));
+        assert_eq!(errno("EWOULDBLOCK"), Some(11));
+        assert_eq!(errno_name(11), Some("EAGAIN"));
+        assert_eq!(errno_name(95), Some("EOPNOTSUPP"));
+        assert_eq!(errno_name(41), None);
+        assert_eq!(errno_name(4095), None);
+        for (name, n) in ERRNOS {
+            assert_eq!(errno(errno_name(*n).unwrap()), Some(*n), "{name}");
+        }
+    }
+
+    #[test]
+    fn capabilities() {
+        assert_eq!(capability("CAP_SYS_ADMIN"), Some(21));
+        assert_eq!(capability("SYS_ADMIN"), Some(21));
+        assert_eq!(capability("cap_net_raw"), Some(13));
+        assert_eq!(capability("CAP_CHOWN"), Some(0));
+        assert_eq!(capability("CAP_CHECKPOINT_RESTORE"), Some(40));
+        assert_eq!(capability("CAP_BPF"), Some(39));
+        assert_eq!(capability("CAP_NOPE"), None);
+        assert_eq!(capability_name(21).as_deref(), Some("CAP_SYS_ADMIN"));
+        assert_eq!(capability_name(41), None);
+    }
+}
