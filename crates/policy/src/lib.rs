@@ -1,1 +1,528 @@
-//! placeholder
+//! moat-policy: moat's policy language.
+//!
+//! What it does: parses the text language (`docs/policy-language.md` is the specification) into
+//! a [`Policy`] whose rules keep their source positions and `# reasons`; resolves syscall names,
+//! `@groups`, named parameters and constants per ABI, with one-line `file:line:col` errors; prints
+//! a policy back in canonical form ([`Policy`]'s `Display`); ships the built-in profiles
+//! ([`builtins`]); and defines what a policy means with the reference evaluator
+//! ([`Policy::evaluate`]) and its lowering for compilers ([`Policy::lower`]).
+//!
+//! What it does not do: it generates no BPF (that is `moat-compile`), installs nothing, and reads
+//! no other formats (Docker JSON and friends are `moat-export`).
+
+#![deny(missing_docs)]
+
+mod action;
+mod builtin;
+mod error;
+mod eval;
+mod lex;
+mod lower;
+pub mod model;
+mod parse;
+mod print;
+mod resolve;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use moat_syscalls::{Arch, KernelVersion};
+
+pub use action::{Action, MAX_ERRNO};
+pub use builtin::{Builtin, builtins};
+pub use error::{ErrorKind, LowerError, ParseError};
+pub use lower::{Cmp, Cond, Lowered, LoweredAbi, LoweredRule};
+pub use moat_syscalls::Width;
+pub use model::{CmpOp, Item, Location, Rule, Span, Statement};
+
+use model::{ArchName, UseTarget};
+
+/// A parsed and resolved policy.
+///
+/// Equality compares meaning and spelling (statements, rules, reasons), not positions.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    origin: Arc<str>,
+    source: String,
+    items: Vec<Item>,
+    rules: Vec<Rule>,
+    default: Setting,
+    unknown: Setting,
+    badarch: Setting,
+    arches: Vec<Arch>,
+    kernel: Option<(KernelVersion, Location)>,
+    /// Per rule: every syscall name its targets cover (groups expanded, twins added).
+    covers: Vec<BTreeSet<&'static str>>,
+    /// Names some rule names directly (or as a twin of a named syscall): exempt from the
+    /// `kernel VERSION` cut.
+    explicit: BTreeSet<&'static str>,
+}
+
+impl PartialEq for Policy {
+    fn eq(&self, other: &Self) -> bool {
+        self.items == other.items
+            && self.rules == other.rules
+            && self.default.action == other.default.action
+            && self.unknown.action == other.unknown.action
+            && self.badarch.action == other.badarch.action
+            && self.arches == other.arches
+            && self.kernel.as_ref().map(|k| k.0) == other.kernel.as_ref().map(|k| k.0)
+    }
+}
+
+/// A policy-wide action (`default`, `unknown`, `badarch`) and the statement that set it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setting {
+    /// The action.
+    pub action: Action,
+    /// The statement that set it; `None` for the built-in default.
+    pub location: Option<Location>,
+}
+
+/// The built-in `default` when a policy says nothing: kill the process (fail closed).
+pub const DEFAULT_DEFAULT: Action = Action::KillProcess;
+/// The built-in `unknown`: ENOSYS, so libc falls back as on an older kernel.
+pub const DEFAULT_UNKNOWN: Action = Action::Errno(38);
+/// The built-in `badarch`: kill the process.
+pub const DEFAULT_BADARCH: Action = Action::KillProcess;
+
+/// A set of Linux capabilities (bit N = capability number N).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CapSet(pub u64);
+
+impl CapSet {
+    /// No capabilities.
+    pub const EMPTY: CapSet = CapSet(0);
+
+    /// Adds a capability by number (numbers above 63 are ignored).
+    pub fn insert(&mut self, cap: u8) {
+        if let Some(bit) = 1u64.checked_shl(u32::from(cap)) {
+            self.0 |= bit;
+        }
+    }
+
+    /// True when the set holds capability `cap`.
+    pub fn contains(self, cap: u8) -> bool {
+        1u64.checked_shl(u32::from(cap))
+            .is_some_and(|bit| self.0 & bit != 0)
+    }
+
+    /// Docker's default capability set (moby `oci/caps/defaults.go`): CHOWN, DAC_OVERRIDE, FSETID,
+    /// FOWNER, MKNOD, NET_RAW, SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT,
+    /// KILL, AUDIT_WRITE.
+    pub fn docker_default() -> CapSet {
+        // Capability numbers from include/uapi/linux/capability.h.
+        [0u8, 1, 4, 3, 27, 13, 6, 7, 31, 8, 10, 18, 5, 29]
+            .into_iter()
+            .collect()
+    }
+}
+
+impl FromIterator<u8> for CapSet {
+    fn from_iter<I: IntoIterator<Item = u8>>(iter: I) -> Self {
+        let mut s = CapSet::EMPTY;
+        for c in iter {
+            s.insert(c);
+        }
+        s
+    }
+}
+
+/// What `when` guards are resolved against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The capabilities the confined process holds; `None` means none (an unprivileged process).
+    pub caps: Option<CapSet>,
+    /// The kernel the filter will run on; `None` means "new enough for every `kernel >=` guard".
+    pub kernel: Option<KernelVersion>,
+}
+
+/// The outcome for one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// What happens.
+    pub action: Action,
+    /// Which part of the policy decided.
+    pub decided_by: Decider,
+}
+
+/// Which part of a policy decided a verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Decider {
+    /// The last matching rule: its index in [`Policy::rules`] and position.
+    Rule {
+        /// Index into [`Policy::rules`].
+        index: usize,
+        /// Position in the rule's file ([`Rule::location`] names the file).
+        span: Span,
+    },
+    /// No rule matched a known syscall: the `default` action.
+    Default,
+    /// The number is not a syscall moat knows for this ABI (or is newer than `kernel VERSION`).
+    Unknown,
+    /// The ABI is not accepted.
+    BadArch,
+}
+
+impl Policy {
+    /// Parses policy text. `origin` names the text in messages and anchors `use "relative"`
+    /// paths (its parent directory).
+    pub fn parse(source: &str, origin: &str) -> Result<Policy, ParseError> {
+        let dir = Path::new(origin).parent().map(Path::to_path_buf);
+        let key = std::fs::canonicalize(origin)
+            .map_or_else(|_| origin.to_string(), |p| p.display().to_string());
+        Loader::default().finish(source, origin, Some(dir.unwrap_or_default()), key)
+    }
+
+    /// Reads and parses a policy file (bytes must be UTF-8), resolving `use "relative"` paths.
+    pub fn load(path: &Path) -> Result<Policy, ParseError> {
+        let origin = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| ParseError {
+            origin: origin.clone(),
+            span: None,
+            kind: Box::new(ErrorKind::Io(e.to_string())),
+        })?;
+        let source = utf8(&bytes, &origin)?;
+        Policy::parse(source, &origin)
+    }
+
+    /// Parses policy bytes that may not be UTF-8 (the error then points at the first bad byte).
+    pub fn parse_bytes(bytes: &[u8], origin: &str) -> Result<Policy, ParseError> {
+        Policy::parse(utf8(bytes, origin)?, origin)
+    }
+
+    /// A built-in profile by name; `None` if there is none.
+    pub fn builtin(name: &str) -> Option<Result<Policy, ParseError>> {
+        let b = builtins().iter().find(|b| b.name == name)?;
+        Some(Loader::default().finish(b.source, b.name, None, format!("builtin:{}", b.name)))
+    }
+
+    /// A built-in profile name or a file path: names without `/` or `.` that match a built-in
+    /// profile are the built-in; everything else is read as a file.
+    pub fn open(spec: &str) -> Result<Policy, ParseError> {
+        if !spec.contains('/') && !spec.contains('.') {
+            if let Some(p) = Policy::builtin(spec) {
+                return p;
+            }
+            if !Path::new(spec).exists() {
+                return Err(ParseError {
+                    origin: spec.to_string(),
+                    span: None,
+                    kind: Box::new(ErrorKind::UnknownProfile {
+                        name: spec.to_string(),
+                        known: builtin::known(),
+                    }),
+                });
+            }
+        }
+        Policy::load(Path::new(spec))
+    }
+
+    /// The file name (or built-in profile name) this policy was parsed from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The source text of the top-level file.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The top-level file's statements in source order (a `use` stays one item).
+    pub fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    /// Every rule in effect, `use`d ones spliced in place, in source order: later rules win.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Accepted ABIs (default: the native one), in the order written.
+    pub fn arches(&self) -> &[Arch] {
+        &self.arches
+    }
+
+    /// The `default` action and where it was set.
+    pub fn default_action(&self) -> &Setting {
+        &self.default
+    }
+
+    /// The `unknown` action and where it was set.
+    pub fn unknown_action(&self) -> &Setting {
+        &self.unknown
+    }
+
+    /// The `badarch` action and where it was set.
+    pub fn badarch_action(&self) -> &Setting {
+        &self.badarch
+    }
+
+    /// The `kernel VERSION` cut, if any.
+    pub fn kernel(&self) -> Option<KernelVersion> {
+        self.kernel.as_ref().map(|k| k.0)
+    }
+
+    /// Every syscall name rule `index` covers (groups expanded, twins included), sorted.
+    pub fn covered(&self, index: usize) -> impl Iterator<Item = &'static str> + '_ {
+        self.covers.get(index).into_iter().flatten().copied()
+    }
+
+    /// True when a syscall introduced after the `kernel` cut is named explicitly by some rule
+    /// (directly or as a twin of a named syscall) and therefore stays known.
+    pub fn names_explicitly(&self, name: &str) -> bool {
+        self.explicit.contains(name)
+    }
+
+    /// The reference evaluator: the definition of what a policy means (see the specification).
+    pub fn evaluate(&self, ctx: &Context, arch_audit: u32, nr: u32, args: [u64; 6]) -> Verdict {
+        eval::evaluate(self, ctx, arch_audit, nr, args)
+    }
+
+    /// Lowering for compilers: per accepted ABI, per known number, the ordered rule list.
+    pub fn lower(&self, ctx: &Context) -> Result<Lowered, LowerError> {
+        lower::lower(self, ctx)
+    }
+}
+
+fn utf8<'a>(bytes: &'a [u8], origin: &str) -> Result<&'a str, ParseError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let valid = &bytes[..e.valid_up_to()];
+        let prefix = String::from_utf8_lossy(valid);
+        let line = prefix.matches('\n').count() + 1;
+        let col = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ParseError::at(
+            origin,
+            Span {
+                line: u32::try_from(line).unwrap_or(u32::MAX),
+                col: u32::try_from(col).unwrap_or(u32::MAX),
+            },
+            ErrorKind::NotUtf8,
+        )
+    })
+}
+
+/// Accumulates statements across `use`d files.
+#[derive(Default)]
+struct Loader {
+    stack: Vec<(String, String)>,
+    rules: Vec<Rule>,
+    default: Option<Setting>,
+    unknown: Option<Setting>,
+    badarch: Option<Setting>,
+    arch: Option<(Vec<ArchName>, Location)>,
+    kernel: Option<(KernelVersion, Location)>,
+}
+
+impl Loader {
+    fn finish(
+        mut self,
+        source: &str,
+        origin: &str,
+        dir: Option<PathBuf>,
+        key: String,
+    ) -> Result<Policy, ParseError> {
+        let origin: Arc<str> = Arc::from(origin);
+        let items = self.text(source, &origin, dir.as_deref(), key)?;
+        let arches = match &self.arch {
+            None => vec![Arch::native()],
+            Some((names, loc)) => {
+                let mut v = Vec::new();
+                for a in names.iter().filter_map(|n| n.resolve()) {
+                    if !v.contains(&a) {
+                        v.push(a);
+                    }
+                }
+                if v.is_empty() {
+                    return Err(ParseError::at(
+                        &loc.origin,
+                        loc.span,
+                        ErrorKind::NoAbi(Arch::native().to_string()),
+                    ));
+                }
+                v
+            }
+        };
+        let covers: Vec<_> = self.rules.iter().map(resolve::covers).collect();
+        let explicit = self.rules.iter().flat_map(resolve::named).collect();
+        let policy = Policy {
+            origin,
+            source: source.to_string(),
+            items,
+            rules: self.rules,
+            default: self.default.unwrap_or(Setting {
+                action: DEFAULT_DEFAULT,
+                location: None,
+            }),
+            unknown: self.unknown.unwrap_or(Setting {
+                action: DEFAULT_UNKNOWN,
+                location: None,
+            }),
+            badarch: self.badarch.unwrap_or(Setting {
+                action: DEFAULT_BADARCH,
+                location: None,
+            }),
+            arches,
+            kernel: self.kernel,
+            covers,
+            explicit,
+        };
+        resolve::check(&policy)?;
+        Ok(policy)
+    }
+
+    fn text(
+        &mut self,
+        source: &str,
+        origin: &Arc<str>,
+        dir: Option<&Path>,
+        key: String,
+    ) -> Result<Vec<Item>, ParseError> {
+        if let Some(pos) = self.stack.iter().position(|(k, _)| *k == key) {
+            let mut chain: Vec<&str> = self.stack[pos..].iter().map(|(_, o)| o.as_str()).collect();
+            chain.push(origin);
+            return Err(ParseError {
+                origin: origin.to_string(),
+                span: None,
+                kind: Box::new(ErrorKind::UseCycle(chain.join(" -> "))),
+            });
+        }
+        self.stack.push((key, origin.to_string()));
+        let mut items = Vec::new();
+        for (i, text) in source.split('\n').enumerate() {
+            let line_no = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let line = lex::line(text, line_no, origin)?;
+            let Some(first) = line.tokens.first() else {
+                continue;
+            };
+            let span = first.span;
+            let location = Location {
+                origin: origin.clone(),
+                span,
+            };
+            let reason = line.comment.clone();
+            let parsed = parse::statement(&line, origin)?;
+            let statement = match parsed {
+                parse::Parsed::Use(target) => {
+                    self.use_(&target, origin, dir, span)?;
+                    Statement::Use(target)
+                }
+                parse::Parsed::Default(a) => {
+                    self.default = Some(Setting {
+                        action: a,
+                        location: Some(location),
+                    });
+                    Statement::Default(a)
+                }
+                parse::Parsed::Unknown(a) => {
+                    self.unknown = Some(Setting {
+                        action: a,
+                        location: Some(location),
+                    });
+                    Statement::Unknown(a)
+                }
+                parse::Parsed::BadArch(a) => {
+                    self.badarch = Some(Setting {
+                        action: a,
+                        location: Some(location),
+                    });
+                    Statement::BadArch(a)
+                }
+                parse::Parsed::Kernel(v) => {
+                    self.kernel = Some((v, location));
+                    Statement::Kernel(v)
+                }
+                parse::Parsed::Arch(names) => {
+                    self.arch = Some((names.clone(), location));
+                    Statement::Arch(names)
+                }
+                parse::Parsed::Rule {
+                    action,
+                    targets,
+                    condition,
+                    guard,
+                } => {
+                    self.rules.push(Rule {
+                        action,
+                        targets,
+                        condition,
+                        guard,
+                        reason: reason.clone(),
+                        location,
+                    });
+                    Statement::Rule(self.rules.len() - 1)
+                }
+            };
+            items.push(Item {
+                statement,
+                span,
+                reason,
+            });
+        }
+        self.stack.pop();
+        if items.is_empty() {
+            return Err(ParseError::at(
+                origin,
+                Span { line: 1, col: 1 },
+                ErrorKind::Empty,
+            ));
+        }
+        Ok(items)
+    }
+
+    fn use_(
+        &mut self,
+        target: &UseTarget,
+        origin: &Arc<str>,
+        dir: Option<&Path>,
+        span: Span,
+    ) -> Result<(), ParseError> {
+        match target {
+            UseTarget::Builtin(name) => {
+                let Some(b) = builtins().iter().find(|b| b.name == *name) else {
+                    return Err(ParseError::at(
+                        origin,
+                        Span {
+                            line: span.line,
+                            col: span.col + 4,
+                        },
+                        ErrorKind::UnknownProfile {
+                            name: name.clone(),
+                            known: builtin::known(),
+                        },
+                    ));
+                };
+                let o: Arc<str> = Arc::from(b.name);
+                self.text(b.source, &o, None, format!("builtin:{}", b.name))
+                    .map(drop)
+            }
+            UseTarget::Path(p) => {
+                let Some(dir) = dir else {
+                    return Err(ParseError::at(origin, span, ErrorKind::UseFileInBuiltin));
+                };
+                let path = dir.join(p);
+                let shown = path.display().to_string();
+                let key = std::fs::canonicalize(&path)
+                    .map_or_else(|_| shown.clone(), |c| c.display().to_string());
+                if let Some(pos) = self.stack.iter().position(|(k, _)| *k == key) {
+                    let mut chain: Vec<&str> =
+                        self.stack[pos..].iter().map(|(_, o)| o.as_str()).collect();
+                    chain.push(&shown);
+                    return Err(ParseError::at(
+                        origin,
+                        span,
+                        ErrorKind::UseCycle(chain.join(" -> ")),
+                    ));
+                }
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    ParseError::at(origin, span, ErrorKind::Io(format!("{shown}: {e}")))
+                })?;
+                let source = utf8(&bytes, &shown)?;
+                let o: Arc<str> = Arc::from(shown.as_str());
+                let sub = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                self.text(source, &o, Some(&sub), key).map(drop)
+            }
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Errors: one line each, `file:line:col: message`.
+
+use std::fmt;
+
+use crate::model::Span;
+
+/// A policy that cannot be read, parsed or resolved.
+///
+/// Displays as one line: `origin:line:col: message` (`origin: message` when there is no position,
+/// e.g. a file that cannot be read).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ParseError {
+    /// The file name as given, or the built-in profile's name.
+    pub origin: String,
+    /// Where the problem is; `None` for whole-file problems such as I/O errors.
+    pub span: Option<Span>,
+    /// What is wrong.
+    pub kind: Box<ErrorKind>,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.span {
+            Some(s) => write!(f, "{}:{}:{}: {}", self.origin, s.line, s.col, self.kind),
+            None => write!(f, "{}: {}", self.origin, self.kind),
+        }
+    }
+}
+
+impl ParseError {
+    pub(crate) fn at(origin: &str, span: Span, kind: ErrorKind) -> ParseError {
+        ParseError {
+            origin: origin.to_string(),
+            span: Some(span),
+            kind: Box::new(kind),
+        }
+    }
+}
+
+fn did_you_mean(s: &Option<String>) -> String {
+    match s {
+        Some(s) => format!(" (did you mean \"{s}\"?)"),
+        None => String::new(),
+    }
+}
+
+/// What is wrong with a policy.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The file cannot be read.
+    #[error("cannot read policy: {0}")]
+    Io(String),
+    /// The bytes are not UTF-8.
+    #[error("policy is not valid UTF-8")]
+    NotUtf8,
+    /// No statement at all.
+    #[error("policy is empty: write at least one statement, e.g. `default allow`")]
+    Empty,
+    /// A character that starts no token.
+    #[error("unexpected character {0:?}")]
+    UnexpectedChar(char),
+    /// An operator from another language.
+    #[error("`{found}` is not an operator here (did you mean `{use_}`?)")]
+    Operator {
+        /// What was written.
+        found: &'static str,
+        /// The moat spelling.
+        use_: &'static str,
+    },
+    /// `"...` without the closing quote.
+    #[error("unterminated string (missing closing `\"`)")]
+    UnterminatedString,
+    /// A literal above 2^64 - 1 (or below -2^63).
+    #[error("number {0} is too large (values are 64-bit)")]
+    NumberTooLarge(String),
+    /// A malformed literal.
+    #[error("malformed number \"{0}\"")]
+    BadNumber(String),
+    /// A malformed kernel version.
+    #[error("malformed kernel version \"{0}\" (expected MAJOR.MINOR, e.g. 5.10)")]
+    BadVersion(String),
+    /// Generic syntax error.
+    #[error("expected {expected}, found {found}")]
+    Expected {
+        /// What the grammar wants here.
+        expected: String,
+        /// What is there.
+        found: String,
+    },
+    /// A line that starts with neither a statement keyword nor an action.
+    #[error("unknown statement \"{word}\"{}", hint_statement(.word, .suggestion))]
+    UnknownStatement {
+        /// The first word.
+        word: String,
+        /// The closest keyword.
+        suggestion: Option<String>,
+    },
+    /// A syscall name known on no ABI.
+    #[error("unknown syscall \"{name}\"{}", did_you_mean(.suggestion))]
+    UnknownSyscall {
+        /// As written.
+        name: String,
+        /// The closest known name.
+        suggestion: Option<String>,
+    },
+    /// An unknown `@group`.
+    #[error("unknown group \"@{name}\"{}", did_you_mean(.suggestion))]
+    UnknownGroup {
+        /// As written, without `@`.
+        name: String,
+        /// The closest group, with `@`.
+        suggestion: Option<String>,
+    },
+    /// An unknown named constant.
+    #[error("unknown constant \"{name}\"{}", did_you_mean(.suggestion))]
+    UnknownConstant {
+        /// As written.
+        name: String,
+        /// The closest known constant.
+        suggestion: Option<String>,
+    },
+    /// An unknown errno name.
+    #[error("unknown errno \"{name}\"{}", did_you_mean(.suggestion))]
+    UnknownErrno {
+        /// As written.
+        name: String,
+        /// The closest errno name.
+        suggestion: Option<String>,
+    },
+    /// An unknown capability.
+    #[error("unknown capability \"{name}\"")]
+    UnknownCapability {
+        /// As written.
+        name: String,
+    },
+    /// An unknown ABI.
+    #[error("{0}")]
+    UnknownArch(String),
+    /// `use NAME` with no such built-in profile.
+    #[error("unknown built-in profile \"{name}\" (built-ins: {known}; use \"path\" for a file)")]
+    UnknownProfile {
+        /// As written.
+        name: String,
+        /// The built-in names.
+        known: String,
+    },
+    /// An errno outside 0..=4095.
+    #[error("errno {0} is out of range (0 to 4095)")]
+    ErrnoRange(u64),
+    /// A `trap`/`trace` value outside 0..=65535.
+    #[error("{action} value {value} is out of range (0 to 65535)")]
+    DataRange {
+        /// `trap` or `trace`.
+        action: &'static str,
+        /// As written.
+        value: u64,
+    },
+    /// `argN` with N > 5.
+    #[error("no argument \"{0}\": syscalls have arg0 to arg5")]
+    ArgIndex(String),
+    /// A condition names a parameter this syscall does not have.
+    #[error("{syscall} has no parameter \"{param}\" on {arch} (its parameters: {params})")]
+    UnknownParameter {
+        /// The syscall.
+        syscall: String,
+        /// The name or `argN` as written.
+        param: String,
+        /// The ABI where it fails.
+        arch: String,
+        /// The parameters it has, comma-separated, or "none".
+        params: String,
+    },
+    /// A named parameter on a syscall moat has no signature for.
+    #[error("moat knows no parameter names for {syscall} on {arch}: write arg0 to arg5")]
+    NoSignature {
+        /// The syscall.
+        syscall: String,
+        /// The ABI.
+        arch: String,
+    },
+    /// A value that cannot be represented in the argument's width.
+    #[error(
+        "value {value} does not fit the 32-bit parameter \"{param}\" of {syscall} on {arch} (the kernel ignores the high 32 bits)"
+    )]
+    ValueTooWide {
+        /// As written.
+        value: String,
+        /// The parameter name or `argN`.
+        param: String,
+        /// The syscall.
+        syscall: String,
+        /// The ABI.
+        arch: String,
+    },
+    /// `in {}`.
+    #[error("empty set `{{}}` never matches")]
+    EmptySet,
+    /// A `{` that is not closed on its line.
+    #[error("unterminated set: missing `}}` before the end of the line")]
+    UnterminatedSet,
+    /// A `(` that is not closed on its line.
+    #[error("missing `)` for this `(`")]
+    UnclosedParen,
+    /// A rule without targets.
+    #[error("a rule needs at least one syscall name or @group after its action")]
+    NoTarget,
+    /// `use` cycle.
+    #[error("`use` cycle: {0}")]
+    UseCycle(String),
+    /// A built-in profile may not read files.
+    #[error("a built-in profile cannot use a file")]
+    UseFileInBuiltin,
+    /// The accepted ABI set is empty.
+    #[error("this arch statement accepts no ABI on this host ({0} has no compat ABI)")]
+    NoAbi(String),
+    /// A named argument used on a group or several syscalls where some member lacks it is
+    /// reported through [`ErrorKind::UnknownParameter`]; this is a condition on a syscall with no
+    /// arguments at that position.
+    #[error("{syscall} takes {count} argument(s) on {arch}; it has no {param}")]
+    NoSuchArg {
+        /// The syscall.
+        syscall: String,
+        /// How many parameters it has.
+        count: usize,
+        /// `argN` as written.
+        param: String,
+        /// The ABI.
+        arch: String,
+    },
+    /// An error inside a used file or profile, reported where it is; this wraps nothing else.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn hint_statement(word: &str, suggestion: &Option<String>) -> String {
+    if let Some(s) = suggestion {
+        return format!(" (did you mean \"{s}\"?)");
+    }
+    if moat_syscalls::is_known(word) {
+        return format!(" (a rule starts with an action, e.g. `deny {word}`)");
+    }
+    " (statements: use, default, unknown, badarch, kernel, arch; actions: allow, deny, errno, kill, kill-thread, trap, log, trace, notify)".to_string()
+}
+
+/// The candidate closest to `input` by edit distance, if within a third of its length.
+pub(crate) fn closest<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let limit = (input.chars().count() / 3).max(1);
+    let upper = input.to_ascii_uppercase();
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = distance(&upper, &c.to_ascii_uppercase());
+        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c.to_string())
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Why a policy cannot be lowered for a compiler.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LowerError {
+    /// A rule's condition cannot be expressed on an ABI (should have been rejected when parsing).
+    #[error("{location}: rule cannot be enforced on {arch}: {reason}")]
+    Unenforceable {
+        /// `origin:line` of the rule.
+        location: String,
+        /// The ABI.
+        arch: String,
+        /// Why.
+        reason: String,
+    },
+}
