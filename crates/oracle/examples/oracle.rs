@@ -1,6 +1,6 @@
 //! Prints what libseccomp makes of Docker's default profile.
 //!
-//! `cargo run -p moat-oracle --example oracle -- [arch] [default|tree] [pfc]`
+//! `cargo run -p moat-oracle --example oracle -- [arch] [default|tree] [pfc|oci|bpf]`
 
 use std::str::FromStr;
 
@@ -17,6 +17,17 @@ fn main() -> anyhow::Result<()> {
         Some("tree") => filter.optimize = Layout::BinaryTree,
         Some("default") => filter.optimize = Layout::Default,
         _ => {}
+    }
+    if args.get(2).map(String::as_str) == Some("oci") {
+        let json = moat_oracle::docker_default_json();
+        let caps = moat_oracle::DOCKER_DEFAULT_CAPS;
+        println!("{}", moat_oracle::docker_to_oci(&json, arch, caps, None)?);
+        return Ok(());
+    }
+    if args.get(2).map(String::as_str) == Some("bpf") {
+        use std::io::Write;
+        std::io::stdout().write_all(&compile(&filter)?.bytes)?;
+        return Ok(());
     }
     if args.get(2).map(String::as_str) == Some("pfc") {
         print!("{}", pfc(&filter)?);

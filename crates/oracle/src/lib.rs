@@ -15,7 +15,8 @@
 //!   moby's `profiles/seccomp` setup and runc's `libcontainer/seccomp` apply it for one native
 //!   architecture, capability set and kernel version ([`docker_default`] for Docker's default);
 //! - [`runc_stub`] and [`compile_runc`] add the `-ENOSYS` stub runc's `patchbpf` prepends, so
-//!   tests can compare with what a runc container really runs under;
+//!   tests can compare with what a runc container really runs under ([`docker_to_oci`] gives the
+//!   OCI `linux.seccomp` section to hand runc);
 //! - [`resolve`], [`name_of`] and [`version`] expose libseccomp's syscall tables so tests can
 //!   compare them with moat's.
 //!
@@ -66,7 +67,7 @@ use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
     ScmpVersion,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A syscall ABI the oracle can compile for.
 ///
@@ -843,6 +844,12 @@ struct Profile {
     arch_map: Option<Vec<ArchMapEntry>>,
     #[serde(default)]
     syscalls: Option<Vec<ProfileSyscall>>,
+    #[serde(default)]
+    flags: Option<serde_json::Value>,
+    #[serde(default)]
+    listener_path: Option<serde_json::Value>,
+    #[serde(default)]
+    listener_metadata: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -870,7 +877,7 @@ struct ProfileSyscall {
     excludes: Option<Filterish>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Clone)]
 #[serde(rename_all = "camelCase")]
 struct ProfileArg {
     index: u32,
@@ -889,6 +896,35 @@ struct Filterish {
     caps: Option<Vec<String>>,
     #[serde(default)]
     min_kernel: Option<String>,
+}
+
+/// The OCI `linux.seccomp` section moby hands to the runtime.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OciSeccomp {
+    default_action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_errno_ret: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    architectures: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flags: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listener_path: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listener_metadata: Option<serde_json::Value>,
+    syscalls: Vec<OciSyscall>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OciSyscall {
+    names: Vec<String>,
+    action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errno_ret: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    args: Vec<ProfileArg>,
 }
 
 /// runc's `getAction`: `SCMP_ACT_KILL` is kill-thread; `errnoRet` defaults to EPERM for ERRNO and
@@ -954,68 +990,44 @@ fn normalize_cap(c: &str) -> String {
     }
 }
 
-/// Translates a Docker/moby seccomp profile into a [`Filter`], the way moby's
-/// `profiles/seccomp` setup and runc's `libcontainer/seccomp` apply it on a host whose native
-/// ABI is `arch`, for a container whose bounding set is `caps`, on kernel `kernel`.
+/// Applies a Docker/moby seccomp profile the way moby's `profiles/seccomp` setup does and returns
+/// the OCI `linux.seccomp` section (JSON) it hands to the runtime, for a host whose native ABI is
+/// `arch`, a container whose bounding set is `caps`, on kernel `kernel`.
 ///
 /// - `caps` may be spelled `CHOWN` or `CAP_CHOWN`; the profile's `caps` are compared exactly
 ///   (moby compares them case-sensitively against the `CAP_*` bounding set).
 /// - `kernel` is `(major, minor)`; `None` reads the running kernel's version, as moby does.
-/// - Arches: `architectures` as listed, plus the `archMap` entry whose `architecture` is `arch`
-///   and its `subArchitectures`; both fields at once is an error. An empty result means the
-///   native ABI only. A sub-architecture the oracle cannot express (`SCMP_ARCH_S390`, MIPS, …)
-///   is an error.
-/// - A `syscalls` entry applies when: no `excludes.arches` entry equals `arch`'s Docker name,
-///   no `excludes.caps` entry is in `caps`, the kernel is below `excludes.minKernel` (when
-///   set), some `includes.arches` entry (when the list is non-empty) equals the Docker name,
-///   every `includes.caps` entry is in `caps`, and the kernel is at least
-///   `includes.minKernel`. Only the native ABI's Docker name is compared, never the
-///   sub-architectures'.
-/// - Each name of an applying entry becomes one [`Rule`] (runc's per-name entries). When two
-///   conditions of an entry test the same argument index, runc adds one rule per condition
-///   (so they are ORed); otherwise all conditions go in one rule (ANDed).
-/// - Actions follow runc: `SCMP_ACT_KILL` is kill-thread; `errnoRet`/`defaultErrnoRet` default
-///   to EPERM (1) for `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE`. runc refuses `SCMP_ACT_NOTIFY` as
-///   the default action or for `write`; so does this function.
-/// - `bad_arch` is [`Action::KillThread`] (libseccomp's default; runc does not change it).
-/// - `optimize` is [`Layout::BinaryTree`] when more than 32 per-name entries apply (runc's
-///   threshold), else [`Layout::Default`].
-pub fn docker_profile(
+/// - `architectures`: the profile's `architectures`, plus the `archMap` entry whose
+///   `architecture` is `arch` and its `subArchitectures` (strings kept as written); both fields
+///   at once is an error. moby knows no native x32 host, so for [`Arch::X32`] no `archMap`
+///   entry is used.
+/// - A `syscalls` entry is kept when: no `excludes.arches` entry equals `arch`'s Docker name
+///   ([`Arch::docker_name`]), no `excludes.caps` entry is in `caps`, the kernel is below
+///   `excludes.minKernel` (when set), some `includes.arches` entry (when the list is non-empty)
+///   equals the Docker name, every `includes.caps` entry is in `caps`, and the kernel is at
+///   least `includes.minKernel` (when set). Only the native ABI's Docker name is compared, never
+///   the sub-architectures'. `name` becomes `names`; `name` and `names` together is an error.
+/// - `defaultAction`, `defaultErrnoRet`, `flags`, `listenerPath`, `listenerMetadata` are copied.
+pub fn docker_to_oci(
     json: &str,
     arch: Arch,
     caps: &[&str],
     kernel: Option<(u32, u32)>,
-) -> anyhow::Result<Filter> {
+) -> anyhow::Result<String> {
     let p: Profile = serde_json::from_str(json).context("cannot parse the seccomp profile JSON")?;
     let entries = p.syscalls.unwrap_or_default();
     if p.default_action.is_empty() && entries.is_empty() {
         bail!("the profile has no defaultAction and no syscalls: Docker installs no filter for it");
     }
-    let default =
-        docker_action(&p.default_action, p.default_errno_ret).context("invalid defaultAction")?;
-    if default == Action::Notify {
-        bail!("SCMP_ACT_NOTIFY cannot be the default action (runc refuses it)");
-    }
-
-    let architectures = p.architectures.unwrap_or_default();
+    let mut architectures = p.architectures.unwrap_or_default();
     let arch_map = p.arch_map.unwrap_or_default();
     if !architectures.is_empty() && !arch_map.is_empty() {
         bail!("both 'architectures' and 'archMap' are specified, use one of them");
     }
-    let parse_arch = |s: &str| -> anyhow::Result<Arch> {
-        Arch::from_str(s).map_err(|_| anyhow!("architecture `{s}` is not supported by the oracle"))
-    };
-    let mut arches = Vec::new();
-    for a in &architectures {
-        arches.push(parse_arch(a)?);
-    }
-    // moby has no Docker name for x32 as a native ABI, so it uses no archMap entry then.
     if arch != Arch::X32 {
         if let Some(entry) = arch_map.iter().find(|e| e.architecture == arch.scmp_name()) {
-            arches.push(arch);
-            for sub in entry.sub_architectures.iter().flatten() {
-                arches.push(parse_arch(sub)?);
-            }
+            architectures.push(entry.architecture.clone());
+            architectures.extend(entry.sub_architectures.iter().flatten().cloned());
         }
     }
 
@@ -1036,16 +1048,14 @@ pub fn docker_profile(
     };
     let docker_arch = arch.docker_name();
 
-    let mut rules = Vec::new();
-    let mut per_name_entries = 0usize;
-    for (i, call) in entries.iter().enumerate() {
-        let names: Vec<String> = match (&call.name, &call.names) {
+    let mut syscalls = Vec::new();
+    for (i, call) in entries.into_iter().enumerate() {
+        let names: Vec<String> = match (call.name, call.names) {
             (Some(n), Some(ns)) if !n.is_empty() && !ns.is_empty() => {
                 bail!("syscalls[{i}]: both 'name' and 'names' are specified, use one of them")
             }
-            (Some(n), _) if !n.is_empty() => vec![n.clone()],
-            (_, Some(ns)) => ns.clone(),
-            _ => Vec::new(),
+            (Some(n), _) if !n.is_empty() => vec![n],
+            (_, ns) => ns.unwrap_or_default(),
         };
         if let Some(ex) = &call.excludes {
             if ex.arches.iter().flatten().any(|a| a == docker_arch) {
@@ -1075,7 +1085,66 @@ pub fn docker_profile(
                 }
             }
         }
+        syscalls.push(OciSyscall {
+            names,
+            action: call.action,
+            errno_ret: call.errno_ret,
+            args: call.args.unwrap_or_default(),
+        });
+    }
+    let oci = OciSeccomp {
+        default_action: p.default_action,
+        default_errno_ret: p.default_errno_ret,
+        architectures,
+        flags: p.flags,
+        listener_path: p.listener_path,
+        listener_metadata: p.listener_metadata,
+        syscalls,
+    };
+    serde_json::to_string_pretty(&oci).context("cannot serialize the OCI seccomp section")
+}
 
+/// Translates an OCI `linux.seccomp` section (JSON) into a [`Filter`] the way runc's
+/// `libcontainer/specconv` and `libcontainer/seccomp` do.
+///
+/// - Arches: `architectures` in order (`SCMP_ARCH_*`); empty means the native ABI only. An
+///   architecture the oracle cannot express (`SCMP_ARCH_S390`, MIPS, …) is an error.
+/// - Each name of each entry becomes one [`Rule`] (runc's per-name entries). When two
+///   conditions of an entry test the same argument index, runc adds one rule per condition
+///   (so they are ORed); otherwise all conditions go in one rule (ANDed). Indexes above 5 are
+///   an error.
+/// - Actions follow runc: `SCMP_ACT_KILL` is kill-thread; `errnoRet`/`defaultErrnoRet` default
+///   to EPERM (1) for `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE`. runc refuses `SCMP_ACT_NOTIFY` as
+///   the default action or for `write`; so does this function. `SCMP_CMP_MASKED_EQ` takes the
+///   mask from `value` and the expected result from `valueTwo`.
+/// - `bad_arch` is [`Action::KillThread`] (libseccomp's default; runc does not change it).
+/// - `optimize` is [`Layout::BinaryTree`] when there are more than 32 per-name entries (runc
+///   1.2 and later, since runc PR #3405), else [`Layout::Default`]. runc 1.1.x — Debian 12 ships
+///   1.1.5 — always used [`Layout::Default`]; set `optimize` to match it.
+///
+/// With the layout matched, [`compile_runc`] of this filter equals, byte for byte after runc's
+/// stub and check for check in the stub, what runc 1.1.5 installs (the crate's
+/// `runc_installs_what_the_oracle_predicts` test reads it back from a live container).
+/// - `flags` and the listener fields do not change the program and are ignored.
+pub fn oci_profile(json: &str) -> anyhow::Result<Filter> {
+    let p: Profile =
+        serde_json::from_str(json).context("cannot parse the OCI seccomp section JSON")?;
+    let default =
+        docker_action(&p.default_action, p.default_errno_ret).context("invalid defaultAction")?;
+    if default == Action::Notify {
+        bail!("SCMP_ACT_NOTIFY cannot be the default action (runc refuses it)");
+    }
+    let mut arches = Vec::new();
+    for a in p.architectures.iter().flatten() {
+        arches.push(
+            Arch::from_str(a)
+                .map_err(|_| anyhow!("architecture `{a}` is not supported by the oracle"))?,
+        );
+    }
+
+    let mut rules = Vec::new();
+    let mut per_name_entries = 0usize;
+    for (i, call) in p.syscalls.iter().flatten().enumerate() {
         let action = docker_action(&call.action, call.errno_ret)
             .with_context(|| format!("syscalls[{i}]"))?;
         let mut conds = Vec::new();
@@ -1091,6 +1160,11 @@ pub fn docker_profile(
             conds.push(ArgCmp { index, op, value });
         }
         let split = counts.iter().any(|c| *c > 1);
+        let names = match (&call.name, &call.names) {
+            (_, Some(ns)) if !ns.is_empty() => ns.clone(),
+            (Some(n), _) => vec![n.clone()],
+            _ => Vec::new(),
+        };
         for name in &names {
             if name.is_empty() {
                 bail!("syscalls[{i}]: empty syscall name");
@@ -1130,6 +1204,17 @@ pub fn docker_profile(
             Layout::Default
         },
     })
+}
+
+/// Translates a Docker/moby seccomp profile into the [`Filter`] runc builds from it:
+/// [`oci_profile`] of [`docker_to_oci`]. See both for the rules applied.
+pub fn docker_profile(
+    json: &str,
+    arch: Arch,
+    caps: &[&str],
+    kernel: Option<(u32, u32)>,
+) -> anyhow::Result<Filter> {
+    oci_profile(&docker_to_oci(json, arch, caps, kernel)?)
 }
 
 #[cfg(test)]

@@ -700,4 +700,185 @@ mod kernel {
         let c = compile_runc(&f).unwrap();
         assert_eq!(run_filtered(&c.bytes, runc_x86_64_checks), 0);
     }
+
+    /// Reads filter `index` (0 = the first installed) of a process that is not our child with
+    /// PTRACE_SECCOMP_GET_FILTER; needs CAP_SYS_ADMIN.
+    #[allow(unsafe_code)]
+    fn dump_filter(pid: i32, index: usize) -> Vec<u8> {
+        const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
+        // SAFETY: attaching takes no pointers; the waitpid status pointer is a valid local.
+        unsafe {
+            assert_eq!(
+                libc::ptrace(libc::PTRACE_ATTACH, pid, 0usize, 0usize),
+                0,
+                "ptrace attach: {}",
+                std::io::Error::last_os_error()
+            );
+            let mut status = 0;
+            assert_eq!(libc::waitpid(pid, &mut status, libc::__WALL), pid);
+        }
+        // SAFETY: with a null buffer the kernel only returns the instruction count.
+        let n = unsafe {
+            libc::ptrace(
+                PTRACE_SECCOMP_GET_FILTER,
+                pid,
+                index,
+                std::ptr::null_mut::<libc::sock_filter>(),
+            )
+        };
+        assert!(n > 0, "get filter: {}", std::io::Error::last_os_error());
+        let n = usize::try_from(n).unwrap();
+        let mut buf = vec![
+            libc::sock_filter {
+                code: 0,
+                jt: 0,
+                jf: 0,
+                k: 0
+            };
+            n
+        ];
+        // SAFETY: `buf` holds exactly the `n` instructions the kernel reported for this filter,
+        // and the tracee stays stopped between the two calls, so the count cannot change.
+        let got = unsafe {
+            let got = libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index, buf.as_mut_ptr());
+            libc::ptrace(libc::PTRACE_DETACH, pid, 0usize, 0usize);
+            got
+        };
+        assert_eq!(usize::try_from(got).unwrap(), n);
+        buf.iter()
+            .flat_map(|i| {
+                let mut b = Vec::with_capacity(8);
+                b.extend_from_slice(&i.code.to_ne_bytes());
+                b.push(i.jt);
+                b.push(i.jf);
+                b.extend_from_slice(&i.k.to_ne_bytes());
+                b
+            })
+            .collect()
+    }
+
+    /// Deletes the container and its bundle however the test ends.
+    struct Container {
+        id: String,
+        bundle: std::path::PathBuf,
+    }
+
+    impl Drop for Container {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("runc")
+                .args(["delete", "-f", &self.id])
+                .stderr(std::process::Stdio::null())
+                .status();
+            let _ = std::fs::remove_dir_all(&self.bundle);
+        }
+    }
+
+    fn runc_version() -> (u32, u32) {
+        let out = std::process::Command::new("runc")
+            .arg("--version")
+            .output()
+            .expect("runc is installed (scripts/test installs it: apt-get install runc)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("runc version "))
+            .unwrap_or_else(|| panic!("cannot read the runc version from {text:?}"));
+        parse_kernel(v).unwrap()
+    }
+
+    /// Runs a busybox container under runc with Docker's default profile (translated by
+    /// `docker_to_oci`) and compares the filter runc installed with the oracle's prediction.
+    #[test]
+    fn runc_installs_what_the_oracle_predicts() {
+        let version = runc_version();
+        let id = format!("moat-oracle-{}", std::process::id());
+        let bundle = std::env::temp_dir().join(&id);
+        let c = Container {
+            id: id.clone(),
+            bundle: bundle.clone(),
+        };
+        let rootfs = bundle.join("rootfs");
+        for d in ["bin", "proc", "dev", "sys", "tmp"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
+            .expect("/bin/busybox exists (apt-get install busybox-static)");
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin/sleep")).unwrap();
+        let st = std::process::Command::new("runc")
+            .arg("spec")
+            .current_dir(&bundle)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let json = docker_default_json();
+        let oci = docker_to_oci(&json, Arch::X86_64, DOCKER_DEFAULT_CAPS, None).unwrap();
+        let config_path = bundle.join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+        config["process"]["args"] = serde_json::json!(["sleep", "60"]);
+        config["process"]["terminal"] = serde_json::json!(false);
+        config["linux"]["seccomp"] = serde_json::from_str(&oci).unwrap();
+        std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+
+        // runc -d hands its stdio to the container: a pipe would stay open for the container's
+        // lifetime, so stderr goes to a file.
+        let log = bundle.join("runc.log");
+        let status = std::process::Command::new("runc")
+            .args(["run", "-d", "--bundle"])
+            .arg(&bundle)
+            .arg(&id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "runc run: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        let state = std::process::Command::new("runc")
+            .args(["state", &id])
+            .output()
+            .unwrap();
+        let state: serde_json::Value = serde_json::from_slice(&state.stdout).unwrap();
+        let pid = i32::try_from(state["pid"].as_i64().unwrap()).unwrap();
+        let installed = dump_filter(pid, 0);
+        drop(c);
+
+        // The libseccomp part is byte-identical; runc 1.1 used libseccomp's default layout, runc
+        // 1.2+ the binary tree above 32 syscalls.
+        let mut f = oci_profile(&oci).unwrap();
+        assert_eq!(f.optimize, Layout::BinaryTree);
+        if version < (1, 2) {
+            f.optimize = Layout::Default;
+        }
+        let ours = compile(&f).unwrap();
+        assert!(
+            installed.ends_with(&ours.bytes),
+            "runc {version:?} installed {} insns, libseccomp part predicted {}",
+            installed.len() / 8,
+            ours.len()
+        );
+        // The -ENOSYS stub makes the same checks (runc orders the arch sections at random).
+        let stub_len = installed.len() - ours.bytes.len();
+        let key = |bytes: &[u8]| {
+            let c = Compiled {
+                bytes: bytes.to_vec(),
+                skipped: vec![],
+                redundant: vec![],
+                unresolved: vec![],
+            };
+            let mut v: Vec<(u16, u32)> = c
+                .insns()
+                .into_iter()
+                .filter(|i| i.0 != 0x05)
+                .map(|i| (i.0, i.3))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(key(&installed[..stub_len]), key(&runc_stub(&f).unwrap()));
+    }
 }
