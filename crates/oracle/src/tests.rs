@@ -366,66 +366,32 @@ mod kernel {
     use super::*;
 
     /// Installing filters happens only in forked children (never in the test runner itself).
-    #[allow(unsafe_code)]
     mod child {
-        /// Forks; the child installs `bytes` as a seccomp filter (no_new_privs set first), runs
-        /// `check` and exits with its result. Returns the child's exit code, or 128 + signal.
-        ///
-        /// The child only makes raw syscalls (async-signal-safe), so forking from the multithreaded
-        /// test runner is sound: the instruction array is built before `fork`.
+        use moat_sys::testing::{ChildStatus, in_child, no_core_dumps};
+
+        /// Forks; the child validates `bytes` with moat-bpf, installs them (no_new_privs set
+        /// first), runs `check` and exits with its result. Returns the child's exit code, or
+        /// 128 + signal.
         pub(super) fn run_filtered(bytes: &[u8], check: fn() -> i32) -> i32 {
-            assert_eq!(bytes.len() % 8, 0);
-            let insns: Vec<libc::sock_filter> = bytes
-                .chunks_exact(8)
-                .map(|c| libc::sock_filter {
-                    code: u16::from_ne_bytes([c[0], c[1]]),
-                    jt: c[2],
-                    jf: c[3],
-                    k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-                })
-                .collect();
-            let prog = libc::sock_fprog {
-                len: u16::try_from(insns.len()).unwrap(),
-                filter: insns.as_ptr().cast_mut(),
-            };
-            // SAFETY: fork has no memory-safety preconditions; the child below only makes raw
-            // syscalls and calls `_exit`, never returning into the test harness.
-            let pid = unsafe { libc::fork() };
-            assert!(pid >= 0, "fork failed");
-            if pid == 0 {
-                // SAFETY: prctl and seccomp take plain integers and a pointer to `prog`, which lives
-                // (with `insns`) in this child's copy of the parent's stack and heap.
-                let rc = unsafe {
-                    if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                        libc::_exit(90);
-                    }
-                    libc::syscall(
-                        libc::SYS_seccomp,
-                        libc::SECCOMP_SET_MODE_FILTER,
-                        0,
-                        &prog as *const libc::sock_fprog,
-                    )
-                };
-                if rc != 0 {
-                    // SAFETY: _exit ends the child at once without running the parent's destructors.
-                    unsafe { libc::_exit(91) };
+            let program = moat_bpf::Program::from_bytes(bytes).expect("moat-bpf accepts it");
+            let status = in_child(|| {
+                if no_core_dumps().is_err() {
+                    return 90;
                 }
-                let code = check();
-                // SAFETY: as above.
-                unsafe { libc::_exit(code) };
-            }
-            let mut status = 0;
-            // SAFETY: waitpid writes the status to a valid local.
-            let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-            assert_eq!(r, pid);
-            if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else {
-                128 + libc::WTERMSIG(status)
+                if moat_sys::install(&program, moat_sys::Flags::NONE).is_err() {
+                    return 91;
+                }
+                check()
+            })
+            .unwrap();
+            match status {
+                ChildStatus::Exited(code) => code,
+                ChildStatus::Signaled(sig) => 128 + sig,
             }
         }
 
         /// A raw syscall's result: `Ok(ret)` or `Err(errno)`.
+        #[allow(unsafe_code)]
         pub(super) fn sys(nr: libc::c_long, a: [u64; 3]) -> Result<i64, i32> {
             // SAFETY: the checks call syscalls whose pointer arguments are null or absent, so the
             // kernel dereferences no memory of ours; they cannot alter this process's memory.
