@@ -669,7 +669,7 @@ mod tests {
             ("O_CREAT", 0o100),
             ("O_CLOEXEC", 0o2000000),
             ("O_TMPFILE", 0o20200000),
-            ("AT_FDCWD", (-100i64).cast_unsigned()),
+            ("AT_FDCWD", u64::from_ne_bytes((-100i64).to_ne_bytes())),
             ("AT_EMPTY_PATH", 0x1000),
             ("PROT_EXEC", 4),
             ("MAP_ANONYMOUS", 0x20),
