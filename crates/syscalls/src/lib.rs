@@ -17,6 +17,19 @@
 //! The tables are generated (`cargo xtask gen-syscalls`) from the `syscalls` crate and checked-in
 //! data files under `data/`; they are static arrays searched by binary search.
 //!
+//! ```
+//! use moat_syscalls::{Arch, Width, constant, signature};
+//!
+//! let openat = Arch::X32.by_name("openat").unwrap();
+//! assert_eq!(openat.nr, 0x4000_0101); // x32 numbers carry __X32_SYSCALL_BIT
+//! assert_eq!(Arch::of(Arch::X32.audit_arch(), openat.nr), Some(Arch::X32));
+//! assert_eq!(Arch::Aarch64.by_name("open"), None);
+//!
+//! let clone = signature(Arch::S390x, "clone").unwrap();
+//! assert_eq!((clone[1].name, clone[1].width), ("flags", Width::U64));
+//! assert_eq!(constant("CLONE_NEWUSER"), Some(0x1000_0000));
+//! ```
+//!
 //! What it does not do: it builds no filters and evaluates no policies, and it knows nothing
 //! about ABIs outside the list above (mips, sparc, 32-bit powerpc, s390, parisc, m68k).
 
