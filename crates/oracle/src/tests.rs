@@ -359,6 +359,125 @@ fn matches_the_filter_runc_installed() {
     assert_eq!(compile_runc(&f).unwrap().insns(), want);
 }
 
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pick(list: &'static [&'static str]) -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => proptest::sample::select(list).prop_map(str::to_owned),
+            1 => "[a-zA-Z_0-9.]{0,12}",
+        ]
+    }
+
+    fn arg() -> impl Strategy<Value = serde_json::Value> {
+        (
+            0u32..9,
+            any::<u64>(),
+            any::<u64>(),
+            pick(&[
+                "SCMP_CMP_NE",
+                "SCMP_CMP_LT",
+                "SCMP_CMP_LE",
+                "SCMP_CMP_EQ",
+                "SCMP_CMP_GE",
+                "SCMP_CMP_GT",
+                "SCMP_CMP_MASKED_EQ",
+            ]),
+        )
+            .prop_map(|(index, value, value_two, op)| {
+                serde_json::json!({"index": index, "value": value, "valueTwo": value_two, "op": op})
+            })
+    }
+
+    const ACTIONS: &[&str] = &[
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_TRAP",
+        "SCMP_ACT_LOG",
+        "SCMP_ACT_TRACE",
+        "SCMP_ACT_NOTIFY",
+    ];
+
+    fn entry() -> impl Strategy<Value = serde_json::Value> {
+        (
+            proptest::collection::vec(
+                pick(&[
+                    "read",
+                    "write",
+                    "socket",
+                    "clone",
+                    "mseal",
+                    "socketcall",
+                    "personality",
+                ]),
+                0..4,
+            ),
+            pick(ACTIONS),
+            proptest::option::of(0u32..70_000),
+            proptest::collection::vec(arg(), 0..3),
+            proptest::option::of(pick(&["amd64", "arm64", "x86", "s390x"])),
+            proptest::option::of(pick(&["CAP_SYS_ADMIN", "CAP_CHOWN"])),
+            proptest::option::of(pick(&["4.8", "6.20", "5", "x.y"])),
+        )
+            .prop_map(|(names, action, errno, args, arch, cap, kernel)| {
+                let mut e = serde_json::json!({"names": names, "action": action, "args": args});
+                if let Some(n) = errno {
+                    e["errnoRet"] = n.into();
+                }
+                if let Some(a) = arch {
+                    e["includes"] = serde_json::json!({"arches": [a]});
+                }
+                if let Some(c) = cap {
+                    e["excludes"] = serde_json::json!({"caps": [c]});
+                }
+                if let Some(k) = kernel {
+                    e["includes"]["minKernel"] = k.into();
+                }
+                e
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn profiles_never_panic(
+            default in pick(ACTIONS),
+            errno in proptest::option::of(0u32..70_000),
+            entries in proptest::collection::vec(entry(), 0..6),
+            arch in proptest::sample::select(&Arch::ALL[..]),
+        ) {
+            let mut json = serde_json::json!({
+                "defaultAction": default,
+                "archMap": [{"architecture": "SCMP_ARCH_X86_64",
+                             "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+                            {"architecture": "SCMP_ARCH_AARCH64",
+                             "subArchitectures": ["SCMP_ARCH_ARM"]}],
+                "syscalls": entries,
+            });
+            if let Some(e) = errno {
+                json["defaultErrnoRet"] = e.into();
+            }
+            if let Ok(f) = docker_profile(&json.to_string(), arch, &["CHOWN"], Some((5, 10))) {
+                if let Ok(c) = compile(&f) {
+                    prop_assert!(!c.bytes.is_empty() && c.bytes.len() % 8 == 0);
+                    let runc = compile_runc(&f);
+                    prop_assert!(runc.is_ok(), "{runc:?}");
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            let _ = docker_profile(&text, Arch::X86_64, &[], Some((6, 1)));
+            let _ = oci_profile(&text);
+        }
+    }
+}
+
 // ---- kernel checks in forked children (x86_64 host) ------------------------------------
 
 #[cfg(target_arch = "x86_64")]
