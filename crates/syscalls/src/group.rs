@@ -1,9 +1,16 @@
 //! Syscall groups, modelled on systemd's `SystemCallFilter=` sets.
 //!
-//! Membership follows systemd's src/shared/seccomp-util.c (`syscall_filter_sets`), with the
-//! calls added to the kernel since (marked "newer" below) and four groups of moat's own:
-//! `@clock-set`, `@io-uring`, `@namespaces`, `@numa`. A member is a syscall name known on at
-//! least one ABI, or another group written `@name`.
+//! Membership follows systemd's src/shared/seccomp-util.c (`syscall_filter_sets`), plus four
+//! groups of moat's own: `@clock-set`, `@io-uring`, `@namespaces`, `@numa`. A member is a syscall
+//! name known on at least one ABI, or another group written `@name`.
+//!
+//! Members moat adds to systemd's sets (newer calls, and ABI-specific names for calls systemd
+//! lists): `@default` futex_requeue, futex_wait, futex_waitv, futex_wake; `@basic-io`
+//! close_range; `@file-system` fchmodat2, getxattrat, listxattrat, removexattrat, setxattrat;
+//! `@io-event` epoll_pwait2; `@mount` listmount, mount_setattr, open_tree_attr, statmount;
+//! `@privileged` quotactl_fd; `@resources` set_mempolicy_home_node; `@sync` arm_sync_file_range;
+//! `@system-service` arm_fadvise64_64, cachestat. systemd includes s390x's `s390_*` calls only
+//! when built for s390x; moat lists them unconditionally (they exist on no other ABI).
 
 use std::collections::BTreeSet;
 
@@ -163,16 +170,12 @@ static GROUPS: &[Group] = &[
             "getuid",
             "getuid32",
             "membarrier",
-            "mmap",
-            "mmap2",
-            "munmap",
             "nanosleep",
             "pause",
             "prlimit64",
             "restart_syscall",
             "rseq",
             "rt_sigreturn",
-            "sched_getaffinity",
             "sched_yield",
             "set_robust_list",
             "set_thread_area",
