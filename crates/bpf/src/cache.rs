@@ -61,16 +61,24 @@ pub fn emulate_const_allow(p: &Program, audit_arch: u32, nr: u32) -> bool {
     false
 }
 
-/// Size of the kernel's bitmap for an `AUDIT_ARCH_*` value: the number of syscall numbers of
-/// that ABI in moat's tables (Linux 6.18), i.e. its highest number plus one. `None` for an
+/// Size of the kernel's bitmap (`NR_syscalls` of the ABI) for an `AUDIT_ARCH_*` value, taken
+/// from moat's tables (Linux 6.18): the highest regular syscall number plus one. ARM's private
+/// calls (`0xf0001..`, `__ARM_NR_*`) lie beyond `NR_syscalls` and are not counted. `None` for an
 /// architecture moat does not know, which the kernel never caches.
 pub fn bitmap_len(audit_arch: u32) -> Option<u32> {
+    /// Regular tables end below 1024 on every ABI; ARM's private calls start at 0xf0000.
+    const REGULAR_END: u32 = 0x1_0000;
     let arch = Arch::ALL
         .into_iter()
         .find(|a| a.audit_arch() == audit_arch && a.nr_bias() == 0)?;
-    arch.syscalls().iter().map(|s| s.nr).max().map(|m| m + 1)
+    let max = arch
+        .syscalls()
+        .iter()
+        .map(|s| s.nr)
+        .filter(|&nr| nr < REGULAR_END)
+        .max()?;
+    Some(max + 1)
 }
-
 /// Whether a kernel with the constant-action cache (5.11+, as of 6.18) skips this filter for
 /// `(audit_arch, nr)` and allows the call without running it.
 ///
@@ -136,6 +144,31 @@ mod tests {
         b.bind(bad_arch);
         b.ret(SECCOMP_RET_KILL_PROCESS);
         b.finish().unwrap()
+    }
+
+    #[test]
+    fn bitmap_bounds() {
+        assert_eq!(bitmap_len(X86_64), Some(470));
+        assert_eq!(bitmap_len(I386), Some(470));
+        assert!(
+            bitmap_len(0x4000_0028).is_some_and(|n| n < 1000),
+            "arm private calls excluded"
+        );
+        assert_eq!(bitmap_len(0x1234), None);
+        let allow_all = Program::new(vec![Insn::stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)]).unwrap();
+        assert!(is_constant_allow(&allow_all, X86_64, 469));
+        assert!(!is_constant_allow(&allow_all, X86_64, 470));
+        // x32 numbers carry bit 30 and are never cached.
+        assert!(emulate_const_allow(&allow_all, X86_64, 0x4000_0000));
+        assert!(!is_constant_allow(&allow_all, X86_64, 0x4000_0000));
+        assert_eq!(cached_numbers(&allow_all, I386, 1000).len(), 470);
+    }
+
+    #[test]
+    fn uprobe_syscalls_are_always_cached_on_x86_64() {
+        let deny_all = Program::new(vec![Insn::stmt(BPF_RET | BPF_K, ret_errno(1))]).unwrap();
+        assert_eq!(cached_numbers(&deny_all, X86_64, 1000), vec![335, 336]);
+        assert!(cached_numbers(&deny_all, I386, 1000).is_empty());
     }
 
     #[test]

@@ -8,8 +8,16 @@ use moat_bpf::consts::{SECCOMP_RET_ALLOW, ret_errno};
 use moat_bpf::{Program, SeccompData, asm, cache, disasm, emu};
 use moat_syscalls::Arch;
 
+/// libseccomp's program for the profile as runc 1.2+ builds it (binary tree above 32 syscalls).
 fn docker_program() -> Program {
-    let filter = moat_oracle::docker_default(moat_oracle::Arch::X86_64).unwrap();
+    docker_program_with(None)
+}
+
+fn docker_program_with(layout: Option<moat_oracle::Layout>) -> Program {
+    let mut filter = moat_oracle::docker_default(moat_oracle::Arch::X86_64).unwrap();
+    if let Some(l) = layout {
+        filter.optimize = l;
+    }
     let compiled = moat_oracle::compile(&filter).unwrap();
     Program::from_bytes(&compiled.bytes).unwrap()
 }
@@ -51,7 +59,19 @@ fn docker_default_disassembles_with_names_and_round_trips() {
 
 #[test]
 fn docker_default_verdicts_and_instruction_counts() {
-    let p = docker_program();
+    // runc 1.2+ (binary tree) and runc 1.1 (libseccomp's default linear layout).
+    for (layout, p) in [
+        ("binary tree", docker_program()),
+        (
+            "linear",
+            docker_program_with(Some(moat_oracle::Layout::Default)),
+        ),
+    ] {
+        verdicts(layout, &p);
+    }
+}
+
+fn verdicts(layout: &str, p: &Program) {
     let zero = [0u64; 6];
     let table: &[(&str, SeccompData, u32)] = &[
         (
@@ -83,19 +103,19 @@ fn docker_default_verdicts_and_instruction_counts() {
         ("x32 read", call(Arch::X32, "read", zero), SECCOMP_RET_ALLOW),
     ];
     println!(
-        "Docker default profile, libseccomp {:?}, {} instructions",
+        "Docker default profile, libseccomp {:?}, {layout} layout, {} instructions",
         moat_oracle::version(),
         p.len()
     );
     println!("| call | verdict | executed | cached (5.11+) |");
     println!("|---|---|---|---|");
     for (what, data, want) in table {
-        let out = emu::run(&p, data);
+        let out = emu::run(p, data);
         println!(
             "| {what} | {} | {} | {} |",
             disasm::action_name(out.ret),
             out.executed,
-            cache::is_constant_allow(&p, data.arch, data.nr)
+            cache::is_constant_allow(p, data.arch, data.nr)
         );
         assert_eq!(
             disasm::action_name(out.ret),
