@@ -3,4 +3,5 @@
 //! This facade re-exports the workspace's library crates, so an application depends on one crate.
 
 pub use moat_bpf as bpf;
+pub use moat_policy as policy;
 pub use moat_syscalls as syscalls;
