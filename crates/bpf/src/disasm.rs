@@ -15,7 +15,8 @@
 //! what A holds along every path: a comparison of `sys_number` for equality shows the syscall
 //! name, resolved in the ABI that the preceding `arch` checks establish on every path to that
 //! instruction (x32 when the number has bit 30 set), or else in the ABI passed in; when that
-//! ABI differs from the one passed in, the name is prefixed with it (`x86.socketcall`). A
+//! ABI differs from the one passed in (without one: from the ABI the `arch` check names, so x32
+//! numbers under an x86_64 check), the name is prefixed with it (`x86.socketcall`). A
 //! comparison of `arch` shows `ARCH_*` names; other constants compared with loaded data show in
 //! hex, other constants in decimal.
 //!
@@ -33,23 +34,23 @@ pub const HEADER: &str = " line  CODE  JT   JF      K\n=========================
 
 /// What a register or scratch slot holds, as far as the disassembler can tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Val {
+pub(crate) enum Val {
     Unknown,
     /// A word of `seccomp_data` at this offset.
     Data(u32),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Ctx {
-    a: Val,
+pub(crate) struct Ctx {
+    pub(crate) a: Val,
     x: Val,
     mem: [Val; 16],
     /// The `arch` value every path to here has compared equal, if any.
-    arch: Option<u32>,
+    pub(crate) arch: Option<u32>,
 }
 
 impl Ctx {
-    fn start() -> Ctx {
+    pub(crate) fn start() -> Ctx {
         Ctx {
             a: Val::Unknown,
             x: Val::Unknown,
@@ -58,7 +59,7 @@ impl Ctx {
         }
     }
 
-    fn join(&mut self, other: &Ctx) {
+    pub(crate) fn join(&mut self, other: &Ctx) {
         fn j<T: PartialEq + Copy>(a: &mut T, b: T, top: T) {
             if *a != b {
                 *a = top;
@@ -110,7 +111,7 @@ pub fn disasm(p: &Program, arch: Option<Arch>) -> String {
     out
 }
 
-fn successors(pc: usize, insn: crate::Insn, mut c: Ctx) -> Vec<(usize, Ctx)> {
+pub(crate) fn successors(pc: usize, insn: crate::Insn, mut c: Ctx) -> Vec<(usize, Ctx)> {
     let k = insn.k;
     let next = pc + 1;
     match class(insn.code) {
@@ -268,14 +269,22 @@ fn operand(insn: crate::Insn, ctx: &Ctx, arch: Option<Arch>) -> String {
     }
 }
 
-/// The name of syscall `nr` in the ABI the context establishes, else in `arch`.
+/// The ABI whose syscall names print without prefix: the one passed in, else the one the
+/// `arch` checks establish (x86_64 for `AUDIT_ARCH_X86_64`, x32 numbers then get a prefix).
+pub(crate) fn base_abi(known_audit: Option<u32>, arch: Option<Arch>) -> Option<Arch> {
+    arch.or_else(|| Arch::of(known_audit?, 0))
+}
+
+/// The name of syscall `nr` in the ABI the context establishes (else in `arch`), prefixed with
+/// that ABI (`x86.socketcall`) when it is not [`base_abi`].
 fn syscall_name(nr: u32, known_audit: Option<u32>, arch: Option<Arch>) -> Option<String> {
     let audit = known_audit.or(arch.map(Arch::audit_arch))?;
     let abi = Arch::of(audit, nr)?;
     let name = abi.by_nr(nr)?.name;
-    match arch {
-        Some(a) if a != abi => Some(format!("{}.{name}", abi.name())),
-        _ => Some(name.to_owned()),
+    if base_abi(known_audit, arch) == Some(abi) {
+        Some(name.to_owned())
+    } else {
+        Some(format!("{}.{name}", abi.name()))
     }
 }
 
@@ -291,7 +300,7 @@ pub const ARCH_NAMES: &[(&str, u32)] = &[
     ("ARCH_LOONGARCH64", 0xc000_0102),
 ];
 
-fn arch_name(audit: u32) -> Option<&'static str> {
+pub(crate) fn arch_name(audit: u32) -> Option<&'static str> {
     ARCH_NAMES
         .iter()
         .find(|(_, v)| *v == audit)
@@ -305,9 +314,9 @@ fn data_name(k: u32) -> String {
         OFFSET_ARCH => "arch".to_owned(),
         8 => "instruction_pointer".to_owned(),
         12 => "instruction_pointer >> 32".to_owned(),
-        16..=60 if k % 4 == 0 => {
+        16..=60 if k & 3 == 0 => {
             let i = (k - OFFSET_ARGS) / 8;
-            if k % 8 == 0 {
+            if k & 7 == 0 {
                 format!("args[{i}]")
             } else {
                 format!("args[{i}] >> 32")
@@ -414,6 +423,20 @@ mod tests {
         let plain = disasm(&p, None);
         assert!(plain.contains("if (A == socketcall) goto 0008"), "{plain}");
         assert!(plain.contains("if (A == 0x40000000) goto 0008"), "{plain}");
+        // Under an x86_64 check without an ABI passed in, x32 numbers carry their prefix.
+        let x64 = Program::new(vec![
+            Insn::stmt(BPF_LD | BPF_W | BPF_ABS, OFFSET_ARCH),
+            Insn::jump(BPF_JMP | BPF_JEQ | BPF_K, 0xc000_003e, 0, 4),
+            Insn::stmt(BPF_LD | BPF_W | BPF_ABS, OFFSET_NR),
+            Insn::jump(BPF_JMP | BPF_JEQ | BPF_K, 0x4000_0000, 2, 0),
+            Insn::jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
+            Insn::stmt(BPF_RET | BPF_K, 0),
+            Insn::stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        ])
+        .unwrap();
+        let t = disasm(&x64, None);
+        assert!(t.contains("if (A == x32.read) goto 0006"), "{t}");
+        assert!(t.contains("if (A == read) goto 0006"), "{t}");
     }
 
     #[test]

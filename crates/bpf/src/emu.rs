@@ -26,6 +26,17 @@ pub struct Outcome {
 ///
 /// Never panics: a [`Program`] is validated, so every jump, load and scratch slot is in range.
 pub fn run(p: &Program, d: &SeccompData) -> Outcome {
+    exec(p, d, &mut |_| {})
+}
+
+/// Like [`run`], and also returns the index of every executed instruction, in order.
+pub fn trace(p: &Program, d: &SeccompData) -> (Outcome, Vec<usize>) {
+    let mut path = Vec::new();
+    let out = exec(p, d, &mut |pc| path.push(pc));
+    (out, path)
+}
+
+fn exec(p: &Program, d: &SeccompData, visit: &mut dyn FnMut(usize)) -> Outcome {
     let insns = p.insns();
     let mut a: u32 = 0;
     let mut x: u32 = 0;
@@ -36,6 +47,7 @@ pub fn run(p: &Program, d: &SeccompData) -> Outcome {
     const FAIL: u32 = SECCOMP_RET_KILL_PROCESS;
     while let Some(insn) = insns.get(pc) {
         executed += 1;
+        visit(pc);
         let k = insn.k;
         let code = insn.code;
         let mut next = pc + 1;
@@ -208,6 +220,19 @@ mod tests {
         let out = run(&p, &data(0, [10, 0, 0, 0, 0, 0]));
         assert_eq!(out.ret, (74u32).wrapping_sub(160));
         assert_eq!(out.executed, 10);
+    }
+
+    #[test]
+    fn trace_lists_the_path() {
+        let p = prog(&[
+            Insn::stmt(BPF_LD | BPF_W | BPF_ABS, OFFSET_NR),
+            Insn::jump(BPF_JMP | BPF_JEQ | BPF_K, 39, 0, 1),
+            Insn::stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+            Insn::stmt(BPF_RET | BPF_K, ret_errno(1)),
+        ]);
+        let (out, path) = trace(&p, &data(40, [0; 6]));
+        assert_eq!(path, vec![0, 1, 3]);
+        assert_eq!(out, run(&p, &data(40, [0; 6])));
     }
 
     #[test]

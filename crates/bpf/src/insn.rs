@@ -91,7 +91,7 @@ impl SeccompData {
     /// (the low half of a 64-bit field comes first). `None` for an offset that is not 4-aligned
     /// or not below 64, which no valid program contains.
     pub const fn load(&self, offset: u32) -> Option<u32> {
-        if offset >= SECCOMP_DATA_SIZE || offset % 4 != 0 {
+        if offset >= SECCOMP_DATA_SIZE || offset & 3 != 0 {
             return None;
         }
         let word = match offset {
@@ -100,7 +100,7 @@ impl SeccompData {
             o if o < OFFSET_ARGS => self.instruction_pointer,
             o => self.args[((o - OFFSET_ARGS) / 8) as usize],
         };
-        if offset % 8 == 0 {
+        if offset & 7 == 0 {
             Some((word & 0xffff_ffff) as u32)
         } else {
             Some((word >> 32) as u32)

@@ -218,7 +218,7 @@ impl Program {
     /// Decodes raw `struct sock_filter` bytes (8 per instruction, little-endian) and validates them.
     /// Never panics, whatever the input.
     pub fn from_bytes(bytes: &[u8]) -> Result<Program, DecodeError> {
-        if bytes.len() % Insn::SIZE != 0 {
+        if !bytes.len().is_multiple_of(Insn::SIZE) {
             return Err(DecodeError::Length { len: bytes.len() });
         }
         let n = bytes.len() / Insn::SIZE;
@@ -298,7 +298,7 @@ fn validate(insns: &[Insn]) -> Result<(), ValidateError> {
                 return Err(ValidateError::MemSlot { pc, k });
             }
             // `seccomp_check_filter()`: "32-bit aligned and not out of bounds".
-            c if c == BPF_LD | BPF_W | BPF_ABS && (k >= SECCOMP_DATA_SIZE || k % 4 != 0) => {
+            c if c == BPF_LD | BPF_W | BPF_ABS && (k >= SECCOMP_DATA_SIZE || k & 3 != 0) => {
                 return Err(ValidateError::LoadOffset { pc, k });
             }
             c if c == BPF_JMP | BPF_JA => {

@@ -55,6 +55,17 @@ fn docker_default_disassembles_with_names_and_round_trips() {
     }
     let back = asm::assemble(&text).unwrap();
     assert_eq!(back.to_bytes(), p.to_bytes());
+    // The pseudo-code alone says the same.
+    let pseudo: String = text
+        .lines()
+        .skip(2)
+        .map(|l| {
+            let (num, rest) = l.trim_start().split_once(": ").unwrap();
+            format!("{num}: {}\n", rest.split_once("  ").unwrap().1)
+        })
+        .collect();
+    let back = asm::assemble_with(&pseudo, Some(Arch::X86_64)).unwrap();
+    assert_eq!(back.to_bytes(), p.to_bytes());
 }
 
 #[test]

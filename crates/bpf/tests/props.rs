@@ -142,6 +142,42 @@ proptest! {
         prop_assert_eq!(back.to_bytes(), p.to_bytes());
     }
 
+    /// Without the raw fields the pseudo-code alone rebuilds the program, except for the forms
+    /// it cannot express: conditional jumps whose branches meet (`goto`, `/* no-op */`) and
+    /// `LEN` loads (printed as the constant 64).
+    #[test]
+    fn pseudo_code_alone_reassembles(p in any_program(), arch in prop::option::of(prop::sample::select(Arch::ALL.to_vec()))) {
+        // Replace those forms by their equivalents the pseudo-code can express.
+        let insns: Vec<Insn> = p
+            .insns()
+            .iter()
+            .map(|&i| {
+                if class(i.code) == BPF_JMP && op(i.code) != BPF_JA && i.jt == i.jf {
+                    Insn::stmt(BPF_JMP | BPF_JA, u32::from(i.jt))
+                } else if i.code == BPF_LD | BPF_W | BPF_LEN {
+                    Insn::stmt(BPF_LD | BPF_IMM, 64)
+                } else if i.code == BPF_LDX | BPF_W | BPF_LEN {
+                    Insn::stmt(BPF_LDX | BPF_IMM, 64)
+                } else {
+                    i
+                }
+            })
+            .collect();
+        let p = Program::new(insns).unwrap();
+        let text = disasm::disasm(&p, arch);
+        let pseudo: String = text
+            .lines()
+            .skip(2)
+            .map(|l| {
+                let (num, rest) = l.trim_start().split_once(": ").unwrap();
+                let (_, code) = rest.split_once("  ").unwrap();
+                format!("{num}: {code}\n")
+            })
+            .collect();
+        let back = asm::assemble_with(&pseudo, arch);
+        prop_assert_eq!(back.as_ref().map(Program::to_bytes), Ok(p.to_bytes()), "{}", pseudo);
+    }
+
     #[test]
     fn emulator_runs_every_valid_program(p in any_program(), d in any_data()) {
         let out = emu::run(&p, &d);

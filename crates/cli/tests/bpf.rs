@@ -157,6 +157,20 @@ fn emu_reads_disasm_text() {
     assert_eq!(stdout(&o).lines().next(), Some("ERRNO(1)"));
 }
 
+#[test]
+fn emu_reads_hand_written_pseudo_code() {
+    let text = b"A = arch\nif (A != ARCH_X86_64) goto 0005\nA = sys_number\nif (A == getpid) goto 0006\nreturn ERRNO(38)\nreturn KILL\nreturn ALLOW\n";
+    let o = moat(&["emu", "-", "-a", "x86_64", "getpid"], Some(text));
+    assert_eq!(stdout(&o).lines().next(), Some("ALLOW"), "{o:?}");
+    let o = moat(&["emu", "-", "-a", "x86_64", "read"], Some(text));
+    assert_eq!(stdout(&o).lines().next(), Some("ERRNO(38)"), "{o:?}");
+    let o = moat(&["disasm", "-"], Some(text));
+    assert!(
+        stdout(&o).contains(" 0003: 0x15 0x02 0x00 0x00000027  if (A == getpid) goto 0006\n"),
+        "{o:?}"
+    );
+}
+
 /// Bad input: exit code 2, nothing on stdout, exactly one line on stderr.
 fn assert_bad(args: &[&str], stdin: Option<&[u8]>, needle: &str) {
     let o = moat(args, stdin);

@@ -10,8 +10,8 @@ use moat::syscalls::Arch;
 /// Disassemble a raw seccomp BPF program (seccomp-tools layout).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Raw BPF (8 bytes per instruction, little-endian, as `seccomp_export_bpf` writes it) or
-    /// `moat disasm` text; `-` reads standard input.
+    /// Raw BPF (8 bytes per instruction, little-endian, as `seccomp_export_bpf` writes it),
+    /// `moat disasm` text or pseudo-code; `-` reads standard input.
     #[arg(value_name = "FILE")]
     file: String,
     /// ABI for naming syscall numbers where the program does not check `arch` itself;
@@ -22,8 +22,9 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let arch = arch(args.arch.as_deref())?;
-    let program = read_program(&args.file)?;
-    let text = moat::bpf::disasm::disasm(&program, Some(arch.unwrap_or_else(Arch::native)));
+    let arch = arch.unwrap_or_else(Arch::native);
+    let program = read_program(&args.file, Some(arch))?;
+    let text = moat::bpf::disasm::disasm(&program, Some(arch));
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
@@ -36,9 +37,9 @@ pub(super) fn arch(arg: Option<&str>) -> anyhow::Result<Option<Arch>> {
         .transpose()
 }
 
-/// Reads `path` (`-`: standard input) as raw BPF bytes, or as `moat disasm` text when it
-/// starts like that (a raw program cannot: its first opcode would be invalid).
-pub(super) fn read_program(path: &str) -> anyhow::Result<Program> {
+/// Reads `path` (`-`: standard input) as raw BPF bytes, or as `moat disasm` text or
+/// pseudo-code when it is text; bare syscall names in text are looked up in `arch`.
+pub(super) fn read_program(path: &str, arch: Option<Arch>) -> anyhow::Result<Program> {
     let mut bytes = Vec::new();
     let name = if path == "-" { "<stdin>" } else { path };
     if path == "-" {
@@ -50,7 +51,7 @@ pub(super) fn read_program(path: &str) -> anyhow::Result<Program> {
         bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
     }
     if let Some(text) = as_disasm_text(&bytes) {
-        return asm::assemble(text).map_err(|e| anyhow!("{name}:{e}"));
+        return asm::assemble_with(text, arch).map_err(|e| anyhow!("{name}:{e}"));
     }
     Program::from_bytes(&bytes).map_err(|e| match e {
         DecodeError::Length { len } => anyhow!(
@@ -65,7 +66,12 @@ pub(super) fn read_program(path: &str) -> anyhow::Result<Program> {
 }
 
 fn as_disasm_text(bytes: &[u8]) -> Option<&str> {
+    // Raw programs practically always contain NUL bytes (zero jump offsets, the zero high
+    // bytes of small constants); text never does.
+    if bytes.contains(&0) {
+        return None;
+    }
     let text = std::str::from_utf8(bytes).ok()?;
-    let start = text.trim_start();
-    (start.starts_with("line") || start.starts_with("0000:")).then_some(text)
+    let first = text.trim_start().chars().next()?;
+    (first.is_ascii_alphanumeric() || first == '#').then_some(text)
 }

@@ -12,8 +12,8 @@ use super::disasm::{arch as parse_arch, read_program};
 /// Evaluate one syscall against a raw BPF program: verdict, return value, instructions executed.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The program: raw BPF (8 bytes per instruction, little-endian) or `moat disasm` text;
-    /// `-` reads standard input.
+    /// The program: raw BPF (8 bytes per instruction, little-endian), `moat disasm` text or
+    /// pseudo-code; `-` reads standard input.
     #[arg(value_name = "FILE")]
     file: String,
     /// ABI of the call (x86_64, x86, x32, aarch64, ...); default: the ABI moat was built for.
@@ -33,7 +33,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let arch = parse_arch(args.arch.as_deref())?.unwrap_or_else(Arch::native);
     let nr = syscall_number(arch, &args.syscall)?;
     let call_args = parse_args(arch, &args.args)?;
-    let program = read_program(&args.file)?;
+    let program = read_program(&args.file, Some(arch))?;
     let data = SeccompData::new(arch.audit_arch(), nr, call_args);
     let out = emu::run(&program, &data);
     let name = arch
