@@ -22,6 +22,10 @@ enum Command {
     Disasm(cmd::disasm::Args),
     /// Evaluate one syscall against a raw BPF program or a policy.
     Emu(cmd::emu::Args),
+    /// Show a policy and what it does to every group and syscall per ABI, with the deciding line.
+    Explain(cmd::explain::Args),
+    /// List the built-in profiles.
+    Profiles(cmd::profiles::Args),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +34,8 @@ fn main() -> ExitCode {
         Command::Syscalls(args) => cmd::syscalls::run(args),
         Command::Disasm(args) => cmd::disasm::run(args),
         Command::Emu(args) => cmd::emu::run(args),
+        Command::Explain(args) => cmd::explain::run(args),
+        Command::Profiles(args) => cmd::profiles::run(args),
     };
     match result {
         Ok(code) => code,

@@ -49,10 +49,11 @@ pub(crate) fn evaluate(
     let Some(sc) = arch.by_nr(nr) else {
         return unknown;
     };
-    if let Some((cut, _)) = &p.kernel {
-        if sc.since > *cut && !p.explicit.contains(sc.name) {
-            return unknown;
-        }
+    if let Some((cut, _)) = &p.kernel
+        && sc.since > *cut
+        && !p.explicit.contains(sc.name)
+    {
+        return unknown;
     }
     // 3. The last rule that covers the call, whose guard holds and whose condition holds.
     let mut verdict = Verdict {
@@ -60,10 +61,10 @@ pub(crate) fn evaluate(
         decided_by: Decider::Default,
     };
     for (index, rule) in p.rules.iter().enumerate() {
-        if let Some(g) = &rule.guard {
-            if !resolve::guard(g, ctx, arch) {
-                continue;
-            }
+        if let Some(g) = &rule.guard
+            && !resolve::guard(g, ctx, arch)
+        {
+            continue;
         }
         if rule_matches(p, index, arch, sc.name, &args) {
             verdict = Verdict {

@@ -241,10 +241,11 @@ fn multiplexed_cond(p: &Policy, index: usize, arch: Arch, name: &str) -> Cond {
     }
     let mut calls = Vec::new();
     for &covered in &p.covers[index] {
-        if let Some(m) = moat_syscalls::multiplexed(arch, covered) {
-            if mux_name(m.via) == name && !calls.contains(&m.call) {
-                calls.push(m.call);
-            }
+        if let Some(m) = moat_syscalls::multiplexed(arch, covered)
+            && mux_name(m.via) == name
+            && !calls.contains(&m.call)
+        {
+            calls.push(m.call);
         }
     }
     let mask = if name == "ipc" { 0xffff } else { 0xffff_ffff };

@@ -139,15 +139,13 @@ impl Parser<'_> {
         match word.as_str() {
             "use" => {
                 self.bump();
-                let t = self.bump();
-                match t.map(|t| t.tok) {
-                    Some(Tok::Word(w)) => Ok(Parsed::Use(UseTarget::Builtin(w))),
-                    Some(Tok::Str(s)) => Ok(Parsed::Use(UseTarget::Path(s))),
-                    _ => {
-                        self.pos = self.pos.saturating_sub(1);
-                        Err(self.expected("a built-in profile name or a \"path\""))
-                    }
-                }
+                let target = match self.peek().cloned() {
+                    Some(Tok::Word(w)) => UseTarget::Builtin(w),
+                    Some(Tok::Str(s)) => UseTarget::Path(s),
+                    _ => return Err(self.expected("a built-in profile name or a \"path\"")),
+                };
+                self.bump();
+                Ok(Parsed::Use(target))
             }
             "default" | "unknown" | "badarch" => {
                 self.bump();
@@ -180,18 +178,17 @@ impl Parser<'_> {
 
     fn version(&mut self) -> Result<KernelVersion, ParseError> {
         let span = self.span();
-        match self.bump().map(|t| t.tok) {
+        let result = match self.peek().cloned() {
             Some(Tok::Version(v)) => {
                 KernelVersion::from_str(&v).map_err(|_| self.err_at(span, ErrorKind::BadVersion(v)))
             }
             Some(Tok::Num(n)) => u16::try_from(n)
                 .map(|major| KernelVersion { major, minor: 0 })
                 .map_err(|_| self.err_at(span, ErrorKind::BadVersion(n.to_string()))),
-            _ => {
-                self.pos = self.pos.saturating_sub(1);
-                Err(self.expected("a kernel version such as 5.10"))
-            }
-        }
+            _ => return Err(self.expected("a kernel version such as 5.10")),
+        };
+        self.bump();
+        result
     }
 
     fn arch_names(&mut self) -> Result<Vec<ArchName>, ParseError> {
@@ -237,7 +234,7 @@ impl Parser<'_> {
             "errno" => {
                 self.bump();
                 let span = self.span();
-                return match self.bump().map(|t| t.tok) {
+                let result = match self.peek().cloned() {
                     Some(Tok::Num(n)) => u16::try_from(n)
                         .ok()
                         .filter(|&e| e <= crate::action::MAX_ERRNO)
@@ -254,12 +251,13 @@ impl Parser<'_> {
                         }
                     },
                     _ => {
-                        self.pos = self.pos.saturating_sub(1);
-                        Err(self.expected(
+                        return Err(self.expected(
                             "an errno name or number after `errno` (e.g. EPERM, ENOSYS, 13)",
-                        ))
+                        ));
                     }
                 };
+                self.bump();
+                return result;
             }
             "trap" | "trace" => {
                 self.bump();
@@ -665,10 +663,10 @@ pub(crate) fn flatten(parts: Vec<Condition>, is_and: bool) -> Condition {
             other => out.push(other),
         }
     }
-    if out.len() == 1 {
-        if let Some(only) = out.pop() {
-            return only;
-        }
+    if out.len() == 1
+        && let Some(only) = out.pop()
+    {
+        return only;
     }
     if is_and {
         Condition::And(out)
@@ -687,10 +685,10 @@ pub(crate) fn flatten_guard(parts: Vec<Guard>, is_and: bool) -> Guard {
             other => out.push(other),
         }
     }
-    if out.len() == 1 {
-        if let Some(only) = out.pop() {
-            return only;
-        }
+    if out.len() == 1
+        && let Some(only) = out.pop()
+    {
+        return only;
     }
     if is_and {
         Guard::And(out)

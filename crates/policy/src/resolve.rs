@@ -55,11 +55,11 @@ pub(crate) fn covers(rule: &Rule) -> BTreeSet<&'static str> {
 pub(crate) fn named(rule: &Rule) -> Vec<&'static str> {
     let mut out = Vec::new();
     for t in &rule.targets {
-        if let TargetKind::Syscall(n) = &t.kind {
-            if let Some(n) = static_name(n) {
-                out.push(n);
-                out.extend(moat_syscalls::twins(n).iter().copied());
-            }
+        if let TargetKind::Syscall(n) = &t.kind
+            && let Some(n) = static_name(n)
+        {
+            out.push(n);
+            out.extend(moat_syscalls::twins(n).iter().copied());
         }
     }
     out

@@ -2,4 +2,6 @@
 
 pub(crate) mod disasm;
 pub(crate) mod emu;
+pub(crate) mod explain;
+pub(crate) mod profiles;
 pub(crate) mod syscalls;
