@@ -18,6 +18,11 @@
 #![allow(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit;
+pub mod exec;
+pub mod landlock;
+pub mod listener;
+pub mod notify;
 pub mod testing;
 
 use std::io;

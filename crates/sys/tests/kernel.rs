@@ -21,6 +21,10 @@ const NR_EXIT_GROUP: u32 = 231;
 /// Syscalls that are harmless with any arguments: sched_yield, getpid, getuid, getgid,
 /// geteuid, getegid, getppid, getpgrp, gettid, and 1000, which does not exist (ENOSYS).
 const CALLS: [u32; 10] = [24, 39, 102, 104, 107, 108, 110, 111, 186, 1000];
+/// The same kind of calls on i386, made through `int 0x80`: getpid, getuid, getppid, getpgrp,
+/// sched_yield, getuid32, getgid32, geteuid32, gettid, and 1000.
+const CALLS_I386: [u32; 10] = [20, 24, 64, 65, 158, 199, 200, 201, 224, 1000];
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 const ENOSYS: i32 = 38;
 
 /// SplitMix64: small, seedable, good enough to drive a generator.
@@ -57,9 +61,16 @@ fn seed() -> u64 {
 
 /// A constant that often matters: a syscall number, the arch, a small value, or anything.
 fn interesting_k(r: &mut Rng) -> u32 {
-    match r.below(6) {
+    match r.below(7) {
         0 => r.pick(&CALLS),
         1 => AUDIT_ARCH_X86_64,
+        6 => {
+            if r.chance(50) {
+                r.pick(&CALLS_I386)
+            } else {
+                AUDIT_ARCH_I386
+            }
+        }
         2 => u32::try_from(r.below(64)).unwrap(),
         3 => 1 << r.below(32),
         _ => r.u32(),
@@ -173,6 +184,56 @@ fn with_prefix(body: Vec<Insn>) -> Program {
     Program::new(insns).unwrap()
 }
 
+/// One syscall: native, or i386 through `int 0x80` (then the arguments are 32-bit).
+#[derive(Clone, Copy, Debug)]
+struct Call {
+    i386: bool,
+    nr: u32,
+    args: [u64; 6],
+}
+
+impl Call {
+    fn data(&self) -> SeccompData {
+        let arch = if self.i386 {
+            AUDIT_ARCH_I386
+        } else {
+            AUDIT_ARCH_X86_64
+        };
+        SeccompData::new(arch, self.nr, self.args)
+    }
+}
+
+/// An i386 syscall through `int 0x80`, which 64-bit processes may use: seccomp sees
+/// `AUDIT_ARCH_I386` and the 32-bit registers ebx, ecx, edx, esi, edi, ebp, zero-extended.
+fn int80(nr: u32, a: [u32; 6]) -> i32 {
+    let ret: u32;
+    // SAFETY: the i386 calls in CALLS_I386 take no pointers, so their arguments cannot touch
+    // memory. rbx and rbp, which Rust reserves, are saved on the stack and restored (the block
+    // is not `nostack`, so the compiler keeps nothing in the red zone across it); r8-r15, which
+    // the compat entry may clear, are declared clobbered.
+    unsafe {
+        std::arch::asm!(
+            "push rbx",
+            "push rbp",
+            "mov ebx, {a0:e}",
+            "mov ebp, {a5:e}",
+            "int 0x80",
+            "pop rbp",
+            "pop rbx",
+            a0 = in(reg) a[0],
+            a5 = in(reg) a[5],
+            inlateout("eax") nr => ret,
+            in("ecx") a[1],
+            in("edx") a[2],
+            in("esi") a[3],
+            in("edi") a[4],
+            out("r8") _, out("r9") _, out("r10") _, out("r11") _,
+            out("r12") _, out("r13") _, out("r14") _, out("r15") _,
+        );
+    }
+    i32::from_ne_bytes(ret.to_ne_bytes())
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Seen {
     Allowed,
@@ -181,30 +242,36 @@ enum Seen {
 
 /// Runs `calls` under `p` in a child; returns the per-call results the child reported and how
 /// it ended.
-fn run_in_kernel(p: &Program, calls: &[(u32, [u64; 6])]) -> (Vec<Seen>, ChildStatus) {
+fn run_in_kernel(p: &Program, calls: &[Call]) -> (Vec<Seen>, ChildStatus) {
     let (mut reader, writer) = moat_sys::testing::pipe().unwrap();
     let status = in_child(|| {
         if no_core_dumps().is_err() || install(p, Flags::NONE).is_err() {
             return 2;
         }
         let fd = writer.as_raw_fd();
-        for &(nr, a) in calls {
-            // SAFETY: the syscalls in CALLS take no pointers (their arguments are ignored or
-            // nonexistent), so random arguments cannot touch memory.
-            let r = unsafe {
-                libc::syscall(
-                    libc::c_long::from(nr),
-                    a[0] as libc::c_long,
-                    a[1] as libc::c_long,
-                    a[2] as libc::c_long,
-                    a[3] as libc::c_long,
-                    a[4] as libc::c_long,
-                    a[5] as libc::c_long,
-                )
+        for call in calls {
+            let (nr, a) = (call.nr, call.args);
+            let (failed, errno) = if call.i386 {
+                let r = int80(nr, a.map(|v| u32::try_from(v).unwrap_or(u32::MAX)));
+                ((-4095..0).contains(&r), -r)
+            } else {
+                // SAFETY: the syscalls in CALLS take no pointers (their arguments are ignored
+                // or nonexistent), so random arguments cannot touch memory.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::c_long::from(nr),
+                        a[0] as libc::c_long,
+                        a[1] as libc::c_long,
+                        a[2] as libc::c_long,
+                        a[3] as libc::c_long,
+                        a[4] as libc::c_long,
+                        a[5] as libc::c_long,
+                    )
+                };
+                // SAFETY: __errno_location returns this thread's errno slot, always valid to read.
+                (r == -1, unsafe { *libc::__errno_location() })
             };
-            // SAFETY: __errno_location returns this thread's errno slot, always valid to read.
-            let errno = unsafe { *libc::__errno_location() };
-            let code: i32 = if r == -1 && !(nr == 1000 && errno == ENOSYS) {
+            let code: i32 = if failed && !(nr == 1000 && errno == ENOSYS) {
                 errno
             } else {
                 -1
@@ -240,26 +307,34 @@ fn emulator_agrees_with_the_kernel_on_random_programs() {
     let mut calls_checked = 0;
     let mut kills = 0;
     let mut errno_calls = 0;
+    let mut i386_checked = 0;
     for case in 0..cases {
         let mut errnos = (1u16..=250).filter(|&e| i32::from(e) != ENOSYS);
         let n = usize::try_from(1 + r.below(60)).unwrap();
         let p = with_prefix(random_body(&mut r, n, &mut errnos));
-        let calls: Vec<(u32, [u64; 6])> = (0..8)
+        let calls: Vec<Call> = (0..8)
             .map(|_| {
+                let i386 = r.chance(30);
                 let args = std::array::from_fn(|_| match r.below(4) {
                     0 => 0,
                     1 => r.below(8),
                     2 => u64::from(r.u32()),
+                    _ if i386 => u64::from(r.u32()),
                     _ => r.next(),
                 });
-                (r.pick(&CALLS), args)
+                let nr = if i386 {
+                    r.pick(&CALLS_I386)
+                } else {
+                    r.pick(&CALLS)
+                };
+                Call { i386, nr, args }
             })
             .collect();
         // The emulator's prediction, up to the first kill.
         let mut want = Vec::new();
         let mut want_kill = false;
-        for &(nr, args) in &calls {
-            let ret = emu::run(&p, &SeccompData::new(AUDIT_ARCH_X86_64, nr, args)).ret;
+        for call in &calls {
+            let ret = emu::run(&p, &call.data()).ret;
             match ret & SECCOMP_RET_ACTION_FULL {
                 SECCOMP_RET_ALLOW => want.push(Seen::Allowed),
                 SECCOMP_RET_ERRNO => want.push(Seen::Errno(
@@ -288,11 +363,13 @@ fn emulator_agrees_with_the_kernel_on_random_programs() {
             assert_eq!(status, ChildStatus::Exited(0), "{}", ctx());
         }
         calls_checked += seen.len();
+        i386_checked += calls.iter().take(seen.len()).filter(|c| c.i386).count();
         errno_calls += seen.iter().filter(|s| matches!(s, Seen::Errno(_))).count();
     }
     println!(
-        "{cases} programs, {calls_checked} syscalls agreed ({errno_calls} failed with the filter's errno), {kills} kills by division by zero"
+        "{cases} programs, {calls_checked} syscalls agreed ({i386_checked} i386 through int 0x80, {errno_calls} failed with the filter's errno), {kills} kills by division by zero"
     );
+    assert!(i386_checked > calls_checked / 5, "too few i386 calls");
     assert!(
         errno_calls > calls_checked / 4 && errno_calls < calls_checked,
         "the generator lacks variety"
