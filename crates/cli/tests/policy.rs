@@ -468,3 +468,76 @@ fn explain_resolves_guards_from_flags() {
     assert!(stdout(&o).contains("allow ["), "{}", stdout(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The `console` blocks of the specification: each `$ moat ...` line is run and its output compared.
+#[test]
+fn spec_console_examples_run() {
+    let spec = include_str!("../../../docs/policy-language.md");
+    let mut in_console = false;
+    let mut runs: Vec<(String, String)> = Vec::new();
+    for line in spec.lines() {
+        if line.starts_with("```") {
+            in_console = line == "```console";
+            continue;
+        }
+        if !in_console {
+            continue;
+        }
+        if let Some(cmd) = line.strip_prefix("$ moat ") {
+            runs.push((cmd.to_string(), String::new()));
+        } else if let Some((_, out)) = runs.last_mut() {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(runs.len() >= 3);
+    for (cmd, want) in runs {
+        let args: Vec<&str> = cmd.split_whitespace().collect();
+        let o = moat(&args);
+        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+        assert_eq!(stdout(&o), want, "moat {cmd}");
+    }
+}
+
+#[test]
+fn emu_reads_policy_files_by_extension_and_content() {
+    let dir = scratch("emu");
+    let a = dir.join("p.moat");
+    std::fs::write(
+        &a,
+        "default allow\ndeny personality if persona == 0x400000  # no READ_IMPLIES_EXEC\n",
+    )
+    .unwrap();
+    let b = dir.join("policy.txt");
+    std::fs::copy(&a, &b).unwrap();
+    for p in [&a, &b] {
+        let o = moat(&[
+            "emu",
+            p.to_str().unwrap(),
+            "--arch",
+            "x86_64",
+            "personality",
+            "0x1_0040_0000",
+        ]);
+        let out = stdout(&o);
+        assert!(
+            out.starts_with("deny (errno EPERM) by "),
+            "{out} {}",
+            stderr(&o)
+        );
+        assert!(
+            out.contains(":2: deny personality if persona == 0x400000  # no READ_IMPLIES_EXEC"),
+            "{out}"
+        );
+    }
+    let bad = dir.join("bad.moat");
+    std::fs::write(&bad, "default allow\ndeny opnat\n").unwrap();
+    let o = moat(&["emu", bad.to_str().unwrap(), "--arch", "x86_64", "getpid"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.moat:2:6: unknown syscall"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -12,7 +12,8 @@ use super::disasm::{arch as parse_arch, read_program};
 /// Evaluate one syscall against a raw BPF program: verdict, return value, instructions executed.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The program: raw BPF (8 bytes per instruction, little-endian), `moat disasm` text or
+    /// A policy (built-in profile name, `.moat` file, or text that parses as a policy: evaluated
+    /// by the reference evaluator, printing the deciding line), or the program: raw BPF (8 bytes per instruction, little-endian), `moat disasm` text or
     /// pseudo-code; `-` reads standard input.
     #[arg(value_name = "FILE")]
     file: String,
@@ -33,6 +34,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let arch = parse_arch(args.arch.as_deref())?.unwrap_or_else(Arch::native);
     let nr = syscall_number(arch, &args.syscall)?;
     let call_args = parse_args(arch, &args.args)?;
+    if let Some(policy) = super::explain::policy_input(&args.file)? {
+        return super::explain::emu_policy(&policy, arch, nr, call_args);
+    }
     let program = read_program(&args.file, Some(arch))?;
     let data = SeccompData::new(arch.audit_arch(), nr, call_args);
     let out = emu::run(&program, &data);

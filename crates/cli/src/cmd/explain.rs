@@ -367,3 +367,49 @@ fn to_json(policy: &Policy, exp: &Explanation, refused: &[Arch]) -> Value {
         "syscalls": syscalls,
     })
 }
+
+/// `moat emu POLICY ...`: the policy when `spec` names one (a built-in profile, a `.moat` file,
+/// or a file whose text parses as a policy); `None` for raw BPF and disassembly.
+pub(crate) fn policy_input(spec: &str) -> anyhow::Result<Option<Policy>> {
+    if spec == "-" {
+        return Ok(None);
+    }
+    let builtin = !spec.contains('/') && !spec.contains('.') && Policy::builtin(spec).is_some();
+    if builtin || spec.ends_with(".moat") {
+        return open(spec).map(Some);
+    }
+    let Ok(bytes) = std::fs::read(spec) else {
+        return Ok(None);
+    };
+    Ok(Policy::parse_bytes(&bytes, spec).ok())
+}
+
+/// Evaluates one call with the reference evaluator and prints the verdict and the deciding line.
+pub(crate) fn emu_policy(
+    policy: &Policy,
+    arch: Arch,
+    nr: u32,
+    args: [u64; 6],
+) -> anyhow::Result<ExitCode> {
+    let v = policy.evaluate(&Context::default(), arch.audit_arch(), nr, args);
+    let name = arch
+        .by_nr(nr)
+        .map_or_else(|| format!("{nr:#x}"), |s| s.name.to_owned());
+    let shown: Vec<String> = args.iter().map(|a| format!("{a:#x}")).collect();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", policy.describe(&v))?;
+    writeln!(
+        out,
+        "call: {arch} {name} (nr {nr:#x}) args {}",
+        shown.join(" ")
+    )?;
+    writeln!(out, "return value: {:#010x}", v.action.to_ret())?;
+    if (name == "socketcall" || name == "ipc") && policy.arches().contains(&arch) {
+        writeln!(
+            out,
+            "note: {name}'s arguments sit behind a pointer or are shifted; conditional rules on the calls it reaches apply to every such call when they stop it (see `moat explain --syscall {name}`)"
+        )?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
