@@ -3,6 +3,7 @@
 //! [`install`] attaches a validated [`moat_bpf::Program`] to the calling thread with
 //! `prctl(PR_SET_NO_NEW_PRIVS)` and `seccomp(SECCOMP_SET_MODE_FILTER)`. [`testing`] runs code in
 //! a forked child, so tests can install filters without touching the test runner's process.
+//! [`read_filters`] reads the filters attached to another process (`PTRACE_SECCOMP_GET_FILTER`).
 //!
 //! It does not build or check programs (that is `moat-bpf`), does not remove filters (the kernel
 //! offers no way to), and does not set up user notification listeners.
@@ -20,10 +21,14 @@
 
 pub mod audit;
 pub mod exec;
+mod filters;
 pub mod landlock;
 pub mod listener;
 pub mod notify;
+pub mod dump;
 pub mod testing;
+
+pub use filters::{ReadError, read_filters};
 
 use std::io;
 use std::mem::{align_of, offset_of, size_of};

@@ -44,19 +44,11 @@ impl ChildStatus {
 /// the fork (for example stdout's) stay locked: keep `f` to simple work — install a filter,
 /// make syscalls, write results to a pipe — and report through the exit code or a pipe.
 pub fn in_child<F: FnOnce() -> i32>(f: F) -> io::Result<ChildStatus> {
-    // SAFETY: fork has no memory-safety preconditions of its own. In the child only this thread
-    // exists; it runs `f` and then leaves with `_exit`, which runs no atexit handlers and no
-    // destructors, so nothing the parent owns is released twice. The closure's own safety in a
-    // forked child is the caller's documented responsibility.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if pid == 0 {
-        let code = catch_unwind(AssertUnwindSafe(f)).unwrap_or(PANIC_EXIT);
-        // SAFETY: _exit ends the child immediately; it takes an integer and never returns.
-        unsafe { libc::_exit(code) }
-    }
+    spawn(f)?.wait()
+}
+
+/// Waits for child `pid` to end, retrying on EINTR.
+fn wait_for(pid: libc::pid_t) -> io::Result<ChildStatus> {
     let mut status: libc::c_int = 0;
     loop {
         // SAFETY: `status` is a valid, writable c_int for the duration of the call; `pid` is
@@ -79,6 +71,56 @@ pub fn in_child<F: FnOnce() -> i32>(f: F) -> io::Result<ChildStatus> {
             "unexpected wait status {status:#x}"
         )))
     }
+}
+
+/// A forked child that runs concurrently with the caller; killed and reaped when dropped.
+#[derive(Debug)]
+pub struct Child {
+    pid: libc::pid_t,
+    reaped: bool,
+}
+
+impl Child {
+    /// The child's process id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Waits for the child to end.
+    pub fn wait(mut self) -> io::Result<ChildStatus> {
+        self.reaped = true;
+        wait_for(self.pid)
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // SAFETY: kill takes integers only; `pid` is our unreaped child, so the id cannot
+            // have been reused by another process.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            let _ = wait_for(self.pid);
+        }
+    }
+}
+
+/// Forks and runs `f` in the child (exiting with its return value, [`PANIC_EXIT`] on panic)
+/// without waiting for it. The same restrictions as for [`in_child`] apply to `f`.
+pub fn spawn<F: FnOnce() -> i32>(f: F) -> io::Result<Child> {
+    // SAFETY: fork has no memory-safety preconditions of its own. In the child only this thread
+    // exists; it runs `f` and then leaves with `_exit`, which runs no atexit handlers and no
+    // destructors, so nothing the parent owns is released twice. The closure's own safety in a
+    // forked child is the caller's documented responsibility.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        let code = catch_unwind(AssertUnwindSafe(f)).unwrap_or(PANIC_EXIT);
+        // SAFETY: _exit ends the child immediately; it takes an integer and never returns.
+        unsafe { libc::_exit(code) }
+    }
+    Ok(Child { pid, reaped: false })
 }
 
 /// Makes the calling process non-dumpable, so a seccomp kill in a test child writes no core
