@@ -202,6 +202,9 @@ pub enum ErrorKind {
     /// A `(` that is not closed on its line.
     #[error("missing `)` for this `(`")]
     UnclosedParen,
+    /// `not` and parentheses nested too deeply.
+    #[error("conditions nest more than {0} levels deep")]
+    TooDeep(u32),
     /// A rule without targets.
     #[error("a rule needs at least one syscall name or @group after its action")]
     NoTarget,

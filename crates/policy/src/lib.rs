@@ -17,6 +17,7 @@ mod builtin;
 mod error;
 mod eval;
 mod explain;
+pub mod landlock;
 mod lex;
 mod lower;
 pub mod model;
@@ -59,6 +60,8 @@ pub struct Policy {
     /// Names some rule names directly (or as a twin of a named syscall): exempt from the
     /// `kernel VERSION` cut.
     explicit: BTreeSet<&'static str>,
+    /// Landlock statements from every file.
+    landlock: landlock::Landlock,
 }
 
 impl PartialEq for Policy {
@@ -277,6 +280,11 @@ impl Policy {
         self.explicit.contains(name)
     }
 
+    /// The Landlock statements (`fs`, `net`, `scope`, `landlock required`) from every file.
+    pub fn landlock(&self) -> &landlock::Landlock {
+        &self.landlock
+    }
+
     /// The reference evaluator: the definition of what a policy means (see the specification).
     pub fn evaluate(&self, ctx: &Context, arch_audit: u32, nr: u32, args: [u64; 6]) -> Verdict {
         eval::evaluate(self, ctx, arch_audit, nr, args)
@@ -315,6 +323,7 @@ struct Loader {
     badarch: Option<Setting>,
     arch: Option<(Vec<ArchName>, Location)>,
     kernel: Option<(KernelVersion, Location)>,
+    landlock: landlock::Landlock,
 }
 
 impl Loader {
@@ -369,6 +378,7 @@ impl Loader {
             kernel: self.kernel,
             covers,
             explicit,
+            landlock: self.landlock,
         };
         resolve::check(&policy)?;
         Ok(policy)
@@ -394,6 +404,19 @@ impl Loader {
         let mut items = Vec::new();
         for (i, text) in source.split('\n').enumerate() {
             let line_no = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            if let Some(l) = landlock::line(text, line_no, origin)? {
+                let location = Location {
+                    origin: origin.clone(),
+                    span: l.span,
+                };
+                self.landlock.add(&l.statement, location);
+                items.push(Item {
+                    statement: Statement::Landlock(l.statement),
+                    span: l.span,
+                    reason: l.reason,
+                });
+                continue;
+            }
             let line = lex::line(text, line_no, origin)?;
             let Some(first) = line.tokens.first() else {
                 continue;

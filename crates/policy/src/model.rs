@@ -75,6 +75,8 @@ pub enum Statement {
     Arch(Vec<ArchName>),
     /// A rule; the index into [`crate::Policy::rules`].
     Rule(usize),
+    /// A Landlock statement (`fs`, `net`, `scope`, `landlock required`).
+    Landlock(crate::landlock::LandlockStatement),
 }
 
 /// What a `use` statement splices in.

@@ -52,7 +52,12 @@ pub(crate) struct Parser<'a> {
     pos: usize,
     origin: &'a str,
     end: Span,
+    depth: u32,
 }
+
+/// How deeply `not` and parentheses may nest: deep enough for any real policy, shallow enough
+/// that the recursive parser, printer and evaluator never exhaust the stack.
+const MAX_DEPTH: u32 = 64;
 
 /// Parses one non-empty line.
 pub(crate) fn statement(line: &Line, origin: &str) -> Result<Parsed, ParseError> {
@@ -61,6 +66,7 @@ pub(crate) fn statement(line: &Line, origin: &str) -> Result<Parsed, ParseError>
         pos: 0,
         origin,
         end: line.end,
+        depth: 0,
     };
     let parsed = p.statement()?;
     if let Some(t) = p.peek_token() {
@@ -396,6 +402,16 @@ impl Parser<'_> {
     }
 
     fn cond_unary(&mut self) -> Result<Condition, ParseError> {
+        self.depth += 1;
+        let result = self.cond_unary_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn cond_unary_inner(&mut self) -> Result<Condition, ParseError> {
+        if self.depth > MAX_DEPTH {
+            return Err(self.err(ErrorKind::TooDeep(MAX_DEPTH)));
+        }
         if self.peek_word() == Some("not") {
             self.bump();
             return Ok(Condition::Not(Box::new(self.cond_unary()?)));
@@ -583,6 +599,16 @@ impl Parser<'_> {
     }
 
     fn guard_unary(&mut self) -> Result<Guard, ParseError> {
+        self.depth += 1;
+        let result = self.guard_unary_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn guard_unary_inner(&mut self) -> Result<Guard, ParseError> {
+        if self.depth > MAX_DEPTH {
+            return Err(self.err(ErrorKind::TooDeep(MAX_DEPTH)));
+        }
         if self.peek_word() == Some("not") {
             self.bump();
             return Ok(Guard::Not(Box::new(self.guard_unary()?)));

@@ -213,6 +213,7 @@ impl Policy {
                 let n: Vec<String> = names.iter().map(ToString::to_string).collect();
                 format!("arch {}", n.join(" "))
             }
+            Statement::Landlock(l) => l.to_string(),
             Statement::Rule(i) => self
                 .rules
                 .get(*i)

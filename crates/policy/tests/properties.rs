@@ -252,3 +252,29 @@ fn builtins_lower_like_they_evaluate() {
         }
     }
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    for depth in [10usize, 100, 100_000] {
+        for (open, close) in [("(", ")"), ("not (", ")"), ("not ", "")] {
+            let text = format!(
+                "deny socket if {}domain == 1{}\n",
+                open.repeat(depth),
+                close.repeat(depth)
+            );
+            let r = Policy::parse(&text, "deep.moat");
+            if depth <= 10 {
+                assert!(r.is_ok(), "{depth} {open}");
+            } else {
+                let e = r.unwrap_err().to_string();
+                assert!(e.contains("nest more than 64 levels"), "{e}");
+            }
+        }
+        let text = format!(
+            "allow mount when {}cap SYS_ADMIN{}\n",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        );
+        assert_eq!(Policy::parse(&text, "deep.moat").is_ok(), depth <= 10);
+    }
+}

@@ -13,8 +13,9 @@ use super::disasm::{arch as parse_arch, read_program};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// A policy (built-in profile name, `.moat` file, or text that parses as a policy: evaluated
-    /// by the reference evaluator, printing the deciding line), or the program: raw BPF (8 bytes per instruction, little-endian), `moat disasm` text or
-    /// pseudo-code; `-` reads standard input.
+    /// by the reference evaluator, printing the deciding line), or the program: raw BPF (8 bytes
+    /// per instruction, little-endian), `moat disasm` text or pseudo-code; `-` reads standard
+    /// input.
     #[arg(value_name = "FILE")]
     file: String,
     /// ABI of the call (x86_64, x86, x32, aarch64, ...); default: the ABI moat was built for.
