@@ -171,6 +171,60 @@ fn emu_reads_hand_written_pseudo_code() {
     );
 }
 
+#[test]
+fn disasm_reads_a_running_process() {
+    use std::io::Read as _;
+    let (mut ready_r, mut ready_w) = moat_sys::testing::pipe().unwrap();
+    // Allows everything but syscall 1000, so the child can still report and sleep.
+    let program = {
+        let mut b = Builder::new();
+        let [deny, allow] = [b.label(), b.label()];
+        b.load(OFFSET_NR);
+        b.jump(JumpOp::Eq, 1000, deny, allow);
+        b.bind(deny);
+        b.ret(ret_errno(5));
+        b.bind(allow);
+        b.ret(SECCOMP_RET_ALLOW);
+        b.finish().unwrap()
+    };
+    let filter = program.clone();
+    let child = moat_sys::testing::spawn(move || {
+        if moat_sys::testing::no_core_dumps().is_err()
+            || moat_sys::install(&filter, moat_sys::Flags::NONE).is_err()
+            || ready_w.write_all(b"!").is_err()
+        {
+            return 2;
+        }
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+    })
+    .unwrap();
+    let mut byte = [0u8; 1];
+    ready_r.read_exact(&mut byte).unwrap();
+    let pid = child.pid().to_string();
+    let o = moat(&["disasm", "--pid", &pid, "--filter", "0"], None);
+    assert!(o.status.success(), "{o:?}");
+    let f = temp_file("pid.bpf", &program.to_bytes());
+    let from_file = moat(&["disasm", f.to_str().unwrap()], None);
+    assert_eq!(stdout(&o), stdout(&from_file));
+    let all = moat(&["disasm", "--pid", &pid], None);
+    assert!(
+        stdout(&all).starts_with(&format!(
+            "# process {pid}, filter 0 of 1 (0 = installed first), 4 instructions\n"
+        )),
+        "{all:?}"
+    );
+    assert_bad(
+        &["disasm", "--pid", &pid, "--filter", "1"],
+        None,
+        "has 1 filters",
+    );
+    drop(child);
+    let me = std::process::id().to_string();
+    assert_bad(&["disasm", "--pid", &me], None, "has no seccomp filters");
+}
+
 /// Bad input: exit code 2, nothing on stdout, exactly one line on stderr.
 fn assert_bad(args: &[&str], stdin: Option<&[u8]>, needle: &str) {
     let o = moat(args, stdin);
