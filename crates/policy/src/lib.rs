@@ -9,6 +9,24 @@
 //!
 //! What it does not do: it generates no BPF (that is `moat-compile`), installs nothing, and reads
 //! no other formats (Docker JSON and friends are `moat-export`).
+//!
+//! ```
+//! use moat_policy::{Action, Context, Decider, Policy};
+//! use moat_syscalls::Arch;
+//!
+//! let policy = Policy::parse("use container\nallow bpf  # this workload loads eBPF\n", "app.moat")?;
+//! let ctx = Context::default();
+//! let unshare = Arch::X86_64.by_name("unshare").map(|s| s.nr).unwrap_or_default();
+//! let v = policy.evaluate(&ctx, Arch::X86_64.audit_arch(), unshare, [0x1000_0000, 0, 0, 0, 0, 0]);
+//! assert_eq!(v.action, Action::Errno(1));
+//! assert!(matches!(v.decided_by, Decider::Rule { .. }));
+//! assert_eq!(policy.describe(&v).split(':').next(), Some("deny (errno EPERM) by container"));
+//!
+//! // The same meaning, lowered for a compiler: per ABI and number, the ordered rules.
+//! let lowered = policy.lower(&ctx)?;
+//! assert_eq!(lowered.action(Arch::X86_64.audit_arch(), unshare, &[0x1000_0000, 0, 0, 0, 0, 0]), v.action);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![deny(missing_docs)]
 
