@@ -103,7 +103,7 @@ fn any_data() -> impl Strategy<Value = SeccompData> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn decoding_random_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
@@ -130,8 +130,24 @@ proptest! {
     }
 
     #[test]
-    fn assembling_random_text_never_panics(text in "[ 0-9a-fx:\n=#A-Za-z()]{0,200}") {
+    fn assembling_random_text_never_panics(text in "[ 0-9a-fx:\n=#A-Za-z()]{0,200}", any_text in any::<String>()) {
         let _ = asm::assemble(&text);
+        let _ = asm::assemble(&any_text);
+    }
+
+    /// Lines glued from pseudo-code fragments reach deep into the parser.
+    #[test]
+    fn assembling_pseudo_code_fragments_never_panics(
+        parts in prop::collection::vec(prop::sample::select(vec![
+            "A", "X", " = ", " += ", " >>= ", "if (", ")", " goto ", "0001", "0000", "9999", " else ",
+            "A == ", "A != ", "!(A & ", "args[", "]", " >> 32", "mem[", "return ", "ERRNO(", "0x",
+            "ffffffff", "x86.", "read", "ARCH_X86_64", "sys_number", "arch", "\n", ": ", "#", "é",
+            "-A", "len", "/* no-op */", "99999999999999999999", "5", "16", "TRAP(70000)",
+        ]), 0..40),
+        arch in prop::option::of(prop::sample::select(Arch::ALL.to_vec())),
+    ) {
+        let text: String = parts.concat();
+        let _ = asm::assemble_with(&text, arch);
     }
 
     #[test]
