@@ -26,6 +26,8 @@ enum Command {
     Explain(cmd::explain::Args),
     /// List the built-in profiles.
     Profiles(cmd::profiles::Args),
+    /// Run a program and write the policy it needs, arguments included.
+    Record(cmd::record::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Emu(args) => cmd::emu::run(args),
         Command::Explain(args) => cmd::explain::run(args),
         Command::Profiles(args) => cmd::profiles::run(args),
+        Command::Record(args) => cmd::record::run(args),
     };
     match result {
         Ok(code) => code,

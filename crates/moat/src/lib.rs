@@ -4,4 +4,5 @@
 
 pub use moat_bpf as bpf;
 pub use moat_policy as policy;
+pub use moat_record as record;
 pub use moat_syscalls as syscalls;

@@ -1,6 +1,657 @@
-//! User-notification plumbing (owned by the record engineer).
+//! Recording plumbing: start a program under a filter that hands its calls to this process
+//! through seccomp user notification, and let every call continue.
 //!
-//! NOTE FROM THE RUN ENGINEER (issue 5), 20:48 UTC: this file was overwritten by accident when I
-//! created a module of the same name at the same minute you created yours; your content is lost
-//! on my side, sorry. Please recreate it from your copy. My own listener code now lives in
-//! `listener.rs` (`moat_sys::listener`), which you are welcome to use or replace.
+//! [`spawn`] starts a command the way `moat record` needs it: the child sets `no_new_privs`,
+//! installs the given filter with `SECCOMP_FILTER_FLAG_NEW_LISTENER` right before `execve`, and
+//! so every call from the `execve` on (the new image's first instruction included, moat's own
+//! start-up excluded) reaches the [`Listener`]. The filter is inherited by every thread, fork
+//! and exec of the program, so one listener sees them all.
+//!
+//! Handing the listener over: the child is created with `clone3(CLONE_FILES | CLONE_PIDFD)`, so
+//! until its `execve` it shares this process's file descriptor table and the listener the
+//! kernel returns to it is already ours. It publishes the descriptor's number in a shared
+//! anonymous page (a memory store, not a syscall: every syscall after the install would itself
+//! wait for a supervisor that does not know the listener yet), then calls `execve`, which
+//! unshares the table and closes the listener (`O_CLOEXEC`) in the new image. No `SCM_RIGHTS`
+//! message and no exception in the filter is needed, so the filter can notify every call.
+//!
+//! [`Child::supervise`] answers every notification with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`
+//! after handing it to a callback, until every task that holds the filter is gone (the listener
+//! reports `POLLHUP`). `CONTINUE` lets the kernel run the call as if there were no filter; it is
+//! sound here because the supervisor only observes (`seccomp_unotify(2)` explains why it must
+//! never be used to make security decisions).
+//!
+//! [`crate::listener`] is the general-purpose listener (install in this process, answer with any
+//! response); this module's [`Listener`] adds what recording needs: synchronous wake-ups and
+//! treating vanished callers as normal.
+
+use std::ffi::CStr;
+use std::ffi::CString;
+use std::io;
+use std::mem::size_of;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use moat_bpf::{Program, SeccompData};
+
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` (Linux 5.0): `seccomp(2)` returns a listener fd.
+const FLAG_NEW_LISTENER: u32 = 1 << 3;
+/// `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` (Linux 5.19): once the supervisor has received a
+/// notification, the caller waits killably, so a signal no longer withdraws and re-sends it
+/// (which would count one call twice).
+const FLAG_WAIT_KILLABLE_RECV: u32 = 1 << 5;
+/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux 6.6): wake the caller and the supervisor on the
+/// current CPU instead of migrating the work.
+const FD_SYNC_WAKE_UP: u64 = 1;
+/// `SECCOMP_USER_NOTIF_FLAG_CONTINUE`.
+const FLAG_CONTINUE: u32 = 1;
+/// `CLONE_PIDFD` (Linux 5.2).
+const CLONE_PIDFD: u64 = 0x1000;
+/// `P_PIDFD` for `waitid` (Linux 5.4).
+const P_PIDFD: libc::idtype_t = 3;
+/// Size of the shared page.
+const PAGE: usize = 4096;
+
+/// `struct clone_args` (include/uapi/linux/sched.h), the `CLONE_ARGS_SIZE_VER2` layout.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const _: () = assert!(size_of::<CloneArgs>() == 88);
+const _: () = assert!(size_of::<libc::seccomp_notif>() == 80);
+const _: () = assert!(size_of::<libc::seccomp_notif_resp>() == 24);
+
+/// One intercepted call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Notification {
+    /// The kernel's cookie for this notification.
+    pub id: u64,
+    /// The calling thread's id, in the supervisor's pid namespace.
+    pub pid: u32,
+    /// What the filter saw: number, `AUDIT_ARCH_*`, instruction pointer, arguments.
+    pub data: SeccompData,
+}
+
+/// A seccomp user-notification listener, as a recorder uses it.
+#[derive(Debug)]
+pub struct Listener {
+    fd: OwnedFd,
+}
+
+impl Listener {
+    /// Wraps a listener descriptor (from `seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)`).
+    pub fn from_fd(fd: OwnedFd) -> Listener {
+        Listener { fd }
+    }
+
+    /// Asks the kernel to run the woken caller or supervisor on the waker's CPU
+    /// (`SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`, Linux 6.6). An error means the kernel is older;
+    /// notifications work without it.
+    #[doc(alias = "SECCOMP_IOCTL_NOTIF_SET_FLAGS")]
+    pub fn set_sync_wake_up(&self) -> io::Result<()> {
+        // SAFETY: SECCOMP_IOCTL_NOTIF_SET_FLAGS takes the flags by value (the kernel reads the
+        // argument as an integer, not a pointer); no memory is passed.
+        let r = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+                FD_SYNC_WAKE_UP,
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Receives the next notification, blocking until there is one. `Ok(None)` when the
+    /// notification vanished before it could be read (the caller was killed or interrupted)
+    /// or a signal interrupted the wait.
+    #[doc(alias = "SECCOMP_IOCTL_NOTIF_RECV")]
+    pub fn recv(&self) -> io::Result<Option<Notification>> {
+        // SAFETY: seccomp_notif is plain integers; all-zero is a valid value (and the kernel
+        // requires the buffer to be zeroed).
+        let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        // SAFETY: `n` is a live, writable seccomp_notif of exactly the size the ioctl number
+        // encodes (asserted above); the kernel writes at most that many bytes into it.
+        let r = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_RECV,
+                &mut n as *mut libc::seccomp_notif,
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENOENT | libc::EINTR) => Ok(None),
+                _ => Err(e),
+            };
+        }
+        Ok(Some(Notification {
+            id: n.id,
+            pid: n.pid,
+            data: SeccompData {
+                nr: n.data.nr.cast_unsigned(),
+                arch: n.data.arch,
+                instruction_pointer: n.data.instruction_pointer,
+                args: n.data.args,
+            },
+        }))
+    }
+
+    /// Lets the call run as if no filter had stopped it (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`).
+    /// A caller that is gone meanwhile is not an error.
+    pub fn continue_call(&self, id: u64) -> io::Result<()> {
+        self.send(libc::seccomp_notif_resp {
+            id,
+            val: 0,
+            error: 0,
+            flags: FLAG_CONTINUE,
+        })
+    }
+
+    /// Fails the call with `errno` without running it. A caller that is gone meanwhile is not
+    /// an error.
+    pub fn fail_call(&self, id: u64, errno: i32) -> io::Result<()> {
+        self.send(libc::seccomp_notif_resp {
+            id,
+            val: 0,
+            error: -errno,
+            flags: 0,
+        })
+    }
+
+    #[doc(alias = "SECCOMP_IOCTL_NOTIF_SEND")]
+    fn send(&self, mut resp: libc::seccomp_notif_resp) -> io::Result<()> {
+        // SAFETY: `resp` is a live seccomp_notif_resp of exactly the size the ioctl number
+        // encodes (asserted above); the kernel only reads it.
+        let r = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_SEND,
+                &mut resp as *mut libc::seccomp_notif_resp,
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            // ENOENT: the caller died or was interrupted before the answer arrived.
+            if e.raw_os_error() == Some(libc::ENOENT) {
+                return Ok(());
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+impl AsRawFd for Listener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Why [`spawn`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The program does not fit `sock_fprog.len`.
+    #[error("program has {len} instructions, more than struct sock_fprog can hold")]
+    TooLong {
+        /// Number of instructions.
+        len: usize,
+    },
+    /// `mmap`, `clone3` or another set-up call in this process failed.
+    #[error("{call} failed: {source}")]
+    Setup {
+        /// The call.
+        call: &'static str,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// The child could not set `no_new_privs` or install the filter.
+    #[error("the child could not install the notification filter: {0}")]
+    Install(#[source] io::Error),
+    /// The child died before it installed the filter.
+    #[error("the child ended before it installed the filter")]
+    Vanished,
+}
+
+/// How a supervised program ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Exit {
+    /// It exited with this code.
+    Code(i32),
+    /// It was killed by this signal.
+    Signal(i32),
+}
+
+impl Exit {
+    /// The shell's convention: the code, or 128 + the signal.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// The page the child writes its progress into. Lives in a `MAP_SHARED` anonymous mapping, so
+/// the child's stores are visible here although it has its own copy of the address space.
+#[repr(C)]
+struct Shared {
+    /// [`PENDING`], then the listener fd (>= 0) or [`FAILED`].
+    listener: AtomicI32,
+    /// When something failed: which step ([`STAGE_NNP`], [`STAGE_SECCOMP`], [`STAGE_EXEC`]).
+    stage: AtomicI32,
+    /// And its errno.
+    errno: AtomicI32,
+}
+
+const PENDING: i32 = -1;
+const FAILED: i32 = -2;
+const STAGE_NNP: i32 = 1;
+const STAGE_SECCOMP: i32 = 2;
+const STAGE_EXEC: i32 = 3;
+
+/// A program started by [`spawn`], stopped in its `execve` until [`Child::supervise`] runs.
+/// Dropping it before `supervise` finished kills the program.
+#[derive(Debug)]
+pub struct Child {
+    pid: libc::pid_t,
+    pidfd: OwnedFd,
+    listener: Listener,
+    shared: *mut Shared,
+    reaped: bool,
+}
+
+/// Starts `path` with `argv` and `envp` under `program`, installed with a new listener right
+/// before `execve` (see the module documentation). `program` should return
+/// `SECCOMP_RET_USER_NOTIF` for the calls to observe; the child's `execve` is the first call it
+/// sees. Standard input, output and error are inherited.
+///
+/// The child blocks in its `execve` until [`Child::supervise`] answers it.
+pub fn spawn(
+    path: &CStr,
+    argv: &[CString],
+    envp: &[CString],
+    program: &Program,
+) -> Result<Child, SpawnError> {
+    let insns = program.insns();
+    let len = u16::try_from(insns.len()).map_err(|_| SpawnError::TooLong { len: insns.len() })?;
+    // Everything the child needs is prepared here: after clone3 it may only make raw syscalls.
+    let fprog = libc::sock_fprog {
+        len,
+        filter: insns.as_ptr().cast::<libc::sock_filter>().cast_mut(),
+    };
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(ptr::null());
+    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    envp_ptrs.push(ptr::null());
+
+    // SAFETY: an anonymous shared mapping of one page; no file, no fixed address. The result
+    // is checked against MAP_FAILED before use.
+    let page = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if page == libc::MAP_FAILED {
+        return Err(SpawnError::Setup {
+            call: "mmap",
+            source: io::Error::last_os_error(),
+        });
+    }
+    let shared = page.cast::<Shared>();
+    // SAFETY: the mapping is page-aligned, PAGE bytes long and zero-filled, which is more than
+    // size_of::<Shared>() and a valid bit pattern for its atomics; it stays mapped until this
+    // function fails or the returned `Child` is dropped, and only atomics access it.
+    let sh = unsafe { &*shared };
+    sh.listener.store(PENDING, Ordering::SeqCst);
+    let unmap = || {
+        // SAFETY: the mapping made above; called only once nothing uses it any more.
+        unsafe { libc::munmap(page, PAGE) };
+    };
+
+    let mut pidfd: RawFd = -1;
+    let args = CloneArgs {
+        flags: libc::CLONE_FILES as u64 | CLONE_PIDFD,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: clone3 without CLONE_VM and with stack 0 behaves like fork: the child gets a copy
+    // of this address space and continues on its copy of this stack. `args` and `pidfd` are
+    // live for the call. In the child (return value 0) only async-signal-safe raw syscalls and
+    // atomic stores follow, on memory prepared above, and the child leaves through execve or
+    // _exit: it never returns into Rust frames, allocates, or runs destructors.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            size_of::<CloneArgs>(),
+        )
+    };
+    if r == 0 {
+        // SAFETY: we are the clone3 child described above; every pointer was prepared before
+        // the clone and is valid in our copy of the address space.
+        unsafe { child(sh, &fprog, path, &argv_ptrs, &envp_ptrs) }
+    }
+    if r < 0 {
+        let source = io::Error::last_os_error();
+        unmap();
+        return Err(SpawnError::Setup {
+            call: "clone3",
+            source,
+        });
+    }
+    // SAFETY: CLONE_PIDFD stored a new descriptor that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let pid = libc::pid_t::try_from(r).map_err(|_| SpawnError::Vanished)?;
+
+    // Wait until the child has installed the filter (or failed). It blocks in execve right
+    // after publishing the listener, so this loop ends within microseconds.
+    let fd = loop {
+        match sh.listener.load(Ordering::SeqCst) {
+            PENDING => {
+                let ready =
+                    poll_one(pidfd.as_raw_fd(), Duration::from_millis(1)).map_err(|source| {
+                        SpawnError::Setup {
+                            call: "poll",
+                            source,
+                        }
+                    })?;
+                if ready && sh.listener.load(Ordering::SeqCst) == PENDING {
+                    reap(&pidfd);
+                    unmap();
+                    return Err(SpawnError::Vanished);
+                }
+            }
+            FAILED => {
+                let err = io::Error::from_raw_os_error(sh.errno.load(Ordering::SeqCst));
+                reap(&pidfd);
+                unmap();
+                return Err(SpawnError::Install(err));
+            }
+            fd => break fd,
+        }
+    };
+    // SAFETY: the kernel created this listener in the fd table this process shares with the
+    // child; the child never closes it before execve (which then drops its own copy), so this
+    // process is its only owner from here on.
+    let listener = Listener::from_fd(unsafe { OwnedFd::from_raw_fd(fd) });
+    Ok(Child {
+        pid,
+        pidfd,
+        listener,
+        shared,
+        reaped: false,
+    })
+}
+
+/// The child's side of [`spawn`].
+///
+/// # Safety
+/// Call only in the child of the clone3 in [`spawn`]; all pointers must be valid.
+unsafe fn child(
+    sh: &Shared,
+    fprog: &libc::sock_fprog,
+    path: &CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> ! {
+    let fail = |stage: i32| -> ! {
+        // SAFETY: __errno_location returns this thread's errno slot; reading it is sound.
+        let errno = unsafe { *libc::__errno_location() };
+        sh.stage.store(stage, Ordering::SeqCst);
+        sh.errno.store(errno, Ordering::SeqCst);
+        sh.listener.store(FAILED, Ordering::SeqCst);
+        // SAFETY: _exit ends the child without running any user-space code.
+        unsafe { libc::_exit(127) }
+    };
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        fail(STAGE_NNP);
+    }
+    let mut flags = FLAG_NEW_LISTENER | FLAG_WAIT_KILLABLE_RECV;
+    let fd = loop {
+        // SAFETY: `fprog` points to a program in our copy of the parent's memory; the kernel
+        // copies it during the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                1 as libc::c_uint, // SECCOMP_SET_MODE_FILTER
+                libc::c_uint::from(flags),
+                fprog as *const libc::sock_fprog,
+            )
+        };
+        if r >= 0 {
+            break r;
+        }
+        // SAFETY: reading this thread's errno.
+        let errno = unsafe { *libc::__errno_location() };
+        if errno == libc::EINVAL && flags & FLAG_WAIT_KILLABLE_RECV != 0 {
+            // Kernels before 5.19 do not know WAIT_KILLABLE_RECV.
+            flags = FLAG_NEW_LISTENER;
+            continue;
+        }
+        fail(STAGE_SECCOMP);
+    };
+    // A memory store: the filter is live, and every syscall from here on waits for the parent.
+    sh.listener
+        .store(i32::try_from(fd).unwrap_or(FAILED), Ordering::SeqCst);
+    // SAFETY: null-terminated arrays of pointers to NUL-terminated strings the parent built.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    // SAFETY: reading this thread's errno.
+    let errno = unsafe { *libc::__errno_location() };
+    sh.errno.store(errno, Ordering::SeqCst);
+    sh.stage.store(STAGE_EXEC, Ordering::SeqCst);
+    // SAFETY: _exit ends the child without running any user-space code.
+    unsafe { libc::_exit(127) }
+}
+
+/// `poll` for input on one descriptor; true when it is ready (false on timeout or EINTR).
+fn poll_one(fd: RawFd, timeout: Duration) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: one live pollfd, count 1.
+    let r = unsafe { libc::poll(&mut p, 1, ms) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(e);
+    }
+    Ok(p.revents != 0)
+}
+
+/// Reaps the child behind `pidfd`, returning how it ended.
+fn reap(pidfd: &OwnedFd) -> Option<Exit> {
+    let id = libc::id_t::try_from(pidfd.as_raw_fd()).ok()?;
+    loop {
+        // SAFETY: siginfo_t is plain data; all-zero is valid.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a live, writable siginfo_t; P_PIDFD names our own child only.
+        let r = unsafe { libc::waitid(P_PIDFD, id, &mut info, libc::WEXITED) };
+        if r == 0 {
+            // SAFETY: waitid filled `info` for a CLD_* event, where si_status is defined.
+            let status = unsafe { info.si_status() };
+            return Some(if info.si_code == libc::CLD_EXITED {
+                Exit::Code(status)
+            } else {
+                Exit::Signal(status)
+            });
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return None;
+        }
+    }
+}
+
+impl Child {
+    /// The program's process id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The listener, for callers that answer notifications themselves.
+    pub fn listener(&self) -> &Listener {
+        &self.listener
+    }
+
+    /// Answers every notification with `CONTINUE` after passing it to `on_call`, calling
+    /// `on_tick` about every `tick` (if given), until every task holding the filter has ended;
+    /// returns how the program itself ended. `SIGINT` and `SIGQUIT` are ignored meanwhile (the
+    /// terminal delivers them to the program), so the supervisor outlives the program.
+    ///
+    /// An `execve` that failed in the child shows here as exit code 127; [`Child::exec_error`]
+    /// then has the reason.
+    pub fn supervise(
+        &mut self,
+        mut on_call: impl FnMut(&Notification),
+        tick: Option<Duration>,
+        mut on_tick: impl FnMut(),
+    ) -> io::Result<Exit> {
+        // Best effort: older kernels lack synchronous wake-ups.
+        let _ = self.listener.set_sync_wake_up();
+        let _ignore = IgnoreInterrupts::new();
+        let mut exit = None;
+        let mut last_tick = Instant::now();
+        let ms = tick.map_or(-1, |t| i32::try_from(t.as_millis()).unwrap_or(i32::MAX));
+        loop {
+            let mut fds = [
+                libc::pollfd {
+                    fd: self.listener.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    // A negative descriptor is skipped by poll.
+                    fd: if exit.is_none() {
+                        self.pidfd.as_raw_fd()
+                    } else {
+                        -1
+                    },
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: two live pollfds, count 2.
+            let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if fds[0].revents & libc::POLLIN != 0 {
+                if let Some(n) = self.listener.recv()? {
+                    on_call(&n);
+                    self.listener.continue_call(n.id)?;
+                }
+            } else if fds[0].revents & (libc::POLLHUP | libc::POLLERR) != 0 && exit.is_some() {
+                // No task holds the filter any more: every thread, fork and exec has ended
+                // (a task drops the filter when it is reaped, so the program itself is reaped
+                // by now and orphans by their new parent).
+                break;
+            }
+            if exit.is_none() && fds[1].revents & libc::POLLIN != 0 {
+                exit = reap(&self.pidfd);
+                self.reaped = true;
+                if exit.is_none() {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            if let Some(t) = tick
+                && last_tick.elapsed() >= t
+            {
+                on_tick();
+                last_tick = Instant::now();
+            }
+        }
+        exit.ok_or_else(|| io::Error::other("the program's exit status was lost"))
+    }
+
+    /// Why the program could not be started, when its `execve` failed.
+    pub fn exec_error(&self) -> Option<io::Error> {
+        // SAFETY: `shared` is the live mapping made by `spawn`, accessed through atomics only.
+        let sh = unsafe { &*self.shared };
+        (sh.stage.load(Ordering::SeqCst) == STAGE_EXEC)
+            .then(|| io::Error::from_raw_os_error(sh.errno.load(Ordering::SeqCst)))
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // Nobody answers its calls any more: kill it rather than leave it blocked.
+            // SAFETY: pidfd_send_signal on our own pidfd with no siginfo; integers only.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    self.pidfd.as_raw_fd(),
+                    libc::SIGKILL,
+                    ptr::null::<libc::siginfo_t>(),
+                    0,
+                );
+            }
+            reap(&self.pidfd);
+        }
+        // SAFETY: the mapping made by `spawn`; the child that shared it has exec'd or is gone.
+        unsafe { libc::munmap(self.shared.cast(), PAGE) };
+    }
+}
+
+/// Ignores SIGINT and SIGQUIT while alive; restores the previous dispositions on drop.
+struct IgnoreInterrupts {
+    old: [libc::sighandler_t; 2],
+}
+
+impl IgnoreInterrupts {
+    fn new() -> IgnoreInterrupts {
+        // SAFETY: SIG_IGN is a valid disposition for these signals; no handler code runs.
+        let old = unsafe {
+            [
+                libc::signal(libc::SIGINT, libc::SIG_IGN),
+                libc::signal(libc::SIGQUIT, libc::SIG_IGN),
+            ]
+        };
+        IgnoreInterrupts { old }
+    }
+}
+
+impl Drop for IgnoreInterrupts {
+    fn drop(&mut self) {
+        // SAFETY: restores dispositions that `signal` returned before.
+        unsafe {
+            libc::signal(libc::SIGINT, self.old[0]);
+            libc::signal(libc::SIGQUIT, self.old[1]);
+        }
+    }
+}

@@ -4,4 +4,5 @@ pub(crate) mod disasm;
 pub(crate) mod emu;
 pub(crate) mod explain;
 pub(crate) mod profiles;
+pub(crate) mod record;
 pub(crate) mod syscalls;

@@ -1,0 +1,209 @@
+//! `moat record`: run a program and write the policy it needs; `--merge` unites recordings.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use moat::policy::{Action, Policy};
+use moat::record::{Options, Profile, Progress, RecordError, record};
+
+/// Run a program (all threads, forks and execs followed) and write the allow-list policy it
+/// needed, arguments generalised into conditions. The program's stdin, stdout, stderr and exit
+/// status pass through.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  moat record -o app.moat -- ./app --serve\n  moat record --base container -o extra.moat -- ./app\n  moat record --merge a.moat b.moat -o all.moat\n  moat run --policy app.moat -- ./app --serve"
+)]
+pub(crate) struct Args {
+    /// Write the policy to FILE (required when recording: the program owns stdout; with
+    /// --merge, standard output is the default).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Moat)]
+    format: Format,
+    /// Write `use PROFILE` and only what PROFILE (a built-in name or a policy file) would have
+    /// refused the program.
+    #[arg(long, value_name = "PROFILE")]
+    base: Option<String>,
+    /// Also write call counts as `name count` lines (most frequent first), for
+    /// `moat compile --weights`.
+    #[arg(long, value_name = "FILE")]
+    weights: Option<PathBuf>,
+    /// The action for calls never seen while recording (`kill`, `deny`, `errno EPERM`, ...).
+    #[arg(long = "default", value_name = "ACTION", default_value = "kill")]
+    default_action: String,
+    /// Merge policies written by `moat record` instead of recording: a call any of them
+    /// allows is allowed, counts add up.
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["command", "base", "weights"])]
+    merge: Vec<PathBuf>,
+    /// The command to record and its arguments (after `--`).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    command: Vec<OsString>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// moat's policy language.
+    Moat,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let Format::Moat = args.format;
+    if !args.merge.is_empty() {
+        return merge(&args);
+    }
+    if args.command.is_empty() {
+        bail!("nothing to record: give a command after `--` (moat record -o FILE -- CMD ARG...)");
+    }
+    let Some(output) = args.output.as_deref() else {
+        bail!("moat record needs -o FILE: the recorded program writes to standard output");
+    };
+    let default = parse_action(&args.default_action)?;
+    let base = match &args.base {
+        None => None,
+        Some(spec) => Some(Policy::open(spec).map_err(|e| anyhow::anyhow!("{e}"))?),
+    };
+    let base_text = args
+        .base
+        .as_deref()
+        .map(|spec| use_target(spec, base.as_ref()));
+
+    let tty = std::io::stderr().is_terminal();
+    let tick = tty.then_some(Duration::from_millis(200));
+    let mut shown = false;
+    let outcome = record(&args.command, base.as_ref(), tick, |p: Progress| {
+        shown = true;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[Kmoat record: {} distinct syscalls, {} calls",
+            p.distinct, p.total
+        );
+        let _ = err.flush();
+    });
+    if shown {
+        eprint!("\r\x1b[K");
+    }
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e @ (RecordError::NotFound(_) | RecordError::Exec { .. })) => {
+            eprintln!("moat: {e}");
+            return Ok(ExitCode::from(127));
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    let command = args
+        .command
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let opts = Options {
+        command: Some(command),
+        base: base_text,
+        default: if args.base.is_some() && args.default_action == "kill" {
+            None
+        } else {
+            Some(default)
+        },
+    };
+    let rec = outcome.beyond.as_ref().unwrap_or(&outcome.recording);
+    let profile = Profile::from_recording(rec, &opts);
+    write_policy(&profile.to_text(), Some(output))?;
+    if let Some(w) = &args.weights {
+        write_atomic(w, outcome.recording.weights().as_bytes())?;
+    }
+    if tty {
+        eprintln!(
+            "moat record: {} calls of {} distinct syscalls; wrote {}",
+            outcome.recording.total(),
+            outcome.recording.distinct(),
+            output.display()
+        );
+    }
+    let code = outcome.exit.shell_code();
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)))
+}
+
+fn merge(args: &Args) -> anyhow::Result<ExitCode> {
+    let mut merged: Option<Profile> = None;
+    for path in &args.merge {
+        let policy = Policy::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let profile = Profile::from_policy(&policy)?;
+        match &mut merged {
+            None => merged = Some(profile),
+            Some(m) => m.merge(&profile, &path.display().to_string())?,
+        }
+    }
+    let Some(mut merged) = merged else {
+        bail!("--merge needs at least one policy");
+    };
+    let names: Vec<String> = args.merge.iter().map(|p| p.display().to_string()).collect();
+    merged.command = Some(format!("merge of {}", names.join(", ")));
+    write_policy(&merged.to_text(), args.output.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks the policy parses (so the output is valid input for every other command), then
+/// writes it to `path` (atomically) or standard output.
+fn write_policy(text: &str, path: Option<&Path>) -> anyhow::Result<()> {
+    let origin = path.map_or_else(|| "<stdout>".to_string(), |p| p.display().to_string());
+    Policy::parse(text, &origin)
+        .map_err(|e| anyhow::anyhow!("internal error: the recorded policy does not parse: {e}"))?;
+    match path {
+        Some(p) => write_atomic(p, text.as_bytes()),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
+
+/// Writes through a temporary file in the same directory and renames it, so a failure never
+/// leaves a half-written file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file name", path.display()))?;
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".moat-tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write {}", path.display())
+    })
+}
+
+/// The action in `--default`, read with the policy language's own parser.
+fn parse_action(text: &str) -> anyhow::Result<Action> {
+    let policy = Policy::parse(&format!("default {text}\n"), "--default")
+        .map_err(|e| anyhow::anyhow!("--default {text}: {}", e.kind))?;
+    Ok(policy.default_action().action)
+}
+
+/// How the output names the base: a built-in by name, a file by its absolute path.
+fn use_target(spec: &str, base: Option<&Policy>) -> String {
+    let builtin = base.is_some_and(|b| {
+        moat::policy::builtins()
+            .iter()
+            .any(|x| x.name == b.origin())
+    });
+    if builtin {
+        return spec.to_string();
+    }
+    let abs = std::fs::canonicalize(spec).unwrap_or_else(|_| PathBuf::from(spec));
+    format!("\"{}\"", abs.display())
+}
