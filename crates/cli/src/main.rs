@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Look up syscall numbers, names, groups and signatures per ABI.
     Syscalls(cmd::syscalls::Args),
+    /// Compile a policy to a seccomp BPF program, with a cost report.
+    Compile(cmd::compile::Args),
     /// Disassemble a raw seccomp BPF program (seccomp-tools layout).
     Disasm(cmd::disasm::Args),
     /// Evaluate one syscall against a raw BPF program or a policy.
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Syscalls(args) => cmd::syscalls::run(args),
+        Command::Compile(args) => cmd::compile::run(args),
         Command::Disasm(args) => cmd::disasm::run(args),
         Command::Emu(args) => cmd::emu::run(args),
         Command::Explain(args) => cmd::explain::run(args),

@@ -1,5 +1,6 @@
 //! One module per subcommand. Each exposes `Args` (clap) and `run(Args) -> anyhow::Result<ExitCode>`.
 
+pub(crate) mod compile;
 pub(crate) mod disasm;
 pub(crate) mod emu;
 pub(crate) mod explain;

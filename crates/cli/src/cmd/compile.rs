@@ -1,0 +1,171 @@
+//! `moat compile`: a policy to a seccomp BPF program (raw, C, Rust, hex, disassembly), with a cost
+//! report.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, anyhow, bail};
+use moat::bpf::Program;
+use moat::compile::{Options, Weights, compile, report, with_arches};
+use moat::syscalls::Arch;
+
+/// Compile a policy to a seccomp BPF program.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// A built-in profile (`moat profiles` lists them) or a policy file.
+    #[arg(value_name = "PROFILE|FILE")]
+    policy: String,
+    /// Write the program to FILE (atomically: a temporary file renamed into place); default:
+    /// standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Raw)]
+    format: Format,
+    /// Accept these ABIs instead of the ones the policy names (comma-separated or repeated).
+    #[arg(long, value_name = "ABI", value_delimiter = ',', num_args = 1..)]
+    arch: Vec<String>,
+    /// Capabilities the confined process holds, for `when cap` guards (comma-separated).
+    #[arg(long, alias = "cap", value_name = "CAP", value_delimiter = ',')]
+    caps: Vec<String>,
+    /// Kernel the filter is for, for `when kernel` guards (e.g. 5.10).
+    #[arg(long, value_name = "X.Y")]
+    kernel: Option<String>,
+    /// Call frequencies (`name count` per line, as `moat record` counts them): lay the search
+    /// out for the least expected cost instead of the least worst case.
+    #[arg(long, value_name = "FILE")]
+    weights: Option<String>,
+    /// Print the cost report: program length, the syscalls the kernel caches, and what every
+    /// other syscall executes. Without -o, only the report is printed.
+    #[arg(long)]
+    report: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// 8 bytes per instruction, little-endian (`struct sock_filter`), what `seccomp(2)` loads.
+    Raw,
+    /// A C array of `struct sock_filter` and its `struct sock_fprog`.
+    C,
+    /// A Rust array of `libc::sock_filter`.
+    Rust,
+    /// One instruction per line as 16 hex digits (the raw bytes).
+    Hex,
+    /// seccomp-tools' disassembly layout.
+    Disasm,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut policy = super::explain::open(&args.policy)?;
+    if !args.arch.is_empty() {
+        let arches = args
+            .arch
+            .iter()
+            .map(|a| a.parse::<Arch>().map_err(|e| anyhow!("--arch: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        policy = with_arches(&policy, &arches).map_err(|e| anyhow!("{e}"))?;
+    }
+    let ctx = super::explain::context(&args.caps, args.kernel.as_deref())?;
+    let weights = match &args.weights {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read weights file {path}"))?;
+            Some(Weights::parse(&text, path).map_err(|e| anyhow!("{e}"))?)
+        }
+    };
+    let compiled = compile(&policy, &Options { ctx, weights }).map_err(|e| anyhow!("{e}"))?;
+    let bytes = render(&compiled.program, args.format, policy.origin());
+    let mut out = std::io::stdout().lock();
+    match &args.output {
+        Some(path) => write_atomically(Path::new(path), &bytes)?,
+        None if args.report => {}
+        None => {
+            if args.format == Format::Raw && out.is_terminal() {
+                bail!(
+                    "refusing to write binary BPF to a terminal; use -o FILE, a pipe, or --format disasm"
+                );
+            }
+            out.write_all(&bytes)?;
+        }
+    }
+    if args.report {
+        write!(out, "{}", report(&compiled))?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(p: &Program, format: Format, origin: &str) -> Vec<u8> {
+    let insns = p.insns();
+    match format {
+        Format::Raw => p.to_bytes(),
+        Format::Hex => {
+            let mut s = String::new();
+            for chunk in p.to_bytes().chunks(8) {
+                for b in chunk {
+                    s.push_str(&format!("{b:02x}"));
+                }
+                s.push('\n');
+            }
+            s.into_bytes()
+        }
+        Format::Disasm => moat::bpf::disasm::disasm(p, None).into_bytes(),
+        Format::C => {
+            let mut s = format!(
+                "/* seccomp filter compiled by moat from {origin}: {} instructions */\n#include <linux/filter.h>\n\nstatic struct sock_filter moat_filter[] = {{\n",
+                insns.len()
+            );
+            for i in insns {
+                s.push_str(&format!(
+                    "\t{{ 0x{:02x}, {}, {}, 0x{:08x} }},\n",
+                    i.code, i.jt, i.jf, i.k
+                ));
+            }
+            s.push_str("};\n\nstatic struct sock_fprog moat_prog = {\n\t.len = sizeof(moat_filter) / sizeof(moat_filter[0]),\n\t.filter = moat_filter,\n};\n");
+            s.into_bytes()
+        }
+        Format::Rust => {
+            let mut s = format!(
+                "// seccomp filter compiled by moat from {origin}: {} instructions\npub const FILTER: [libc::sock_filter; {}] = [\n",
+                insns.len(),
+                insns.len()
+            );
+            for i in insns {
+                s.push_str(&format!(
+                    "    libc::sock_filter {{ code: 0x{:02x}, jt: {}, jf: {}, k: 0x{:08x} }},\n",
+                    i.code, i.jt, i.jf, i.k
+                ));
+            }
+            s.push_str("];\n");
+            s.into_bytes()
+        }
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path` and renames it into place, so `path` is
+/// either the old file or the complete new one, never a half-written one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow!("{}: not a file name", path.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = dir.join(format!(".{name}.moat-{}.tmp", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow!("cannot write {}: {e}", path.display()));
+    }
+    Ok(())
+}
