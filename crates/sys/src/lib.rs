@@ -25,7 +25,6 @@ mod filters;
 pub mod landlock;
 pub mod listener;
 pub mod notify;
-pub mod dump;
 pub mod testing;
 
 pub use filters::{ReadError, read_filters};
