@@ -529,6 +529,7 @@ fn emu_reads_policy_files_by_extension_and_content() {
             out.contains(":2: deny personality if persona == 0x400000  # no READ_IMPLIES_EXEC"),
             "{out}"
         );
+        assert!(out.contains("compiled program agrees: 0x00050001"), "{out}");
     }
     let bad = dir.join("bad.moat");
     std::fs::write(&bad, "default allow\ndeny opnat\n").unwrap();

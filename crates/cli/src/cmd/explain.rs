@@ -404,6 +404,28 @@ pub(crate) fn emu_policy(
         shown.join(" ")
     )?;
     writeln!(out, "return value: {:#010x}", v.action.to_ret())?;
+    // The compiled program, emulated, must say the same.
+    let options = moat::compile::Options {
+        ctx: Context::default(),
+        weights: None,
+    };
+    let mut agree = true;
+    match moat::compile::compile(policy, &options) {
+        Ok(compiled) => {
+            let data = moat::bpf::SeccompData::new(arch.audit_arch(), nr, args);
+            let ret = moat::bpf::emu::run(&compiled.program, &data).ret;
+            if ret == v.action.to_ret() {
+                writeln!(out, "compiled program agrees: {ret:#010x}")?;
+            } else {
+                agree = false;
+                writeln!(
+                    out,
+                    "compiled program DISAGREES: it returns {ret:#010x} (a moat bug; please report)"
+                )?;
+            }
+        }
+        Err(e) => writeln!(out, "compiled program: none ({e})")?,
+    }
     if (name == "socketcall" || name == "ipc") && policy.arches().contains(&arch) {
         writeln!(
             out,
@@ -411,5 +433,9 @@ pub(crate) fn emu_policy(
         )?;
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if agree {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
