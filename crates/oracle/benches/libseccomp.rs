@@ -36,10 +36,10 @@ fn ns_per_call(
         if no_core_dumps().is_err() {
             return 90;
         }
-        if let Some(p) = &program {
-            if moat_sys::install(p, moat_sys::Flags::NONE).is_err() {
-                return 91;
-            }
+        if let Some(p) = &program
+            && moat_sys::install(p, moat_sys::Flags::NONE).is_err()
+        {
+            return 91;
         }
         for _ in 0..calls / 10 {
             raw(nr, a0);

@@ -1024,11 +1024,11 @@ pub fn docker_to_oci(
     if !architectures.is_empty() && !arch_map.is_empty() {
         bail!("both 'architectures' and 'archMap' are specified, use one of them");
     }
-    if arch != Arch::X32 {
-        if let Some(entry) = arch_map.iter().find(|e| e.architecture == arch.scmp_name()) {
-            architectures.push(entry.architecture.clone());
-            architectures.extend(entry.sub_architectures.iter().flatten().cloned());
-        }
+    if arch != Arch::X32
+        && let Some(entry) = arch_map.iter().find(|e| e.architecture == arch.scmp_name())
+    {
+        architectures.push(entry.architecture.clone());
+        architectures.extend(entry.sub_architectures.iter().flatten().cloned());
     }
 
     let caps: Vec<String> = caps.iter().map(|c| normalize_cap(c)).collect();
@@ -1064,25 +1064,26 @@ pub fn docker_to_oci(
             if ex.caps.iter().flatten().any(has_cap) {
                 continue;
             }
-            if let Some(min) = &ex.min_kernel {
-                if kernel_at_least(min).with_context(|| format!("syscalls[{i}].excludes"))? {
-                    continue;
-                }
+            if let Some(min) = &ex.min_kernel
+                && kernel_at_least(min).with_context(|| format!("syscalls[{i}].excludes"))?
+            {
+                continue;
             }
         }
         if let Some(inc) = &call.includes {
-            if let Some(list) = &inc.arches {
-                if !list.is_empty() && !list.iter().any(|a| a == docker_arch) {
-                    continue;
-                }
+            if let Some(list) = &inc.arches
+                && !list.is_empty()
+                && !list.iter().any(|a| a == docker_arch)
+            {
+                continue;
             }
             if !inc.caps.iter().flatten().all(has_cap) {
                 continue;
             }
-            if let Some(min) = &inc.min_kernel {
-                if !kernel_at_least(min).with_context(|| format!("syscalls[{i}].includes"))? {
-                    continue;
-                }
+            if let Some(min) = &inc.min_kernel
+                && !kernel_at_least(min).with_context(|| format!("syscalls[{i}].includes"))?
+            {
+                continue;
             }
         }
         syscalls.push(OciSyscall {

@@ -461,13 +461,12 @@ mod never_panics {
             if let Some(e) = errno {
                 json["defaultErrnoRet"] = e.into();
             }
-            if let Ok(f) = docker_profile(&json.to_string(), arch, &["CHOWN"], Some((5, 10))) {
-                if let Ok(c) = compile(&f) {
+            if let Ok(f) = docker_profile(&json.to_string(), arch, &["CHOWN"], Some((5, 10)))
+                && let Ok(c) = compile(&f) {
                     prop_assert!(!c.bytes.is_empty() && c.bytes.len() % 8 == 0);
                     let runc = compile_runc(&f);
                     prop_assert!(runc.is_ok(), "{runc:?}");
                 }
-            }
         }
 
         #[test]
