@@ -236,8 +236,25 @@ int main(int argc, char **argv) {
     int e;
     char extra[256];
 
+    /* A seccomp kill dumps core unless the process is non-dumpable. */
+    if (strcmp(c, "victim"))
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
     /* ---- generic ---- */
-    if (!strcmp(c, "raw")) { /* raw NR [A0..A5] */
+    if (!strcmp(c, "raw_many")) { /* raw_many NR IDX A0 A1 A2 A3 A4 A5 V...: args[IDX] = each V */
+        unsigned long a[6];
+        unsigned long nr = num(need(argc, argv, 2));
+        int idx = (int)num(need(argc, argv, 3));
+        for (int i = 0; i < 6; i++)
+            a[i] = num(need(argc, argv, 4 + i));
+        for (int v = 10; v < argc; v++) {
+            a[idx] = num(argv[v]);
+            errno = 0;
+            r = raw6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+            printf("%s ", argv[v]);
+            result(r, errno, NULL);
+        }
+    } else if (!strcmp(c, "raw")) { /* raw NR [A0..A5] */
         unsigned long a[6] = {0};
         for (int i = 0; i < 6 && i + 3 < argc; i++)
             a[i] = num(argv[i + 3]);
@@ -427,7 +444,9 @@ int main(int argc, char **argv) {
         int me = m < 0 ? errno : 0;
         struct stat st;
         int stage = -1;
-        long res = m < 0 ? uring_one(IORING_OP_MKDIRAT, dir, &stage) : 1;
+        if (m == 0)
+            rmdir(dir); /* mkdir was allowed: remove it, so the ring's attempt is observable */
+        long res = uring_one(IORING_OP_MKDIRAT, dir, &stage);
         snprintf(extra, sizeof extra, "mkdir_errno=%d uring_res=%ld stage=%d exists=%d", me, res,
                  stage, stat(dir, &st) == 0);
         result(res < 0 ? -1 : res, res < 0 ? (int)-res : 0, extra);

@@ -44,6 +44,11 @@ pub const ALL: &[Target] = &[
         run: emu_data,
         dict: &[],
     },
+    Target {
+        name: "compile",
+        run: compile,
+        dict: POLICY_DICT,
+    },
 ];
 
 /// The target called `name`.
@@ -226,7 +231,24 @@ fn contexts() -> [Context; 2] {
 
 /// Compares `Policy::evaluate` with an independent interpretation of the lowered form.
 fn check_lowered(p: &Policy, l: &Lowered, ctx: &Context, data: &[u8]) {
+    for (audit, nr, args) in probes(l, data) {
+        let want = p.evaluate(ctx, audit, nr, args).action;
+        let got = lowered_action(l, audit, nr, args);
+        assert!(
+            want == got,
+            "lowered form disagrees with evaluate for audit {audit:#x} nr {nr:#x} args \
+             {args:x?}: evaluate {want}, lowered {got}"
+        );
+    }
+}
+
+/// Calls that exercise a lowered policy: for every accepted ABI, the first known numbers, every
+/// number with rules, numbers outside the table (x32 bit, -1, above the table) and random ones;
+/// arguments at the edges of every comparison the rules make (v-1, v, v+1, junk high words, the
+/// mask and its complement), on the ABI's audit value and on an unknown one.
+pub fn probes(l: &Lowered, data: &[u8]) -> Vec<(u32, u32, [u64; 6])> {
     let mut rng = Rng::from_bytes(data);
+    let mut out = Vec::new();
     for abi in &l.abis {
         let arch = abi.arch;
         let mut nrs: Vec<u32> = abi.syscalls.keys().copied().take(4).collect();
@@ -261,17 +283,58 @@ fn check_lowered(p: &Policy, l: &Lowered, ctx: &Context, data: &[u8]) {
             }
             for args in argsets {
                 for audit in [arch.audit_arch(), 0x1234_5678] {
-                    let want = p.evaluate(ctx, audit, nr, args).action;
-                    let got = lowered_action(l, audit, nr, args);
-                    assert!(
-                        want == got,
-                        "lowered form disagrees with evaluate for {arch} audit {audit:#x} \
-                         nr {nr:#x} args {args:x?}: evaluate {want}, lowered {got}"
-                    );
+                    out.push((audit, nr, args));
                 }
             }
         }
     }
+    out
+}
+
+/// Compiler: for a policy the parser accepts and the compiler compiles (refusing is allowed,
+/// for example above 4096 instructions), the emulated program returns exactly the reference
+/// evaluator's action on every probe call, and every syscall whose verdict is an unconditional
+/// allow is served by the kernel's constant-allow cache.
+pub fn compile(data: &[u8]) -> bool {
+    let Ok(p) = Policy::parse_bytes(data, "fuzz.moat") else {
+        return false;
+    };
+    let ctx = Context::default();
+    let Ok(compiled) = moat_compile::compile(&p, &moat_compile::Options::default()) else {
+        return false;
+    };
+    let prog = &compiled.program;
+    for (audit, nr, args) in probes(&compiled.lowered, data) {
+        let want = p.evaluate(&ctx, audit, nr, args).action;
+        let got = emu::run(prog, &SeccompData::new(audit, nr, args)).ret;
+        assert!(
+            got == want.to_ret(),
+            "compiled program disagrees with evaluate for audit {audit:#x} nr {nr:#x} args \
+             {args:x?}: evaluate {want} ({:#x}), program {got:#x}\n{}",
+            want.to_ret(),
+            disasm::disasm(prog, None)
+        );
+    }
+    for abi in &compiled.lowered.abis {
+        for (nr, rules) in abi.syscalls.iter().take(64) {
+            // No rule and an allowing default, or a last rule that allows unconditionally.
+            let unconditional_allow = match rules.last() {
+                None => abi.default == Action::Allow,
+                Some(r) => r.cond == Cond::True && r.action == Action::Allow,
+            };
+            if unconditional_allow
+                && cache::bitmap_len(abi.arch.audit_arch()).is_some_and(|n| *nr < n)
+            {
+                assert!(
+                    cache::emulate_const_allow(prog, abi.arch.audit_arch(), *nr),
+                    "{} nr {nr} is an unconditional allow but the kernel's cache would not \
+                     serve it",
+                    abi.arch
+                );
+            }
+        }
+    }
+    true
 }
 
 const INTERESTING: [u64; 10] = [

@@ -91,3 +91,8 @@ fn fuzz_asm() {
 fn fuzz_emu() {
     fuzz("emu");
 }
+
+#[test]
+fn fuzz_compile() {
+    fuzz("compile");
+}

@@ -132,7 +132,7 @@ pub fn emu_inputs() -> Vec<Vec<u8>> {
 /// Seeds for the target called `name`, plus its regression files.
 pub fn for_target(name: &str) -> Vec<Vec<u8>> {
     let mut out = match name {
-        "policy" => policies(),
+        "policy" | "compile" => policies(),
         "bpf_decode" => program_bytes(),
         "asm" => asm_texts(),
         "emu" => emu_inputs(),
