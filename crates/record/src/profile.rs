@@ -24,8 +24,15 @@ pub const ESSENTIALS: &[&str] = &[
 /// The reason written for an essential the run did not use.
 const ESSENTIAL_NOTE: &str = "not seen; every program may need it to exit or return from a signal";
 
-/// Column the `# reason` comments start at.
-const REASON_COLUMN: usize = 44;
+/// `ENOSYS`.
+const ENOSYS: u16 = 38;
+
+/// The reason written for `clone` when only `clone3` was seen.
+const CLONE3_NOTE: &str = "not seen; libc's fallback when clone3 fails with ENOSYS";
+
+/// Reasons line up after the longest statement up to this many characters; longer statements
+/// get their reason after one space.
+const MAX_REASON_COLUMN: usize = 60;
 
 /// A recorded policy: what the program needed, ready to print.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +55,8 @@ pub struct Profile {
 /// What a recorded policy allows for one syscall (or group).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Allowance {
+    /// `allow`, or `errno ENOSYS` for `clone3` (see [`Profile::from_recording`]).
+    pub action: Action,
     /// How many calls the recording saw (0: added without being seen).
     pub count: u64,
     /// Under which condition.
@@ -123,6 +132,11 @@ impl Profile {
     /// Generalises a recording: one allowance per syscall seen, with a condition built from
     /// the recorded argument values where moat records them. Without a base, the essentials
     /// (exit, signal return, restart) are added even when the run did not use them.
+    ///
+    /// `clone3` passes its flags in memory, where seccomp cannot check them, so a recorded
+    /// `clone3` becomes `errno ENOSYS clone3` (glibc and musl then fall back to `clone`, as on
+    /// kernels before 5.3) and `clone` is allowed with the namespace bits the `clone3` calls
+    /// used, read from the program's memory while recording.
     pub fn from_recording(rec: &Recording, opts: &Options) -> Profile {
         let mut p = Profile {
             command: opts.command.clone(),
@@ -150,6 +164,30 @@ impl Profile {
                 Some(v) if !v.overflow => generalise(v.param, v.shape, &v.values),
                 _ => When::Always,
             };
+            if name == "clone3" {
+                p.rules.insert(
+                    name.to_string(),
+                    Allowance {
+                        action: Action::Errno(ENOSYS),
+                        count: s.count,
+                        when: When::Always,
+                        note: None,
+                    },
+                );
+                let mut values = rec.clone3_flags().clone();
+                values.insert(0);
+                let when = When::Any(vec![Alt::In {
+                    param: "flags".into(),
+                    shape: Shape::CloneFlags,
+                    values,
+                }]);
+                let fresh = !p.rules.contains_key("clone");
+                p.add("clone", 0, when);
+                if fresh && let Some(a) = p.rules.get_mut("clone") {
+                    a.note = Some(CLONE3_NOTE);
+                }
+                continue;
+            }
             p.add(name, s.count, when);
         }
         if p.base.is_none() {
@@ -159,6 +197,7 @@ impl Profile {
                     p.rules.insert(
                         e.to_string(),
                         Allowance {
+                            action: Action::Allow,
                             count: 0,
                             when: When::Always,
                             note: Some(ESSENTIAL_NOTE),
@@ -177,6 +216,7 @@ impl Profile {
                 self.rules.insert(
                     key.to_string(),
                     Allowance {
+                        action: Action::Allow,
                         count,
                         when,
                         note: None,
@@ -185,7 +225,7 @@ impl Profile {
             }
             Some(a) => {
                 a.count += count;
-                if count > 0 {
+                if a.count > 0 {
                     a.note = None;
                 }
                 a.when = unite(std::mem::replace(&mut a.when, When::Always), when);
@@ -228,7 +268,13 @@ impl Profile {
                     let Some(rule) = policy.rules().get(*i) else {
                         continue;
                     };
-                    if rule.action != Action::Allow || rule.guard.is_some() {
+                    let enosys_clone3 = rule.action == Action::Errno(ENOSYS)
+                        && rule.condition.is_none()
+                        && rule
+                            .targets
+                            .iter()
+                            .all(|t| t.kind == TargetKind::Syscall("clone3".into()));
+                    if (rule.action != Action::Allow && !enosys_clone3) || rule.guard.is_some() {
                         return Err(MergeError::Unsupported {
                             origin,
                             line,
@@ -256,11 +302,16 @@ impl Profile {
                             }
                         };
                         p.add(&key, count, when);
-                        if count == 0
-                            && ESSENTIALS.contains(&key.as_str())
-                            && let Some(a) = p.rules.get_mut(&key)
-                        {
-                            a.note = Some(ESSENTIAL_NOTE);
+                        if let Some(a) = p.rules.get_mut(&key) {
+                            if enosys_clone3 {
+                                a.action = rule.action;
+                            }
+                            if a.count == 0 && ESSENTIALS.contains(&key.as_str()) {
+                                a.note = Some(ESSENTIAL_NOTE);
+                            }
+                            if a.count == 0 && key == "clone" {
+                                a.note = Some(CLONE3_NOTE);
+                            }
                         }
                     }
                 }
@@ -301,8 +352,14 @@ impl Profile {
         for (k, a) in &other.rules {
             let was_new = !self.rules.contains_key(k);
             self.add(k, a.count, a.when.clone());
-            if was_new && let Some(mine) = self.rules.get_mut(k) {
-                mine.note = a.note;
+            if let Some(mine) = self.rules.get_mut(k) {
+                if was_new {
+                    mine.note = a.note;
+                    mine.action = a.action;
+                } else if a.action == Action::Allow {
+                    // Whichever allows more wins.
+                    mine.action = Action::Allow;
+                }
             }
         }
         for (k, c) in &other.unknown {
@@ -327,11 +384,17 @@ impl Profile {
             }
             None => out.push_str("# recorded by moat record\n"),
         }
+        let what = if self.base.is_some() {
+            " the base refuses"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "# {} calls, {} distinct syscalls and groups; replay: moat run --policy THIS-FILE -- CMD",
-            self.total(),
-            seen
+            "# {} of {} distinct syscall{}{what}; replay: moat run --policy THIS-FILE -- CMD",
+            plural(self.total(), "call"),
+            seen,
+            if seen == 1 { "" } else { "s" },
         );
         if let Some(b) = &self.base {
             line(
@@ -389,10 +452,9 @@ impl Profile {
         for (g, members) in candidates {
             let all = members.iter().all(|m| {
                 !consumed.contains(m)
-                    && self
-                        .rules
-                        .get(*m)
-                        .is_some_and(|a| a.when == When::Always && a.count > 0)
+                    && self.rules.get(*m).is_some_and(|a| {
+                        a.when == When::Always && a.count > 0 && a.action == Action::Allow
+                    })
             });
             if all {
                 let count: u64 = members
@@ -416,28 +478,64 @@ impl Profile {
                 continue;
             }
             let stmt = match &a.when {
-                When::Always => format!("allow {key}"),
-                When::Any(alts) => format!("allow {key} if {}", render_alts(key, alts)),
+                When::Always => format!("{} {key}", a.action),
+                When::Any(alts) => format!("{} {key} if {}", a.action, render_alts(key, alts)),
             };
             let reason = match a.note {
                 Some(n) if a.count == 0 => n.to_string(),
+                _ if a.action == Action::Errno(ENOSYS) => format!(
+                    "{}; its flags sit behind a pointer seccomp cannot read: libc falls back to clone",
+                    seen_text(a.count)
+                ),
                 _ => seen_text(a.count),
             };
             line(&mut out, &stmt, Some(&reason));
         }
-        out
+        align(&out)
     }
 }
 
 fn line(out: &mut String, stmt: &str, reason: Option<&str>) {
     match reason {
         Some(r) => {
-            let pad = REASON_COLUMN.saturating_sub(stmt.chars().count()).max(1);
-            let _ = writeln!(out, "{stmt}{:pad$}# {r}", "");
+            let _ = writeln!(out, "{stmt}\t# {r}");
         }
         None => {
             let _ = writeln!(out, "{stmt}");
         }
+    }
+}
+
+/// Replaces the tab [`line`] puts between a statement and its reason with spaces, so the
+/// reasons start in one column.
+fn align(text: &str) -> String {
+    let widths = text
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(stmt, _)| stmt.chars().count())
+        .filter(|&w| w <= MAX_REASON_COLUMN);
+    let column = widths.max().unwrap_or(0) + 2;
+    let mut out = String::with_capacity(text.len() + 1024);
+    for l in text.lines() {
+        match l.split_once('\t') {
+            Some((stmt, reason)) => {
+                let pad = column.saturating_sub(stmt.chars().count()).max(1);
+                let _ = writeln!(out, "{stmt}{:pad$}{reason}", "");
+            }
+            None => {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }
 
@@ -555,6 +653,17 @@ fn structured(name: &str, cond: &Condition) -> Option<Alt> {
         None => None,
         Some(m) => Some(u64::try_from(m.number()).ok()?),
     };
+    // `prot & PROT_EXEC == 0` is how {0, PROT_WRITE} is written.
+    if shape == Shape::Prot
+        && mask_value == Some(4)
+        && matches!(test, Test::Cmp(CmpOp::Eq, v) if v.number() == 0)
+    {
+        return Some(Alt::In {
+            param: param.to_string(),
+            shape,
+            values: [0, 2].into(),
+        });
+    }
     if mask_value != shape.mask() {
         return None;
     }
@@ -625,6 +734,9 @@ fn render_alt(name: &str, alt: &Alt) -> String {
         Shape::AccessMode => format!("{param} & O_ACCMODE"),
     };
     let show = |v: u64| value_name(name, param, shape, v);
+    if shape == Shape::Prot && *values == BTreeSet::from([0, 2]) {
+        return format!("{param} & PROT_EXEC == 0");
+    }
     // With two mask bits (W and X), "all but one combination" reads better as `!=`.
     if shape == Shape::Prot
         && let Some(rest) = complement(shape, values)
@@ -742,6 +854,8 @@ mod tests {
             (9, [0, 4096, 3, 0x22, 0, 0]),            // mmap PROT_READ|PROT_WRITE
             (9, [0, 4096, 5, 0x2, 3, 0]),             // mmap PROT_READ|PROT_EXEC
             (10, [0, 4096, 1, 0, 0, 0]),              // mprotect PROT_READ
+            (329, [0, 4096, 3, 0, 0, 0]),             // pkey_mprotect PROT_READ|PROT_WRITE
+            (435, [0x7fff_0000, 88, 0, 0, 0, 0]),     // clone3 (flags not read: no process)
             (257, [0xffff_ff9c, 0, 0x80000, 0, 0, 0]), // openat O_RDONLY|O_CLOEXEC
             (257, [0xffff_ff9c, 0, 0x241, 0o644, 0, 0]), // openat O_WRONLY|O_CREAT|O_TRUNC
             (16, [1, 0x5401, 0, 0, 0, 0]),            // ioctl TCGETS
@@ -764,6 +878,8 @@ mod tests {
             "allow fcntl if cmd == F_GETFD",
             "allow prctl if option == PR_SET_NAME",
             "allow socket if domain in {AF_INET, AF_INET6}",
+            "allow pkey_mprotect if prot & PROT_EXEC == 0",
+            "errno ENOSYS clone3",
         ] {
             assert!(text.contains(want), "missing `{want}` in\n{text}");
         }
@@ -779,6 +895,9 @@ mod tests {
         assert_eq!(eval(257, [0, 0, 2, 0, 0, 0]), Action::KillProcess);
         assert_eq!(eval(16, [0, 0x5412, 0, 0, 0, 0]), Action::KillProcess);
         assert_eq!(eval(60, [0; 6]), Action::Allow, "exit is an essential");
+        assert_eq!(eval(435, [0; 6]), Action::Errno(38));
+        assert_eq!(eval(329, [0, 1, 6, 0, 0, 0]), Action::KillProcess);
+        assert_eq!(eval(329, [0, 1, 3, 0, 0, 0]), Action::Allow);
     }
 
     #[test]

@@ -79,6 +79,7 @@ struct Calls {
 pub struct Recording {
     calls: HashMap<(u32, u32), Calls>,
     total: u64,
+    clone3_flags: BTreeSet<u64>,
 }
 
 /// One distinct syscall of a [`Recording`].
@@ -137,6 +138,17 @@ impl Recording {
         }
     }
 
+    /// Adds the namespace bits of one `clone3` call's `clone_args.flags`, which the recorder
+    /// read from the caller's memory (seccomp sees only the pointer).
+    pub fn record_clone3_flags(&mut self, flags: u64) {
+        self.clone3_flags.insert(flags & CLONE_NEW_ANY);
+    }
+
+    /// The distinct namespace bits `clone3` calls asked for.
+    pub fn clone3_flags(&self) -> &BTreeSet<u64> {
+        &self.clone3_flags
+    }
+
     /// Total number of calls.
     pub fn total(&self) -> u64 {
         self.total
@@ -155,6 +167,7 @@ impl Recording {
     /// Adds every call of `other`.
     pub fn merge(&mut self, other: &Recording) {
         self.total += other.total;
+        self.clone3_flags.extend(other.clone3_flags.iter().copied());
         for (key, c) in &other.calls {
             let mine = self.calls.entry(*key).or_insert_with(|| Calls {
                 count: 0,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use moat_bpf::Program;
 use moat_bpf::builder::Builder;
 use moat_bpf::consts::SECCOMP_RET_USER_NOTIF;
-use moat_policy::{Context, Policy};
+use moat_policy::{Action, Context, Policy};
 use moat_sys::notify::{self, Exit, SpawnError};
 
 use crate::Recording;
@@ -72,6 +72,12 @@ pub fn filter() -> Program {
     // A one-instruction `RET` is always a valid program.
     b.finish()
         .unwrap_or_else(|_| unreachable!("a single RET always validates"))
+}
+
+fn is_clone3(audit_arch: u32, nr: u32) -> bool {
+    moat_syscalls::Arch::of(audit_arch, nr)
+        .and_then(|a| a.by_nr(nr))
+        .is_some_and(|s| s.name == "clone3")
 }
 
 /// Finds `program` the way `execvp` does: as given when it contains a `/`, else on `PATH`.
@@ -141,13 +147,18 @@ pub fn record(
             |n| {
                 let d = &n.data;
                 rec.record(d.arch, d.nr, &d.args);
-                if let (Some(policy), Some(b)) = (base, beyond.as_mut())
-                    && !policy
-                        .evaluate(&ctx, d.arch, d.nr, d.args)
-                        .action
-                        .runs_call()
+                if is_clone3(d.arch, d.nr)
+                    && let Ok(flags) = notify::read_u64(n.pid, d.args[0])
                 {
-                    b.record(d.arch, d.nr, &d.args);
+                    rec.record_clone3_flags(flags);
+                }
+                if let (Some(policy), Some(b)) = (base, beyond.as_mut()) {
+                    let action = policy.evaluate(&ctx, d.arch, d.nr, d.args).action;
+                    // A base that fails clone3 with ENOSYS sends libc to clone: not a need.
+                    let fallback = action == Action::Errno(38) && is_clone3(d.arch, d.nr);
+                    if !action.runs_call() && !fallback {
+                        b.record(d.arch, d.nr, &d.args);
+                    }
                 }
                 shared.set(Progress {
                     distinct: rec.distinct(),

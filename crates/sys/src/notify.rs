@@ -206,6 +206,33 @@ impl AsRawFd for Listener {
     }
 }
 
+/// Reads a native-endian `u64` at `addr` in the memory of thread `pid` (`process_vm_readv`),
+/// for arguments behind pointers such as `clone3`'s `struct clone_args`. The value can change
+/// after it was read, so it may inform a recording, never a security decision.
+pub fn read_u64(pid: u32, addr: u64) -> io::Result<u64> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    let mut value = 0u64;
+    let local = libc::iovec {
+        iov_base: (&mut value as *mut u64).cast(),
+        iov_len: size_of::<u64>(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: size_of::<u64>(),
+    };
+    // SAFETY: `local` describes the 8 writable bytes of `value`, live for the call; `remote`
+    // is an address in the other process, which the kernel checks (EFAULT) and never
+    // dereferences in ours.
+    let r = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    if r == 8 {
+        Ok(value)
+    } else if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Err(io::Error::from_raw_os_error(libc::EFAULT))
+    }
+}
+
 /// Why [`spawn`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {

@@ -1,0 +1,315 @@
+//! `moat record` end to end on the real kernel: recording (threads, forks, execs, arguments),
+//! the generated policy, `--base`, `--merge`, `--weights`, pass-through of stdio and exit
+//! status, bad input; and replay of recorded policies under `moat run`, where a new kind of
+//! operation is refused with a report naming the syscall.
+//!
+//! The workloads are busybox (Debian's busybox-static), python3 and a small C program
+//! (`crates/record/benches/workload.c`, compiled with `cc` on first use).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+fn moat() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_moat"))
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("run moat")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("moat-cli-record-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The C workload, compiled once per test process.
+fn workload() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/../record/benches/workload.c");
+        let dir = scratch("workload-bin");
+        let bin = dir.join("workload");
+        let o = Command::new("cc")
+            .args(["-O2", "-pthread", "-o"])
+            .arg(&bin)
+            .arg(src)
+            .output()
+            .expect("run cc");
+        assert!(o.status.success(), "cc failed: {}", stderr(&o));
+        bin
+    })
+}
+
+fn busybox() -> &'static str {
+    "/usr/bin/busybox"
+}
+
+/// Records `argv` into `dir/name.moat`; returns moat's output and the policy text.
+fn record(dir: &Path, name: &str, extra: &[&str], argv: &[&str]) -> (Output, String) {
+    let policy = dir.join(format!("{name}.moat"));
+    let o = run(moat()
+        .arg("record")
+        .arg("-o")
+        .arg(&policy)
+        .args(extra)
+        .arg("--")
+        .args(argv));
+    let text = std::fs::read_to_string(&policy).unwrap_or_default();
+    (o, text)
+}
+
+fn emu(policy: &Path, call: &[&str]) -> String {
+    let o = run(moat().arg("emu").arg(policy).args(call));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    stdout(&o)
+}
+
+#[test]
+fn stdio_and_exit_status_pass_through() {
+    let dir = scratch("passthrough");
+    let policy = dir.join("p.moat");
+    let mut child = moat()
+        .arg("record")
+        .arg("-o")
+        .arg(&policy)
+        .args([
+            "--",
+            busybox(),
+            "sh",
+            "-c",
+            "read x; echo got $x; echo err >&2; exit 7",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(stdout(&o), "got hello\n");
+    // Not a terminal: moat itself says nothing.
+    assert_eq!(stderr(&o), "err\n");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    assert!(text.contains("\nallow execve "), "{text}");
+    assert!(text.contains("\nallow read "), "{text}");
+    assert!(text.contains("\nallow exit_group "), "{text}");
+    assert!(text.contains("\ndefault kill "), "{text}");
+    // Valid input for the other commands.
+    let o = run(moat().arg("explain").arg(&policy));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn a_signal_death_passes_through_as_128_plus_n() {
+    let dir = scratch("signal");
+    let (o, _) = record(&dir, "p", &[], &[busybox(), "sh", "-c", "kill -TERM $$"]);
+    assert_eq!(o.status.code(), Some(128 + 15), "{}", stderr(&o));
+}
+
+#[test]
+fn recording_needs_an_output_file() {
+    let o = run(moat().args(["record", "--", "true"]));
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("needs -o FILE"), "{e}");
+}
+
+#[test]
+fn unknown_command_exits_127_with_one_line() {
+    let dir = scratch("notfound");
+    let (o, _) = record(&dir, "p", &[], &["moat-no-such-command"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert_eq!(
+        stderr(&o),
+        "moat: moat-no-such-command: command not found\n"
+    );
+    assert!(
+        !dir.join("p.moat").exists(),
+        "no output for a run that never started"
+    );
+}
+
+#[test]
+fn bad_default_action_is_one_line() {
+    let o = run(moat().args([
+        "record",
+        "-o",
+        "/tmp/x.moat",
+        "--default",
+        "allw",
+        "--",
+        "true",
+    ]));
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn unwritable_output_fails_without_a_file() {
+    let o = run(moat().args(["record", "-o", "/nonexistent-dir/p.moat", "--", "true"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot write /nonexistent-dir/p.moat"));
+}
+
+#[test]
+fn af_unix_only_program_gets_a_policy_that_refuses_af_inet() {
+    let dir = scratch("af-unix");
+    let w = workload().to_str().unwrap();
+    let (o, text) = record(&dir, "unix", &[], &[w, "unix"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "socket ok\n");
+    assert!(
+        text.contains("\nallow socket if domain == AF_UNIX "),
+        "{text}"
+    );
+    let policy = dir.join("unix.moat");
+    // Reference evaluator and compiled program agree (emu checks both).
+    let inet = emu(&policy, &["socket", "2", "1", "0"]);
+    assert!(inet.starts_with("kill (process) by default"), "{inet}");
+    assert!(inet.contains("compiled program agrees"), "{inet}");
+    let unix = emu(&policy, &["socket", "1", "1", "0"]);
+    assert!(unix.starts_with("allow by "), "{unix}");
+    assert!(unix.contains("allow socket if domain == AF_UNIX"), "{unix}");
+}
+
+#[test]
+fn threads_forks_and_execs_are_followed() {
+    let dir = scratch("follow");
+    let w = workload().to_str().unwrap();
+    // The workload forks; the child execs the workload again, which starts four threads.
+    let (o, text) = record(&dir, "p", &[], &[w, "fork-exec", w, "threads", "4"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "4 threads ok\n");
+    // Two execs (the workload, then the workload again in the child).
+    assert!(
+        text.contains("\nallow execve ") && text.contains("# seen 2 times"),
+        "{text}"
+    );
+    // The threads' calls: each thread made one getppid and one socketpair.
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("allow {name} ")))
+            .unwrap_or_else(|| panic!("no `allow {name}` in\n{text}"))
+            .to_string()
+    };
+    assert!(line("getppid").ends_with("# seen 4 times"), "{text}");
+    assert!(
+        line("socketpair").contains("if domain == AF_UNIX"),
+        "{text}"
+    );
+    assert!(line("socketpair").ends_with("# seen 4 times"), "{text}");
+    // fork() is clone without namespace flags; pthread_create is clone3 on this glibc.
+    assert!(
+        line("clone").contains("if flags & CLONE_NEW_ANY == 0"),
+        "{text}"
+    );
+    assert!(line("wait4").contains("seen"), "{text}");
+    if text.contains("clone3") {
+        assert!(text.contains("\nerrno ENOSYS clone3 "), "{text}");
+    }
+}
+
+#[test]
+fn base_container_writes_only_what_container_refuses() {
+    let dir = scratch("base");
+    let w = workload().to_str().unwrap();
+    let (o, text) = record(&dir, "p", &["--base", "container"], &[w, "unshare-user"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rules: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(rules.len(), 2, "{text}");
+    assert!(rules[0].starts_with("use container "), "{text}");
+    assert!(
+        rules[1].starts_with("allow unshare if flags & CLONE_NEW_ANY in {0, CLONE_NEWUSER} "),
+        "{text}"
+    );
+    let policy = dir.join("p.moat");
+    let user = emu(&policy, &["unshare", "0x10000000"]);
+    assert!(user.starts_with("allow by "), "{user}");
+    let net = emu(&policy, &["unshare", "0x40000000"]);
+    assert!(net.starts_with("deny (errno EPERM) by container:"), "{net}");
+}
+
+#[test]
+fn merge_unites_recordings() {
+    let dir = scratch("merge");
+    let w = workload().to_str().unwrap();
+    let (_, a) = record(&dir, "a", &[], &[w, "unix"]);
+    let (_, b) = record(&dir, "b", &[], &[w, "inet"]);
+    assert!(a.contains("allow socket if domain == AF_UNIX "), "{a}");
+    assert!(b.contains("allow socket if domain == AF_INET "), "{b}");
+    let all = dir.join("all.moat");
+    let o = run(moat()
+        .args(["record", "--merge"])
+        .arg(dir.join("a.moat"))
+        .arg(dir.join("b.moat"))
+        .arg("-o")
+        .arg(&all));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&all).unwrap();
+    let socket = text
+        .lines()
+        .find(|l| l.starts_with("allow socket "))
+        .unwrap();
+    assert!(
+        socket.starts_with("allow socket if domain in {AF_UNIX, AF_INET} "),
+        "{text}"
+    );
+    assert!(socket.ends_with("# seen 2 times"), "{text}");
+    // Merging is idempotent on the result.
+    let o = run(moat().args(["record", "--merge"]).arg(&all).arg(&all));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("allow socket if domain in {AF_UNIX, AF_INET}"));
+}
+
+#[test]
+fn merge_rejects_policies_record_does_not_write() {
+    let dir = scratch("merge-bad");
+    let p = dir.join("hand.moat");
+    std::fs::write(&p, "default kill\nallow read\ndeny write\n").unwrap();
+    let o = run(moat().args(["record", "--merge"]).arg(&p));
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains("hand.moat:3: `deny write` is not a plain allow rule"),
+        "{e}"
+    );
+}
+
+#[test]
+fn weights_file_lists_counts_most_frequent_first() {
+    let dir = scratch("weights");
+    let w = workload().to_str().unwrap();
+    let weights = dir.join("w.txt");
+    let (o, _) = record(
+        &dir,
+        "p",
+        &["--weights", weights.to_str().unwrap()],
+        &[w, "getppid", "1000"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&weights).unwrap();
+    let first = text.lines().next().unwrap();
+    assert_eq!(first, "getppid 1000", "{text}");
+    let counts: Vec<u64> = text
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{text}");
+}
