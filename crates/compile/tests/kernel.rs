@@ -1,0 +1,155 @@
+//! Every built-in profile, compiled and installed in a forked child: a table of real calls gets
+//! what the reference evaluator predicts.
+//!
+//! The calls are made with `libc::syscall` and integer or NULL arguments only, so the kernel
+//! touches none of this process's memory; the filter is installed in a child (`in_child`), never
+//! in the test runner.
+
+#![allow(unsafe_code, clippy::cast_possible_truncation)]
+
+use std::io::{Read as _, Write as _};
+
+use moat_compile::{Options, compile};
+use moat_policy::{Action, Context, Policy};
+use moat_sys::testing::{ChildStatus, in_child, no_core_dumps, pipe};
+use moat_syscalls::Arch;
+
+/// What a call does when the filter lets it run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Natural {
+    /// Returns a non-negative value.
+    Ok,
+    /// Fails with this errno.
+    Err(i32),
+}
+
+/// What the test observed or expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seen {
+    Ok,
+    Err(i32),
+    Killed,
+}
+
+const SIGSYS: i32 = 31;
+
+/// (syscall, arguments, what it does when allowed). Pointers are NULL or the call fails
+/// before touching memory.
+fn table() -> Vec<(&'static str, [u64; 6], Natural)> {
+    let ebadf = Natural::Err(libc::EBADF);
+    vec![
+        ("getpid", [0; 6], Natural::Ok),
+        ("gettid", [0; 6], Natural::Ok),
+        ("close", [u64::MAX, 0, 0, 0, 0, 0], ebadf),
+        // personality: 0xffffffff queries; junk in the high word is ignored by the kernel
+        // (`unsigned int personality`), and by moat, which compares it on 32 bits.
+        ("personality", [0xffff_ffff, 0, 0, 0, 0, 0], Natural::Ok),
+        ("personality", [0x1_ffff_ffff, 0, 0, 0, 0, 0], Natural::Ok),
+        // READ_IMPLIES_EXEC: container denies it; if it ran it would succeed.
+        ("personality", [0x0040_0000, 0, 0, 0, 0, 0], Natural::Ok),
+        (
+            "socket",
+            [40, 1, 0, 0, 0, 0],
+            Natural::Err(libc::EAFNOSUPPORT),
+        ),
+        ("socket", [2, 1, 0, 0, 0, 0], Natural::Ok),
+        (
+            "socket",
+            [0xdead_0000_0028, 1, 0, 0, 0, 0],
+            Natural::Err(libc::EAFNOSUPPORT),
+        ),
+        ("ioctl", [u64::MAX, 0x5412, 0, 0, 0, 0], ebadf),
+        (
+            "ioctl",
+            [u64::MAX, 0xdead_beef_0000_5412, 0, 0, 0, 0],
+            ebadf,
+        ),
+        ("ioctl", [u64::MAX, 0x5401, 0, 0, 0, 0], ebadf),
+        ("acct", [0; 6], Natural::Err(libc::EPERM)),
+        ("clone3", [0; 6], Natural::Err(libc::EINVAL)),
+        ("unshare", [0x1000_0000, 0, 0, 0, 0, 0], Natural::Ok),
+        ("unshare", [0, 0, 0, 0, 0, 0], Natural::Ok),
+        ("bpf", [u64::MAX, 0, 0, 0, 0, 0], Natural::Err(libc::EINVAL)),
+        ("mount", [0; 6], Natural::Err(libc::EFAULT)),
+        ("getrandom", [0, 0, 0, 0, 0, 0], Natural::Ok),
+    ]
+}
+
+fn expected(action: Action, natural: Natural) -> Seen {
+    match action {
+        Action::Allow | Action::Log => match natural {
+            Natural::Ok => Seen::Ok,
+            Natural::Err(e) => Seen::Err(e),
+        },
+        Action::Errno(e) => Seen::Err(i32::from(e)),
+        Action::KillProcess | Action::KillThread | Action::Trap(_) => Seen::Killed,
+        // Without a tracer or a listener the kernel fails the call with ENOSYS.
+        Action::Trace(_) | Action::Notify => Seen::Err(libc::ENOSYS),
+    }
+}
+
+fn run(program: &moat_bpf::Program, nr: u32, a: [u64; 6]) -> Seen {
+    let (mut r, mut w) = pipe().unwrap();
+    let program = program.clone();
+    let status = in_child(move || {
+        if no_core_dumps().is_err() || moat_sys::install(&program, moat_sys::Flags::NONE).is_err() {
+            return 90;
+        }
+        // SAFETY: every argument in the table is an integer or NULL, and each call either takes
+        // no pointer or fails on NULL before writing memory, so no memory of this process is
+        // touched. The process is a forked child that exits right after.
+        let ret =
+            unsafe { libc::syscall(libc::c_long::from(nr), a[0], a[1], a[2], a[3], a[4], a[5]) };
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        let word: i64 = if ret < 0 { -i64::from(errno) } else { 0 };
+        if w.write_all(&word.to_le_bytes()).is_err() {
+            return 91;
+        }
+        0
+    })
+    .unwrap();
+    match status {
+        ChildStatus::Exited(0) => {
+            let mut buf = [0u8; 8];
+            r.read_exact(&mut buf).unwrap();
+            match i64::from_le_bytes(buf) {
+                0 => Seen::Ok,
+                e => Seen::Err(i32::try_from(-e).unwrap()),
+            }
+        }
+        ChildStatus::Signaled(SIGSYS) => Seen::Killed,
+        other => panic!("child failed: {other:?}"),
+    }
+}
+
+#[test]
+fn builtin_profiles_do_in_the_kernel_what_the_evaluator_says() {
+    let arch = Arch::native();
+    let ctx = Context::default();
+    let mut checked = 0;
+    for b in moat_policy::builtins() {
+        let policy = Policy::builtin(b.name).unwrap().unwrap();
+        let c = compile(&policy, &Options::default()).unwrap();
+        let mut cases = table();
+        // A number no kernel has: the policy's `unknown` action.
+        cases.push(("", [0; 6], Natural::Err(libc::ENOSYS)));
+        for (name, args, natural) in cases {
+            let nr = if name.is_empty() {
+                1000
+            } else {
+                match arch.by_name(name) {
+                    Some(s) => s.nr,
+                    None => continue,
+                }
+            };
+            let want = expected(
+                policy.evaluate(&ctx, arch.audit_arch(), nr, args).action,
+                natural,
+            );
+            let got = run(&c.program, nr, args);
+            assert_eq!(got, want, "{}: {name}({args:#x?}) on {arch}", b.name);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "{checked}");
+}
