@@ -5,7 +5,7 @@
 //! touches none of this process's memory; the filter is installed in a child (`in_child`), never
 //! in the test runner.
 
-#![allow(unsafe_code, clippy::cast_possible_truncation)]
+#![allow(unsafe_code, clippy::cast_possible_truncation, clippy::unwrap_used)]
 
 use std::io::{Read as _, Write as _};
 
