@@ -255,3 +255,34 @@ fn cargo_builds_a_crate_offline() {
     let out = confined(&c, &dir, &script);
     check("cargo", &out, &["sum 55"]);
 }
+
+/// A 32-bit program runs under `container` (the profile accepts the i386 ABI), but cannot create
+/// sockets: Debian's i386 glibc calls socketcall(SYS_SOCKET, args), the family is behind a
+/// pointer, and the profile refuses the whole sub-call so that AF_VSOCK and AF_ALG cannot come
+/// through it (CVE-2026-31431; Docker's block had this hole). A known, documented false denial
+/// for 32-bit networking programs (`docs/security.md`); this test flips if the profile changes.
+#[test]
+fn i386_program_runs_but_cannot_open_sockets() {
+    let c = Filter::builtin("container");
+    let bin = match moat_attacks::helpers::build(
+        "sock32",
+        &format!("sock32-{}", std::process::id()),
+        &["-m32"],
+        &tmp().join("bin"),
+    ) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("SKIP i386 program: cannot build with -m32 (gcc-multilib missing?): {e}");
+            return;
+        }
+    };
+    let unconfined = Command::new(&bin).output().unwrap();
+    let text = String::from_utf8_lossy(&unconfined.stdout);
+    if !text.contains("socket=ok") {
+        eprintln!("SKIP i386 program: does not run unconfined: {text}");
+        return;
+    }
+    let dir = workdir("i386");
+    let out = confined(&c, &dir, &bin.display().to_string());
+    check("i386 program", &out, &["files=ok socket=EPERM"]);
+}
