@@ -578,3 +578,81 @@ fn strict_kills_calls_outside_its_allow_list() {
     .unwrap();
     assert_eq!(st, ChildStatus::Signaled(SIGSYS));
 }
+
+/// A probe: did the unconfined attempt show the kernel supports the attack?
+type Probe = fn(&Res) -> bool;
+
+/// Docker parity (catalogue H6): the same attacks under the filter runc installs for Docker's
+/// default profile (libseccomp's compilation of `shared/fixtures/docker-default.json`, Docker's
+/// default capabilities) and under `container`. Every difference is intentional and listed in
+/// `docs/security.md`; the Docker column shows what Docker's profile lets through on this kernel.
+#[test]
+fn docker_default_profile_parity() {
+    let docker = Filter::docker_runc();
+    let c = container();
+    let ok = Want::Success;
+    let eperm = Want::Errno(EPERM);
+    #[rustfmt::skip]
+    let table: Vec<(&str, Probe, Want, Want)> = vec![
+        // (attack, probe, container, docker)
+        ("socket 40", succeeds, eperm, eperm),
+        // B2: Docker's 64-bit `arg0 > 40` rule passes AF_VSOCK with a junk high word.
+        ("socket 0x100000028", succeeds, eperm, ok),
+        // A5: Docker allows socketcall, so i386 reaches AF_VSOCK.
+        ("i386_socketcall 40", succeeds, eperm, ok),
+        // B1/E10: Docker allows ioctl unconditionally.
+        ("tiocsti 0x5412", succeeds, eperm, ok),
+        ("tiocsti 0x100005412", succeeds, eperm, ok),
+        ("int80 310 0x10000000", succeeds, eperm, eperm),
+        ("clone 0x10000000", succeeds, eperm, eperm),
+        ("clone 0x110000000", succeeds, eperm, eperm),
+        ("raw 272 0x80", succeeds, eperm, eperm),
+        ("clone3 0x10000000", succeeds, Want::Errno(ENOSYS), Want::Errno(ENOSYS)),
+        ("personality 0x40000", succeeds, eperm, eperm),
+        ("personality 0x100040000", succeeds, eperm, eperm),
+        ("io_uring_setup", succeeds, eperm, eperm),
+        ("bpf", succeeds, eperm, eperm),
+        ("keyctl", succeeds, eperm, eperm),
+        ("userfaultfd", succeeds, eperm, eperm),
+        ("open_by_handle_at", succeeds, eperm, eperm),
+        ("fsopen", succeeds, eperm, eperm),
+        // x32: Docker accepts the x32 ABI (the kernel then answers ENOSYS here); moat kills.
+        ("raw 0x40000027", ran, Want::Signal(SIGSYS), Want::Errno(ENOSYS)),
+        // A4: numbers above Docker's list get runc's ENOSYS stub.
+        ("raw 1000", ran, Want::Errno(ENOSYS), Want::Errno(ENOSYS)),
+    ];
+    let build = |docker_side: bool| -> Vec<common::sandbox::Attack> {
+        table
+            .iter()
+            .map(|(a, probe, cw, dw)| {
+                let at = attack(a, *probe, if docker_side { *dw } else { *cw });
+                // x32 and unknown numbers: the kernel answers ENOSYS itself; the filters'
+                // answers still differ or agree observably.
+                if a.starts_with("raw ") {
+                    at.confine_anyway()
+                } else {
+                    at
+                }
+            })
+            .collect()
+    };
+    run_all("docker-parity", &[&c], &build(false));
+    run_all("docker-parity", &[&docker], &build(true));
+    // The B2 bypass under Docker's filter really opened an AF_VSOCK socket.
+    let r = run(
+        Some(&docker),
+        &["socket".into(), "0x100000028".into()],
+        Opts::default(),
+    );
+    assert_eq!(r.extra("domain"), Some("40"), "{r}");
+    // E8: Docker allows ptrace and process_vm_* on kernels >= 4.8 and relies on the pid
+    // namespace; without one, the write into an outside process lands.
+    let (r, buf) = against_victim(Some(&docker), "process_vm_writev");
+    eprintln!("[docker-parity] process_vm_writev under docker: {r}, victim {buf}");
+    assert!(r.ok() && buf == "buf=pwned", "{r} {buf}");
+    let (r, buf) = against_victim(Some(&c), "process_vm_writev");
+    assert!(
+        r.errno() == Some(EPERM) && buf == "buf=untouched",
+        "{r} {buf}"
+    );
+}

@@ -33,7 +33,8 @@ pub fn helper() -> &'static Path {
 #[derive(Debug)]
 pub struct Filter {
     pub name: String,
-    pub policy: Policy,
+    /// The policy the program was compiled from (`None` for a foreign program).
+    pub policy: Option<Policy>,
     pub program: Program,
     pub path: PathBuf,
 }
@@ -42,16 +43,33 @@ impl Filter {
     pub fn new(name: &str, policy: Policy) -> Filter {
         let compiled = moat_compile::compile(&policy, &moat_compile::Options::default())
             .unwrap_or_else(|e| panic!("{name} does not compile: {e}"));
+        Filter::program(name, Some(policy), compiled.program)
+    }
+
+    /// A program from elsewhere (libseccomp's compilation of Docker's profile).
+    pub fn program(name: &str, policy: Option<Policy>, program: Program) -> Filter {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = tmp().join(format!("{name}-{}-{n}.bpf", std::process::id()));
-        std::fs::write(&path, compiled.program.to_bytes()).unwrap();
+        std::fs::write(&path, program.to_bytes()).unwrap();
         Filter {
             name: name.to_string(),
             policy,
-            program: compiled.program,
+            program,
             path,
         }
+    }
+
+    /// The filter runc installs for Docker's default profile on x86_64 (Docker's default
+    /// capabilities, this kernel's version), as libseccomp compiles it.
+    pub fn docker_runc() -> Filter {
+        let f = moat_oracle::docker_default(moat_oracle::Arch::X86_64).unwrap();
+        let compiled = moat_oracle::compile_runc(&f).unwrap();
+        Filter::program(
+            "docker(runc+libseccomp)",
+            None,
+            Program::from_bytes(&compiled.bytes).unwrap(),
+        )
     }
 
     pub fn builtin(name: &str) -> Filter {
@@ -68,6 +86,8 @@ impl Filter {
     /// The reference evaluator's action for an x86_64 call.
     pub fn evaluate(&self, nr: u32, args: [u64; 6]) -> moat_policy::Action {
         self.policy
+            .as_ref()
+            .expect("a moat policy")
             .evaluate(
                 &moat_policy::Context::default(),
                 moat_syscalls::Arch::X86_64.audit_arch(),
