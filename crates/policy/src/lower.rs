@@ -173,49 +173,68 @@ impl Lowered {
 pub(crate) fn lower(p: &Policy, ctx: &Context) -> Result<Lowered, LowerError> {
     let mut abis = Vec::new();
     for &arch in &p.arches {
-        let mut syscalls = BTreeMap::new();
+        // Every number the ABI knows (after the `kernel` cut), and the numbers of each name.
+        let mut syscalls: BTreeMap<u32, Vec<LoweredRule>> = BTreeMap::new();
+        let mut numbers: std::collections::HashMap<&str, Vec<u32>> =
+            std::collections::HashMap::new();
         for sc in arch.syscalls() {
             let cut = p.kernel.as_ref().is_some_and(|(v, _)| sc.since > *v);
             if cut && !p.explicit.contains(sc.name) {
                 continue;
             }
-            let mut rules = Vec::new();
-            for (index, rule) in p.rules.iter().enumerate() {
-                if rule
-                    .guard
-                    .as_ref()
-                    .is_some_and(|g| !resolve::guard(g, ctx, arch))
-                {
+            syscalls.insert(sc.nr, Vec::new());
+            numbers.entry(sc.name).or_default().push(sc.nr);
+        }
+        // Rules in source order, each visiting only the syscalls it covers (and the
+        // multiplexers that reach them), so every list stays in source order.
+        for (index, rule) in p.rules.iter().enumerate() {
+            if rule
+                .guard
+                .as_ref()
+                .is_some_and(|g| !resolve::guard(g, ctx, arch))
+            {
+                continue;
+            }
+            let mut push = |name: &'static str, direct: Cond| {
+                let mux = multiplexed_cond(p, index, arch, name);
+                let cond = Cond::or(vec![direct, mux]);
+                if cond == Cond::False {
+                    return;
+                }
+                for nr in numbers.get(name).into_iter().flatten() {
+                    if let Some(rules) = syscalls.get_mut(nr) {
+                        rules.push(LoweredRule {
+                            cond: cond.clone(),
+                            action: rule.action,
+                            rule: index,
+                        });
+                    }
+                }
+            };
+            for &name in &p.covers[index] {
+                if !numbers.contains_key(name) {
                     continue;
                 }
-                let direct = if p.covers[index].contains(sc.name) {
-                    match &rule.condition {
-                        None => Cond::True,
-                        Some(c) => {
-                            let cond = lower_cond(&c.cond, arch, sc.name).map_err(|reason| {
-                                LowerError::Unenforceable {
-                                    location: rule.location.to_string(),
-                                    arch: arch.to_string(),
-                                    reason,
-                                }
-                            })?;
-                            if c.unless { Cond::negate(cond) } else { cond }
-                        }
+                let direct = match &rule.condition {
+                    None => Cond::True,
+                    Some(c) => {
+                        let cond = lower_cond(&c.cond, arch, name).map_err(|reason| {
+                            LowerError::Unenforceable {
+                                location: rule.location.to_string(),
+                                arch: arch.to_string(),
+                                reason,
+                            }
+                        })?;
+                        if c.unless { Cond::negate(cond) } else { cond }
                     }
-                } else {
-                    Cond::False
                 };
-                let mux = multiplexed_cond(p, index, arch, sc.name);
-                let cond = Cond::or(vec![direct, mux]);
-                if cond != Cond::False {
-                    rules.push(LoweredRule {
-                        cond,
-                        action: rule.action,
-                        rule: index,
-                    });
+                push(name, direct);
+            }
+            for mux in ["socketcall", "ipc"] {
+                if !p.covers[index].contains(mux) && numbers.contains_key(mux) {
+                    push(mux, Cond::False);
                 }
             }
-            syscalls.insert(sc.nr, rules);
         }
         abis.push(LoweredAbi {
             arch,
@@ -235,6 +254,11 @@ pub(crate) fn lower(p: &Policy, ctx: &Context) -> Result<Lowered, LowerError> {
 /// call run are left out (their argument tests cannot be checked); conditional rules that stop
 /// the call apply to the whole sub-call (fail closed).
 fn multiplexed_cond(p: &Policy, index: usize, arch: Arch, name: &str) -> Cond {
+    // Only the multiplexers themselves carry sub-call conditions (checked first: this runs for
+    // every syscall and rule, and compile time is measured).
+    if name != "socketcall" && name != "ipc" {
+        return Cond::False;
+    }
     let rule = &p.rules[index];
     if rule.condition.is_some() && rule.action.runs_call() {
         return Cond::False;
