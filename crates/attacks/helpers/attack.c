@@ -84,6 +84,8 @@ static char *low_page(void) {
 }
 
 static unsigned long num(const char *s) {
+    if (!strcmp(s, "ppid")) /* the parent: the runner that started us */
+        return (unsigned long)getppid();
     if (s[0] == '-')
         return (unsigned long)strtoll(s, NULL, 0);
     return strtoull(s, NULL, 0);
@@ -226,6 +228,13 @@ static long uring_one(int opcode, const char *path, int *stage) {
 /* The victim: a process outside the sandbox whose memory the attacker tries to write. */
 static char victim_buf[64] = "untouched";
 
+/* The sentinel: a process outside the sandbox that counts SIGURG deliveries. */
+static volatile sig_atomic_t urg_count;
+static void on_urg(int sig) {
+    (void)sig;
+    urg_count++;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: attack CASE [ARG...]\n");
@@ -237,7 +246,7 @@ int main(int argc, char **argv) {
     char extra[256];
 
     /* A seccomp kill dumps core unless the process is non-dumpable. */
-    if (strcmp(c, "victim"))
+    if (strcmp(c, "victim") && strcmp(c, "sentinel"))
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     /* ---- generic ---- */
@@ -473,6 +482,22 @@ int main(int argc, char **argv) {
             return 0;
         printf("buf=%s\n", victim_buf);
         return 0;
+    } else if (!strcmp(c, "sentinel")) { /* prints its pid, counts SIGURG until a stdin line */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_urg;
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGURG, &sa, NULL);
+        printf("pid=%d\n", getpid());
+        fflush(stdout);
+        char line[16];
+        if (!fgets(line, sizeof line, stdin))
+            line[0] = 0;
+        printf("urg=%d\n", (int)urg_count);
+        return 0;
+    } else if (!strcmp(c, "kill_urg")) { /* PID: kill(PID, SIGURG) (default action: ignore) */
+        r = raw6(SYS_kill, num(need(argc, argv, 2)), SIGURG, 0, 0, 0, 0);
+        result(r, errno, NULL);
     } else if (!strcmp(c, "ptrace_attach")) { /* ptrace_attach PID; detaches if attached */
         pid_t pid = (pid_t)num(need(argc, argv, 2));
         r = raw6(SYS_ptrace, 16 /* PTRACE_ATTACH */, pid, 0, 0, 0, 0);
@@ -498,6 +523,14 @@ int main(int argc, char **argv) {
         }
         r = pwrite(fd, "pwned", 6, (off_t)num(need(argc, argv, 3)));
         result(r, errno, "stage=write");
+    } else if (!strcmp(c, "proc_mem_open")) { /* PID: open /proc/PID/mem for writing only */
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%lu/mem", num(need(argc, argv, 2)));
+        r = open(path, O_RDWR);
+        result(r >= 0 ? 0 : r, errno, NULL);
+    } else if (!strcmp(c, "kill_reach")) { /* PID: kill(PID, 0), which sends no signal */
+        r = raw6(SYS_kill, num(need(argc, argv, 2)), 0, 0, 0, 0, 0);
+        result(r, errno, NULL);
     } else if (!strcmp(c, "init_module")) { /* garbage image */
         static const char junk[] = "not an ELF module";
         r = raw6(SYS_init_module, (unsigned long)junk, sizeof junk, (unsigned long)"", 0, 0, 0);

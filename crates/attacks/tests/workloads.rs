@@ -53,6 +53,48 @@ fn confined(filter: &Filter, dir: &Path, script: &str) -> Output {
         .unwrap()
 }
 
+/// The same script under `moat run --profile container` (the workspace's `moat` binary), when
+/// it is built and has `run`.
+fn via_moat_run(dir: &Path, script: &str) -> Option<Output> {
+    let exe = std::env::current_exe().ok()?;
+    let moat = exe.parent()?.parent()?.join("moat");
+    let has_run = Command::new(&moat)
+        .args(["run", "--help"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_run {
+        eprintln!("SKIP moat run: {} missing or without `run`", moat.display());
+        return None;
+    }
+    let script = format!(
+        "grep -q '^Seccomp:[[:space:]]*2' /proc/self/status || {{ echo not confined; exit 99; }}\n{script}"
+    );
+    Some(
+        Command::new(moat)
+            .args([
+                "run",
+                "--profile",
+                "container",
+                "--",
+                "/bin/sh",
+                "-c",
+                &script,
+            ])
+            .current_dir(dir)
+            .env("HOME", dir)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// Runs `script` confined by `moat-confine` and by `moat run`; checks both.
+fn both(name: &str, filter: &Filter, dir: &Path, script: &str, expect: &[&str]) {
+    check(name, &confined(filter, dir, script), expect);
+    if let Some(out) = via_moat_run(dir, script) {
+        check(&format!("{name} (moat run)"), &out, expect);
+    }
+}
+
 fn check(name: &str, out: &Output, expect: &[&str]) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -77,10 +119,20 @@ fn busybox_applets() {
         return;
     }
     let c = Filter::builtin("container");
-    let dir = workdir("busybox");
-    let port = free_port();
-    let script = format!(
-        r#"set -e
+    let expect = [
+        "2\n",
+        "cp-ok",
+        "tar-ok",
+        "gzip-ok",
+        "nested-sh-ok",
+        "ps-ok",
+        "wget-ok",
+    ];
+    for runner in ["moat-confine", "moat run"] {
+        let dir = workdir(&format!("busybox-{}", runner.replace(' ', "-")));
+        let port = free_port();
+        let script = format!(
+            r#"set -e
 bb=busybox
 $bb mkdir -p src www
 $bb echo "hello from moat" > src/a.txt
@@ -97,21 +149,13 @@ i=0; until $bb wget -q -O got.html http://127.0.0.1:{port}/index.html; do i=$((i
 $bb cmp got.html src/a.txt && echo wget-ok
 $bb pkill -f "httpd -p 127.0.0.1:{port}" || true
 "#
-    );
-    let out = confined(&c, &dir, &script);
-    check(
-        "busybox",
-        &out,
-        &[
-            "2\n",
-            "cp-ok",
-            "tar-ok",
-            "gzip-ok",
-            "nested-sh-ok",
-            "ps-ok",
-            "wget-ok",
-        ],
-    );
+        );
+        if runner == "moat-confine" {
+            check("busybox", &confined(&c, &dir, &script), &expect);
+        } else if let Some(out) = via_moat_run(&dir, &script) {
+            check("busybox (moat run)", &out, &expect);
+        }
+    }
 }
 
 #[test]
@@ -170,10 +214,11 @@ asyncio.run(main())
 "#,
     )
     .unwrap();
-    let out = confined(&c, &dir, "python3 w.py");
-    check(
+    both(
         "python3",
-        &out,
+        &c,
+        &dir,
+        "python3 w.py",
         &[
             "threads 140",
             "pool 55",
@@ -204,8 +249,7 @@ echo two >> f && git commit -q -am second
 git log --format=%s
 git status --short | wc -l
 "#;
-    let out = confined(&c, &dir, script);
-    check("git", &out, &["second\nfirst\n", "0\n"]);
+    both("git", &c, &dir, script, &["second\nfirst\n", "0\n"]);
 }
 
 #[test]
@@ -221,8 +265,13 @@ fn gcc_compiles_and_runs_a_program() {
         "#include <stdio.h>\nint main(void) { printf(\"hello %d\\n\", 6 * 7); return 0; }\n",
     )
     .unwrap();
-    let out = confined(&c, &dir, "gcc -O2 -o hello hello.c && ./hello");
-    check("gcc", &out, &["hello 42"]);
+    both(
+        "gcc",
+        &c,
+        &dir,
+        "gcc -O2 -o hello hello.c && ./hello",
+        &["hello 42"],
+    );
 }
 
 #[test]
@@ -252,8 +301,7 @@ fn cargo_builds_a_crate_offline() {
         "set -e\ncd demo\nRUSTUP_HOME={rustup} CARGO_HOME={cargo_home} cargo build --offline -q \
          && ./target/debug/demo"
     );
-    let out = confined(&c, &dir, &script);
-    check("cargo", &out, &["sum 55"]);
+    both("cargo", &c, &dir, &script, &["sum 55"]);
 }
 
 /// A 32-bit program runs under `container` (the profile accepts the i386 ABI), but cannot create
