@@ -26,6 +26,8 @@ enum Command {
     Emu(cmd::emu::Args),
     /// Show a policy and what it does to every group and syscall per ABI, with the deciding line.
     Explain(cmd::explain::Args),
+    /// Convert between moat, Docker/OCI JSON, Kubernetes, security-profiles-operator, systemd and BPF.
+    Convert(cmd::convert::Args),
     /// List the built-in profiles.
     Profiles(cmd::profiles::Args),
     /// Run a program and write the policy it needs, arguments included.
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Disasm(args) => cmd::disasm::run(args),
         Command::Emu(args) => cmd::emu::run(args),
         Command::Explain(args) => cmd::explain::run(args),
+        Command::Convert(args) => cmd::convert::run(args),
         Command::Profiles(args) => cmd::profiles::run(args),
         Command::Record(args) => cmd::record::run(args),
     };

@@ -1,1 +1,247 @@
-//! placeholder
+//! moat-export: read and write the seccomp formats the ecosystem uses.
+//!
+//! What it does:
+//! - **Import** ([`load`], [`load_bytes`]): moat text, a Docker/moby or OCI `linux.seccomp` JSON
+//!   profile, a whole OCI `config.json` (its `linux.seccomp`, with `process.capabilities` resolving
+//!   capability guards), or a Kubernetes security-profiles-operator `SeccompProfile` (YAML or JSON,
+//!   v1 and v1beta1, several documents with `baseProfileName` resolved among them). The format is
+//!   detected from the content. Foreign formats are translated into moat text
+//!   ([`Loaded::text`]) and parsed, so every command that reads a policy reads them all.
+//!   Problems are one line naming the file and the JSON path:
+//!   `profile.json: syscalls[3].action: unknown action "SCMP_ACT_FOO" (did you mean "SCMP_ACT_ERRNO"?)`.
+//! - **Export** ([`export`]): moat text, Docker/OCI JSON, Kubernetes (a Localhost profile plus the
+//!   pod `securityContext` snippet), security-profiles-operator YAML, and a systemd unit drop-in.
+//!   Each export comes with a loss report ([`Exported::losses`]) listing what the target cannot
+//!   express; where it cannot be exact, the export refuses more, never less, and says so.
+//!
+//! What it does not do: compile BPF (that is `moat-compile`; raw BPF export lives with it), write
+//! files, or talk to a container runtime.
+
+#![deny(missing_docs)]
+
+mod error;
+mod export;
+mod import;
+pub mod seccomp;
+mod spo;
+pub mod systemd;
+
+use std::path::Path;
+
+use moat_policy::{CapSet, Policy};
+use serde_json::Value;
+
+pub use error::{Error, ExportError, JsonPath};
+pub use export::{Exported, Format, Loss, export, to_seccomp};
+pub use import::{Imported, Options, arch_token, import, scmp_arch};
+pub use seccomp::Seccomp;
+
+/// The format an input was read as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputFormat {
+    /// moat's policy language (or a built-in profile).
+    Moat,
+    /// A Docker/moby or OCI `linux.seccomp` JSON profile.
+    Docker,
+    /// A whole OCI runtime `config.json`.
+    OciConfig,
+    /// A security-profiles-operator `SeccompProfile`.
+    Spo,
+}
+
+/// Settings a profile carries that have no meaning in the policy itself; an export to the same
+/// family of formats writes them back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// `flags` (`SECCOMP_FILTER_FLAG_*`).
+    pub flags: Vec<String>,
+    /// `listenerPath`: the user-notification agent's socket.
+    pub listener_path: Option<String>,
+    /// `listenerMetadata`.
+    pub listener_metadata: Option<String>,
+}
+
+/// A policy read from any supported format.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The policy.
+    pub policy: Policy,
+    /// What the input was.
+    pub format: InputFormat,
+    /// The moat text the policy was parsed from (the input itself for moat text).
+    pub text: String,
+    /// What was skipped or adjusted while importing, one line each.
+    pub warnings: Vec<String>,
+    /// Profile settings outside the policy language.
+    pub extras: Extras,
+}
+
+/// Reads a built-in profile name or a file in any supported format.
+///
+/// A name without `/` or `.` that matches a built-in profile is that profile.
+pub fn load(spec: &str, opts: &Options) -> Result<Loaded, Error> {
+    if !spec.contains('/') && !spec.contains('.') && !Path::new(spec).exists() {
+        if let Some(p) = Policy::builtin(spec) {
+            let policy = p?;
+            return Ok(Loaded {
+                text: policy.source().to_string(),
+                policy,
+                format: InputFormat::Moat,
+                warnings: Vec::new(),
+                extras: Extras::default(),
+            });
+        }
+        // Let the policy crate produce its "unknown profile" message.
+        Policy::open(spec)?;
+    }
+    let bytes = std::fs::read(spec).map_err(|e| Error::Io {
+        origin: spec.to_string(),
+        message: e.to_string(),
+    })?;
+    load_bytes(&bytes, spec, opts)
+}
+
+/// Reads policy bytes in any supported format; `origin` names them in messages (and anchors
+/// `use "relative"` paths of moat text).
+pub fn load_bytes(bytes: &[u8], origin: &str, opts: &Options) -> Result<Loaded, Error> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Ok(moat(Policy::parse_bytes(bytes, origin)?));
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        let v: Value = serde_json::from_str(text).map_err(|e| Error::Syntax {
+            origin: origin.to_string(),
+            line: e.line(),
+            col: e.column(),
+            message: json_message(&e),
+        })?;
+        return from_json(&v, origin, opts);
+    }
+    if looks_like_yaml(text) {
+        return spo::load_yaml(text, origin, opts);
+    }
+    Ok(moat(Policy::parse(text, origin)?))
+}
+
+fn moat(policy: Policy) -> Loaded {
+    Loaded {
+        text: policy.source().to_string(),
+        policy,
+        format: InputFormat::Moat,
+        warnings: Vec::new(),
+        extras: Extras::default(),
+    }
+}
+
+/// serde_json's message without its " at line L column C" suffix (the error line carries them).
+fn json_message(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// A YAML document: `apiVersion:`/`kind:` at the start of a line, or a `---` separator.
+fn looks_like_yaml(text: &str) -> bool {
+    text.lines()
+        .any(|l| l.starts_with("apiVersion:") || l.starts_with("kind:") || l.trim_end() == "---")
+}
+
+fn from_json(v: &Value, origin: &str, opts: &Options) -> Result<Loaded, Error> {
+    let root = JsonPath::root();
+    let Some(m) = v.as_object() else {
+        return Err(Error::input(
+            origin,
+            &root,
+            format!(
+                "expected a JSON object (a seccomp profile or an OCI config.json), found {}",
+                seccomp::kind(v)
+            ),
+        ));
+    };
+    if m.get("kind").and_then(Value::as_str) == Some("SeccompProfile") {
+        return spo::load_documents(std::slice::from_ref(v), origin, opts, false);
+    }
+    let is_config = m.contains_key("ociVersion")
+        || (!m.contains_key("defaultAction")
+            && (m.contains_key("linux") || m.contains_key("process")));
+    if is_config {
+        return from_config(m, origin, opts);
+    }
+    if !m.contains_key("defaultAction") && !m.contains_key("syscalls") {
+        return Err(Error::input(
+            origin,
+            &root,
+            "not a seccomp profile (no \"defaultAction\") nor an OCI config.json (no \"ociVersion\")",
+        ));
+    }
+    let s = Seccomp::from_value(v, origin, &root, &[])?;
+    finish(&s, origin, &root, opts, InputFormat::Docker)
+}
+
+fn from_config(
+    m: &serde_json::Map<String, Value>,
+    origin: &str,
+    opts: &Options,
+) -> Result<Loaded, Error> {
+    let r = seccomp::Reader { origin };
+    let linux = JsonPath::new("linux");
+    let seccomp_path = linux.key("seccomp");
+    let Some(sec) = m
+        .get("linux")
+        .and_then(|l| l.as_object())
+        .and_then(|l| l.get("seccomp"))
+        .filter(|v| !v.is_null())
+    else {
+        return Err(Error::input(
+            origin,
+            &JsonPath::root(),
+            "the OCI config.json has no linux.seccomp section",
+        ));
+    };
+    // process.capabilities.bounding decides capability guards, as moby does; without it the
+    // process holds none.
+    let mut caps = CapSet::EMPTY;
+    if let Some(b) = m
+        .get("process")
+        .and_then(|p| p.get("capabilities"))
+        .and_then(|c| c.get("bounding"))
+    {
+        let p = JsonPath::new("process").key("capabilities").key("bounding");
+        for (i, c) in r.strings(b, &p)?.iter().enumerate() {
+            let n = moat_syscalls::capability(c).ok_or_else(|| {
+                Error::input(origin, &p.index(i), format!("unknown capability \"{c}\""))
+            })?;
+            caps.insert(n);
+        }
+    }
+    let s = Seccomp::from_value(sec, origin, &seccomp_path, &[])?;
+    let mut o = opts.clone();
+    if o.caps.is_none() {
+        o.caps = Some(caps);
+    }
+    finish(&s, origin, &seccomp_path, &o, InputFormat::OciConfig)
+}
+
+pub(crate) fn finish(
+    s: &Seccomp,
+    origin: &str,
+    root: &JsonPath,
+    opts: &Options,
+    format: InputFormat,
+) -> Result<Loaded, Error> {
+    let imported = import::import(s, origin, root, opts)?;
+    Ok(Loaded {
+        policy: imported.policy,
+        format,
+        text: imported.text,
+        warnings: imported.warnings,
+        extras: Extras {
+            flags: s.flags.clone(),
+            listener_path: s.listener_path.clone(),
+            listener_metadata: s.listener_metadata.clone(),
+        },
+    })
+}

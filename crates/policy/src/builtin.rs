@@ -24,6 +24,10 @@ const BUILTINS: &[Builtin] = &[
         source: include_str!("../profiles/container.moat"),
     },
     Builtin {
+        name: "docker",
+        source: include_str!("../profiles/docker.moat"),
+    },
+    Builtin {
         name: "strict",
         source: include_str!("../profiles/strict.moat"),
     },

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each exposes `Args` (clap) and `run(Args) -> anyhow::Result<ExitCode>`.
 
 pub(crate) mod compile;
+pub(crate) mod convert;
 pub(crate) mod disasm;
 pub(crate) mod emu;
 pub(crate) mod explain;

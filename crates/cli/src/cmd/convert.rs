@@ -1,0 +1,179 @@
+//! `moat convert`: between moat text, Docker/OCI JSON, Kubernetes, security-profiles-operator
+//! YAML, systemd drop-ins and raw BPF, with a loss report on stderr.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use moat::policy::model::Guard;
+use moat::policy::{CapSet, Context};
+use moat::syscalls::{self as sc, Arch, KernelVersion};
+use moat_export::{Format, Options};
+
+/// Convert a policy between formats. The input format is detected from the content: moat text,
+/// Docker/OCI seccomp JSON, an OCI config.json, or a SeccompProfile (YAML).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// A built-in profile name or a policy file in any supported format.
+    #[arg(value_name = "INPUT")]
+    input: String,
+    /// The output format.
+    #[arg(long, value_enum)]
+    to: To,
+    /// Write here (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Fail (exit 2, nothing written) when the target cannot express the policy exactly.
+    #[arg(long)]
+    strict: bool,
+    /// Skip syscall names moat does not know (with a warning) instead of failing.
+    #[arg(long)]
+    allow_unknown_names: bool,
+    /// Capabilities the confined process holds, for `when cap` guards (repeatable); default:
+    /// Docker's default set.
+    #[arg(long = "cap", value_name = "CAP")]
+    caps: Vec<String>,
+    /// Kernel the filter is for, for `when kernel` guards.
+    #[arg(long, value_name = "VERSION")]
+    kernel: Option<String>,
+    /// Import: accept these ABIs instead of the profile's architectures/archMap (repeatable).
+    #[arg(long = "arch", value_name = "ABI")]
+    arches: Vec<String>,
+    /// Profile name for `k8s` and `spo` output (default: the input's file stem).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum To {
+    Moat,
+    Docker,
+    Oci,
+    K8s,
+    Spo,
+    Systemd,
+    Bpf,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut arches = Vec::new();
+    for a in &args.arches {
+        let arch: Arch = a.parse().map_err(|e| anyhow::anyhow!("--arch {a}: {e}"))?;
+        arches.push(arch);
+    }
+    let opts = Options {
+        allow_unknown_names: args.allow_unknown_names,
+        arches: (!arches.is_empty()).then_some(arches),
+        ..Options::default()
+    };
+    let loaded = moat_export::load(&args.input, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for w in &loaded.warnings {
+        eprintln!("moat: warning: {w}");
+    }
+    let ctx = context(&args, &loaded.policy)?;
+    let name = args.name.clone().unwrap_or_else(|| {
+        Path::new(&args.input).file_stem().map_or_else(
+            || "policy".to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        )
+    });
+    let format = match args.to {
+        To::Moat => Format::Moat,
+        To::Docker => Format::Docker,
+        To::Oci => Format::Oci,
+        To::K8s => Format::K8s,
+        To::Spo => Format::Spo,
+        To::Systemd => Format::Systemd,
+        To::Bpf => Format::Bpf,
+    };
+    let out =
+        moat_export::export(&loaded, format, &ctx, &name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for l in &out.losses {
+        eprintln!("moat: convert: {}: loss: {}", format.name(), l.0);
+    }
+    if args.strict && !out.losses.is_empty() {
+        bail!(
+            "{} cannot express this policy exactly ({} loss{}); nothing written (--strict)",
+            format.name(),
+            out.losses.len(),
+            if out.losses.len() == 1 { "" } else { "es" }
+        );
+    }
+    write_output(args.output.as_deref(), &out.data)?;
+    for n in &out.notes {
+        eprintln!("moat: {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The guard context: `--cap` (default Docker's set when the policy has capability guards) and
+/// `--kernel`.
+fn context(args: &Args, policy: &moat::policy::Policy) -> anyhow::Result<Context> {
+    let mut caps = None;
+    for c in &args.caps {
+        let n = sc::capability(&c.to_ascii_uppercase())
+            .with_context(|| format!("unknown capability \"{c}\""))?;
+        caps.get_or_insert(CapSet::EMPTY).insert(n);
+    }
+    if caps.is_none()
+        && policy
+            .rules()
+            .iter()
+            .any(|r| r.guard.as_ref().is_some_and(has_cap))
+    {
+        eprintln!(
+            "moat: note: capability guards resolved for Docker's default capabilities (choose others with --cap)"
+        );
+        caps = Some(CapSet::docker_default());
+    }
+    let kernel = match &args.kernel {
+        Some(k) => Some(
+            k.parse::<KernelVersion>()
+                .map_err(|e| anyhow::anyhow!("--kernel {k}: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok(Context { caps, kernel })
+}
+
+fn has_cap(g: &Guard) -> bool {
+    match g {
+        Guard::Cap(_) => true,
+        Guard::And(v) | Guard::Or(v) => v.iter().any(has_cap),
+        Guard::Not(x) => has_cap(x),
+        Guard::Arch(_) | Guard::Kernel { .. } => false,
+    }
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file in the same directory, then rename), or
+/// to standard output.
+pub(crate) fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    let Some(path) = path else {
+        std::io::stdout().lock().write_all(bytes)?;
+        return Ok(());
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let file = path
+        .file_name()
+        .with_context(|| format!("{}: not a file name", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.moat-{}.tmp",
+        file.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("{}: cannot write", path.display()));
+    }
+    Ok(())
+}

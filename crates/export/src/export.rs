@@ -1,0 +1,888 @@
+//! Policy → Docker/OCI JSON, Kubernetes, security-profiles-operator YAML, systemd, moat text.
+//!
+//! The JSON exporters work from [`Policy::lower`], so every guard, twin, multiplexer and width is
+//! already resolved. For each syscall name the exporter computes, per action, the exact set of
+//! argument values that lead to it (the last matching rule decides) and writes that set as
+//! libseccomp rules: one comparison per argument index per rule, every rule of one syscall
+//! disjoint from the others, so libseccomp's own precedence never matters. `int` parameters are
+//! compared on their low 32 bits (as the kernel reads them) with `SCMP_CMP_MASKED_EQ` masks that
+//! leave the upper half out; ranges over them become a few masked prefix blocks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use moat_policy::{Action, CmpOp, Cond, Context, Policy, Width};
+use moat_syscalls::Arch;
+use serde_json::{Value, json};
+
+use crate::error::ExportError;
+use crate::import::arch_token;
+use crate::seccomp::{Arg, Entry, Filter, ScmpAction, ScmpOp, Seccomp};
+use crate::{Extras, Loaded};
+
+/// An export target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// moat's policy language.
+    Moat,
+    /// A Docker/moby seccomp profile (`docker run --security-opt seccomp=FILE`).
+    Docker,
+    /// An OCI `config.json` `linux.seccomp` section.
+    Oci,
+    /// A Kubernetes `Localhost` profile (Docker JSON) plus the pod `securityContext` snippet.
+    K8s,
+    /// A security-profiles-operator `SeccompProfile` (YAML).
+    Spo,
+    /// A systemd unit drop-in.
+    Systemd,
+    /// Raw seccomp BPF (`struct sock_filter` array, little-endian): for `bwrap --seccomp FD` and,
+    /// base64-encoded, crun's `run.oci.seccomp_bpf_data` annotation.
+    Bpf,
+}
+
+impl Format {
+    /// The name `--to` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Moat => "moat",
+            Format::Docker => "docker",
+            Format::Oci => "oci",
+            Format::K8s => "k8s",
+            Format::Spo => "spo",
+            Format::Systemd => "systemd",
+            Format::Bpf => "bpf",
+        }
+    }
+}
+
+/// One thing the target format cannot say, and what the export does instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loss(pub String);
+
+/// An export: the text to write, what was lost, and instructions for the user.
+#[derive(Clone, Debug)]
+pub struct Exported {
+    /// The file content (UTF-8 text for every format but `bpf`).
+    pub data: Vec<u8>,
+    /// What the target cannot express (empty: exact).
+    pub losses: Vec<Loss>,
+    /// How to use the output (e.g. the pod snippet for `k8s`).
+    pub notes: Vec<String>,
+}
+
+impl Exported {
+    /// The content as text (lossy for `bpf`).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.data).into_owned()
+    }
+}
+
+/// Exports a loaded policy. `ctx` resolves `when` guards (formats other than moat have none of
+/// their own).
+pub fn export(
+    loaded: &Loaded,
+    format: Format,
+    ctx: &Context,
+    name: &str,
+) -> Result<Exported, ExportError> {
+    match format {
+        Format::Moat => Ok(Exported {
+            data: if loaded.format == crate::InputFormat::Moat {
+                loaded.policy.to_string()
+            } else {
+                loaded.text.clone()
+            }
+            .into_bytes(),
+            losses: Vec::new(),
+            notes: Vec::new(),
+        }),
+        Format::Docker | Format::Oci | Format::K8s => {
+            let (s, losses) = to_seccomp(&loaded.policy, ctx, &loaded.extras)?;
+            let v = s.to_value(format != Format::Oci);
+            let mut text = serde_json::to_string_pretty(&v)
+                .map_err(|e| ExportError::Unsupported(e.to_string()))?;
+            text.push('\n');
+            let mut notes = Vec::new();
+            if format == Format::K8s {
+                notes.push(format!(
+                    "save this file on every node as /var/lib/kubelet/seccomp/profiles/{name}.json and set in the pod or container spec:\n{}",
+                    k8s_snippet(name)
+                ));
+            }
+            Ok(Exported {
+                data: text.into_bytes(),
+                losses,
+                notes,
+            })
+        }
+        Format::Spo => {
+            let (s, mut losses) = to_seccomp(&loaded.policy, ctx, &loaded.extras)?;
+            let (text, more) = spo_yaml(&s, name)?;
+            losses.extend(more);
+            Ok(Exported {
+                data: text.into_bytes(),
+                losses,
+                notes: vec![format!(
+                    "apply with kubectl; the operator installs it as operator/{name}.json on every node"
+                )],
+            })
+        }
+        Format::Systemd => crate::systemd::export(&loaded.policy, ctx),
+        Format::Bpf => {
+            let c = moat_compile::compile(
+                &loaded.policy,
+                &moat_compile::Options {
+                    ctx: *ctx,
+                    weights: None,
+                },
+            )
+            .map_err(|e| ExportError::Lower(e.to_string()))?;
+            Ok(Exported {
+                data: c.program.to_bytes(),
+                losses: Vec::new(),
+                notes: vec![format!(
+                    "{} instructions; load with `bwrap --seccomp FD`, or base64-encode it into crun's run.oci.seccomp_bpf_data annotation",
+                    c.program.len()
+                )],
+            })
+        }
+    }
+}
+
+/// The pod `securityContext.seccompProfile` snippet for a Localhost profile.
+pub fn k8s_snippet(name: &str) -> String {
+    format!(
+        "securityContext:\n  seccompProfile:\n    type: Localhost\n    localhostProfile: profiles/{name}.json\n"
+    )
+}
+
+fn spo_yaml(s: &Seccomp, name: &str) -> Result<(String, Vec<Loss>), ExportError> {
+    let mut losses = Vec::new();
+    let mut spec = s.to_value(false);
+    if let Some(m) = spec.as_object_mut() {
+        if let Some(e) = m.remove("defaultErrnoRet")
+            && e != json!(1)
+        {
+            losses.push(Loss(format!(
+                "SeccompProfile has no defaultErrnoRet: the default action fails calls with EPERM instead of errno {e}"
+            )));
+        }
+        if let Some(Value::Array(calls)) = m.get("syscalls") {
+            for c in calls {
+                for a in c
+                    .get("args")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    for k in ["value", "valueTwo"] {
+                        if a.get(k)
+                            .and_then(Value::as_u64)
+                            .is_some_and(|v| v > i64::MAX as u64)
+                        {
+                            losses.push(Loss(format!(
+                                "SeccompProfile values are int64: {k} {} of {} is written as is and may be refused",
+                                a[k], c["names"]
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let doc = json!({
+        "apiVersion": "security-profiles-operator.x-k8s.io/v1beta1",
+        "kind": "SeccompProfile",
+        "metadata": {"name": name},
+        "spec": spec,
+    });
+    let text =
+        serde_norway::to_string(&doc).map_err(|e| ExportError::Unsupported(e.to_string()))?;
+    Ok((text, losses))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policy → libseccomp rules
+// ---------------------------------------------------------------------------------------------
+
+/// What one syscall does on one ABI: rules in order (the last match decides), else `fallback`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Decision {
+    pub(crate) rules: Vec<(Cond, Action)>,
+    pub(crate) fallback: Action,
+}
+
+impl Decision {
+    pub(crate) fn new(rules: &[(Cond, Action)], fallback: Action) -> Decision {
+        // Rules before the last unconditional one never decide.
+        let start = rules
+            .iter()
+            .rposition(|(c, _)| *c == Cond::True)
+            .map_or(0, |i| i + 1);
+        let fallback = rules
+            .iter()
+            .rev()
+            .find(|(c, _)| *c == Cond::True)
+            .map_or(fallback, |(_, a)| *a);
+        let rules: Vec<_> = rules[start..]
+            .iter()
+            .filter(|(c, _)| *c != Cond::False)
+            .cloned()
+            .collect();
+        Decision { rules, fallback }
+    }
+
+    pub(crate) fn actions(&self) -> BTreeSet<Action> {
+        let mut s: BTreeSet<Action> = self.rules.iter().map(|(_, a)| *a).collect();
+        s.insert(self.fallback);
+        s
+    }
+
+    /// The condition under which the decision is `a`.
+    fn region(&self, a: Action) -> Cond {
+        let mut parts = Vec::new();
+        for (i, (c, ai)) in self.rules.iter().enumerate() {
+            if *ai != a {
+                continue;
+            }
+            let mut conj = vec![c.clone()];
+            for (cj, aj) in &self.rules[i + 1..] {
+                if *aj != a {
+                    conj.push(Cond::negate(cj.clone()));
+                }
+            }
+            parts.push(Cond::and(conj));
+        }
+        if self.fallback == a {
+            let conj: Vec<Cond> = self
+                .rules
+                .iter()
+                .filter(|(_, aj)| *aj != a)
+                .map(|(c, _)| Cond::negate(c.clone()))
+                .collect();
+            parts.push(Cond::and(conj));
+        }
+        Cond::or(parts)
+    }
+}
+
+/// How restrictive an action is: higher stops more.
+pub(crate) fn rank(a: Action) -> u8 {
+    match a {
+        Action::Allow => 0,
+        Action::Log => 1,
+        Action::Notify => 2,
+        Action::Trace(_) => 3,
+        Action::Errno(_) => 4,
+        Action::Trap(_) => 5,
+        Action::KillThread => 6,
+        Action::KillProcess => 7,
+    }
+}
+
+fn scmp_action(a: Action) -> (ScmpAction, Option<u32>) {
+    match a {
+        Action::Allow => (ScmpAction::Allow, None),
+        Action::Errno(e) => (ScmpAction::Errno, Some(u32::from(e))),
+        Action::KillProcess => (ScmpAction::KillProcess, None),
+        Action::KillThread => (ScmpAction::KillThread, None),
+        Action::Trap(_) => (ScmpAction::Trap, None),
+        Action::Log => (ScmpAction::Log, None),
+        Action::Trace(d) => (ScmpAction::Trace, Some(u32::from(d))),
+        Action::Notify => (ScmpAction::Notify, None),
+    }
+}
+
+/// A constraint on one argument value (already masked to its width).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Atom {
+    /// `value & mask == bits`.
+    Masked { mask: u64, bits: u64 },
+    /// `lo <= value <= hi`.
+    Range { lo: u64, hi: u64 },
+}
+
+/// One conjunct: per argument index, its width and one atom.
+type Conj = BTreeMap<u8, (Width, Atom)>;
+
+const MAX_CONJ: usize = 256;
+
+fn wmax(w: Width) -> u64 {
+    match w {
+        Width::U32 => 0xffff_ffff,
+        Width::U64 => u64::MAX,
+    }
+}
+
+/// Alternatives (ORed) for one literal.
+fn literal(c: &moat_policy::Cmp, negated: bool) -> Option<Vec<Atom>> {
+    let max = wmax(c.width);
+    let mask = c.mask & max;
+    let v = c.value & max;
+    let op = if negated {
+        match c.op {
+            CmpOp::Eq => CmpOp::Ne,
+            CmpOp::Ne => CmpOp::Eq,
+            CmpOp::Lt => CmpOp::Ge,
+            CmpOp::Le => CmpOp::Gt,
+            CmpOp::Gt => CmpOp::Le,
+            CmpOp::Ge => CmpOp::Lt,
+        }
+    } else {
+        c.op
+    };
+    if mask != max {
+        // Masked comparisons: only == and != are expressible (!= as the other masked values, when
+        // the mask has at most 6 bits).
+        return match op {
+            CmpOp::Eq => Some(if v & !mask != 0 {
+                Vec::new()
+            } else {
+                vec![Atom::Masked { mask, bits: v }]
+            }),
+            CmpOp::Ne if mask.count_ones() <= 6 => {
+                let bits: Vec<u64> = (0..64).filter(|b| mask >> b & 1 == 1).collect();
+                let mut out = Vec::new();
+                for k in 0..(1u64 << bits.len()) {
+                    let mut val = 0;
+                    for (j, b) in bits.iter().enumerate() {
+                        if k >> j & 1 == 1 {
+                            val |= 1 << b;
+                        }
+                    }
+                    if val != v {
+                        out.push(Atom::Masked { mask, bits: val });
+                    }
+                }
+                Some(out)
+            }
+            _ => None,
+        };
+    }
+    let range = |lo: u64, hi: u64| {
+        if lo <= hi {
+            vec![Atom::Range { lo, hi }]
+        } else {
+            Vec::new()
+        }
+    };
+    Some(match op {
+        CmpOp::Eq => vec![Atom::Masked { mask: max, bits: v }],
+        CmpOp::Ne => {
+            let mut out = Vec::new();
+            if v > 0 {
+                out.push(Atom::Range { lo: 0, hi: v - 1 });
+            }
+            if v < max {
+                out.push(Atom::Range { lo: v + 1, hi: max });
+            }
+            out
+        }
+        CmpOp::Lt => {
+            if v == 0 {
+                Vec::new()
+            } else {
+                range(0, v - 1)
+            }
+        }
+        CmpOp::Le => range(0, v),
+        CmpOp::Gt => {
+            if v >= max {
+                Vec::new()
+            } else {
+                range(v + 1, max)
+            }
+        }
+        CmpOp::Ge => range(v, max),
+    })
+}
+
+/// Disjunctive normal form of a condition: a list of conjuncts; `None` when it cannot be
+/// expressed (too many conjuncts, or a comparison libseccomp has no form for).
+fn dnf(c: &Cond, negated: bool) -> Option<Vec<Conj>> {
+    match (c, negated) {
+        (Cond::True, false) | (Cond::False, true) => Some(vec![Conj::new()]),
+        (Cond::False, false) | (Cond::True, true) => Some(Vec::new()),
+        (Cond::Not(inner), n) => dnf(inner, !n),
+        (Cond::Cmp(cmp), n) => {
+            let alts = literal(cmp, n)?;
+            Some(
+                alts.into_iter()
+                    .map(|a| Conj::from([(cmp.arg, (cmp.width, a))]))
+                    .collect(),
+            )
+        }
+        (Cond::And(parts), false) | (Cond::Or(parts), true) => {
+            let mut acc = vec![Conj::new()];
+            for p in parts {
+                let d = dnf(p, negated)?;
+                let mut next = Vec::new();
+                for a in &acc {
+                    for b in &d {
+                        next.extend(merge(a, b));
+                    }
+                }
+                if next.len() > MAX_CONJ {
+                    return None;
+                }
+                acc = next;
+            }
+            Some(acc)
+        }
+        (Cond::Or(parts), false) | (Cond::And(parts), true) => {
+            let mut acc = Vec::new();
+            for p in parts {
+                acc.extend(dnf(p, negated)?);
+                if acc.len() > MAX_CONJ {
+                    return None;
+                }
+            }
+            Some(acc)
+        }
+    }
+}
+
+/// The conjunction of two conjuncts, as alternatives (none when it is empty). Two atoms on one
+/// index are intersected; a range meeting a mask is split into masked prefix blocks first.
+fn merge(a: &Conj, b: &Conj) -> Vec<Conj> {
+    let mut acc = vec![a.clone()];
+    for (k, (w, atom)) in b {
+        let mut next = Vec::new();
+        for out in acc {
+            match out.get(k) {
+                None => {
+                    let mut o = out.clone();
+                    o.insert(*k, (*w, *atom));
+                    next.push(o);
+                }
+                Some((w0, other)) => {
+                    let w = if *w0 == Width::U32 || *w == Width::U32 {
+                        Width::U32
+                    } else {
+                        Width::U64
+                    };
+                    for m in intersect(*other, *atom, wmax(w)) {
+                        let mut o = out.clone();
+                        o.insert(*k, (w, m));
+                        next.push(o);
+                    }
+                }
+            }
+        }
+        acc = next;
+    }
+    acc
+}
+
+fn intersect(a: Atom, b: Atom, max: u64) -> Vec<Atom> {
+    match (a, b) {
+        (Atom::Range { lo: l1, hi: h1 }, Atom::Range { lo: l2, hi: h2 }) => {
+            let (lo, hi) = (l1.max(l2), h1.min(h2));
+            if lo <= hi {
+                vec![Atom::Range { lo, hi }]
+            } else {
+                Vec::new()
+            }
+        }
+        (Atom::Masked { mask: m1, bits: b1 }, Atom::Masked { mask: m2, bits: b2 }) => {
+            if (b1 ^ b2) & m1 & m2 == 0 {
+                vec![Atom::Masked {
+                    mask: m1 | m2,
+                    bits: b1 | b2,
+                }]
+            } else {
+                Vec::new()
+            }
+        }
+        (Atom::Range { lo, hi }, Atom::Masked { mask, bits })
+        | (Atom::Masked { mask, bits }, Atom::Range { lo, hi }) => blocks(lo, hi, max)
+            .into_iter()
+            .flat_map(|(m, b)| {
+                intersect(
+                    Atom::Masked { mask: m, bits: b },
+                    Atom::Masked { mask, bits },
+                    max,
+                )
+            })
+            .collect(),
+    }
+}
+
+/// `[lo, hi]` as masked prefix blocks over `bits` bits.
+fn blocks(lo: u64, hi: u64, max: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut cur = lo;
+    loop {
+        // Largest aligned block starting at cur and ending at or before hi.
+        let mut size_log = if cur == 0 { 64 } else { cur.trailing_zeros() };
+        while size_log > 0 {
+            let span = if size_log >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << size_log) - 1
+            };
+            if cur.checked_add(span).is_some_and(|end| end <= hi) {
+                break;
+            }
+            size_log -= 1;
+        }
+        let span = if size_log >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << size_log) - 1
+        };
+        out.push((max & !span, cur));
+        match cur.checked_add(span).and_then(|e| e.checked_add(1)) {
+            Some(next) if next <= hi && next != 0 => cur = next,
+            _ => break,
+        }
+    }
+    out
+}
+
+/// The libseccomp comparisons (alternatives) for one atom.
+fn atom_args(index: u8, w: Width, atom: Atom) -> Vec<Arg> {
+    let max = wmax(w);
+    match atom {
+        Atom::Masked { mask, bits } => {
+            if w == Width::U64 && mask == u64::MAX {
+                vec![Arg {
+                    index,
+                    value: bits,
+                    value_two: 0,
+                    op: ScmpOp::Eq,
+                }]
+            } else {
+                vec![Arg {
+                    index,
+                    value: mask,
+                    value_two: bits,
+                    op: ScmpOp::MaskedEq,
+                }]
+            }
+        }
+        Atom::Range { lo, hi } => {
+            if lo == 0 && hi == max {
+                return vec![Arg {
+                    index,
+                    value: 0,
+                    value_two: 0,
+                    op: ScmpOp::MaskedEq,
+                }];
+            }
+            if w == Width::U64 {
+                if lo == 0 {
+                    return vec![Arg {
+                        index,
+                        value: hi,
+                        value_two: 0,
+                        op: ScmpOp::Le,
+                    }];
+                }
+                if hi == max {
+                    return vec![Arg {
+                        index,
+                        value: lo,
+                        value_two: 0,
+                        op: ScmpOp::Ge,
+                    }];
+                }
+            }
+            blocks(lo, hi, max)
+                .into_iter()
+                .map(|(mask, bits)| {
+                    if w == Width::U64 && mask == u64::MAX {
+                        Arg {
+                            index,
+                            value: bits,
+                            value_two: 0,
+                            op: ScmpOp::Eq,
+                        }
+                    } else {
+                        Arg {
+                            index,
+                            value: mask,
+                            value_two: bits,
+                            op: ScmpOp::MaskedEq,
+                        }
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+/// Every rule (list of comparisons) for a region; `None` when it is not expressible in at most
+/// `limit` rules.
+fn region_rules(c: &Cond, limit: usize) -> Option<Vec<Vec<Arg>>> {
+    let conjs = dnf(c, false)?;
+    let mut out: Vec<Vec<Arg>> = Vec::new();
+    for conj in conjs {
+        let mut acc: Vec<Vec<Arg>> = vec![Vec::new()];
+        for (index, (w, atom)) in conj {
+            let alts = atom_args(index, w, atom);
+            let mut next = Vec::new();
+            for a in &acc {
+                for alt in &alts {
+                    let mut v = a.clone();
+                    if !(alt.op == ScmpOp::MaskedEq && alt.value == 0) {
+                        v.push(*alt);
+                    }
+                    next.push(v);
+                }
+            }
+            acc = next;
+            if acc.len() > limit {
+                return None;
+            }
+        }
+        out.extend(acc);
+        if out.len() > limit {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Translates a policy into a Docker/OCI seccomp section, with the losses.
+#[allow(clippy::too_many_lines)]
+pub fn to_seccomp(
+    policy: &Policy,
+    ctx: &Context,
+    extras: &Extras,
+) -> Result<(Seccomp, Vec<Loss>), ExportError> {
+    let lowered = policy
+        .lower(ctx)
+        .map_err(|e| ExportError::Lower(e.to_string()))?;
+    let mut losses = Vec::new();
+    let Some(first) = lowered.abis.first() else {
+        return Err(ExportError::Lower("the policy accepts no ABI".into()));
+    };
+    let default = first.default;
+    let unknown = first.unknown;
+
+    let per_name = per_name(&lowered);
+
+    // The OCI default: the policy's, unless it lets calls run while unknown numbers are refused;
+    // then the unknown action, with every known call listed.
+    let oci_default = if default.runs_call() && !unknown.runs_call() {
+        unknown
+    } else {
+        default
+    };
+    if unknown != oci_default {
+        losses.push(Loss(format!(
+            "numbers moat does not know get the default action ({}) instead of `unknown {unknown}`: the format has one action for both{}",
+            oci_default,
+            if rank(oci_default) >= rank(unknown) { " (stricter)" } else { "" }
+        )));
+    }
+    let badarch = lowered.badarch;
+    if !matches!(badarch, Action::KillProcess | Action::KillThread) {
+        losses.push(Loss(format!(
+            "other ABIs are killed (the runtime's bad-architecture action) instead of `badarch {badarch}`"
+        )));
+    }
+
+    let mut rules: BTreeMap<(ScmpActionKey, Vec<ArgKey>), Vec<String>> = BTreeMap::new();
+    for (name, abis) in &per_name {
+        let (arch0, d) = abis
+            .iter()
+            .find(|(a, _)| !a.is_compat32())
+            .unwrap_or(&abis[0]);
+        let differs: Vec<Arch> = abis
+            .iter()
+            .filter(|(_, o)| !same_modulo_width(o, d))
+            .map(|(a, _)| *a)
+            .collect();
+        let mut decision = d.clone();
+        if !differs.is_empty() {
+            // The format cannot tell ABIs apart: take the most restrictive unconditional
+            // action any ABI can reach, unless they all agree.
+            let worst = abis
+                .iter()
+                .flat_map(|(_, o)| o.actions())
+                .max_by_key(|a| rank(*a))
+                .unwrap_or(default);
+            losses.push(Loss(format!(
+                "{name}: the policy treats it differently on {} than on {arch0}; the format cannot tell ABIs apart, so it gets `{worst}` everywhere",
+                differs.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+            )));
+            decision = Decision::new(&[], worst);
+        }
+        let mut entries: Vec<(Action, Vec<Vec<Arg>>)> = Vec::new();
+        let mut exact = true;
+        for a in decision.actions() {
+            if a == oci_default {
+                continue;
+            }
+            match region_rules(&decision.region(a), 64) {
+                Some(r) if !r.is_empty() => entries.push((a, r)),
+                Some(_) => {}
+                None => {
+                    exact = false;
+                    break;
+                }
+            }
+        }
+        if !exact {
+            let worst = decision
+                .actions()
+                .into_iter()
+                .max_by_key(|a| rank(*a))
+                .unwrap_or(default);
+            losses.push(Loss(format!(
+                "{name}: its argument conditions need more than one comparison per argument or too many rules; it gets `{worst}` for every call"
+            )));
+            entries = if worst == oci_default {
+                Vec::new()
+            } else {
+                vec![(worst, vec![Vec::new()])]
+            };
+        }
+        if decision
+            .actions()
+            .iter()
+            .any(|a| matches!(a, Action::Trap(d) if *d != 0))
+        {
+            losses.push(Loss(format!(
+                "{name}: `trap N` loses its value N (libseccomp's trap carries none)"
+            )));
+        }
+        for (a, alts) in entries {
+            for args in alts {
+                let key = (
+                    ScmpActionKey::from(a),
+                    args.iter().map(ArgKey::from).collect(),
+                );
+                rules.entry(key).or_default().push((*name).to_string());
+            }
+        }
+    }
+
+    let (da, de) = scmp_action(oci_default);
+    let mut syscalls: Vec<Entry> = rules
+        .into_iter()
+        .map(|((ak, args), names)| {
+            let (action, errno_ret) = scmp_action(ak.0);
+            Entry {
+                names,
+                action,
+                errno_ret,
+                args: args.into_iter().map(|k| k.0).collect(),
+                comment: None,
+                includes: Filter::default(),
+                excludes: Filter::default(),
+            }
+        })
+        .collect();
+    // Unconditional entries first, then by first name.
+    syscalls
+        .sort_by(|a, b| (!a.args.is_empty(), &a.names[0]).cmp(&(!b.args.is_empty(), &b.names[0])));
+    let s = Seccomp {
+        default_action: da,
+        default_errno_ret: de,
+        architectures: lowered
+            .abis
+            .iter()
+            .map(|a| arch_token(a.arch).to_string())
+            .collect(),
+        arch_map: Vec::new(),
+        syscalls,
+        flags: extras.flags.clone(),
+        listener_path: extras.listener_path.clone(),
+        listener_metadata: extras.listener_metadata.clone(),
+    };
+    Ok((s, losses))
+}
+
+/// Per syscall name: its decision on each accepted ABI that has it.
+pub(crate) fn per_name(
+    lowered: &moat_policy::Lowered,
+) -> BTreeMap<&'static str, Vec<(Arch, Decision)>> {
+    let mut per_name: BTreeMap<&'static str, Vec<(Arch, Decision)>> = BTreeMap::new();
+    for abi in &lowered.abis {
+        for sc in abi.arch.syscalls() {
+            let d = match abi.syscalls.get(&sc.nr) {
+                Some(rules) => {
+                    let r: Vec<(Cond, Action)> =
+                        rules.iter().map(|r| (r.cond.clone(), r.action)).collect();
+                    Decision::new(&r, abi.default)
+                }
+                None => Decision::new(&[], abi.unknown),
+            };
+            per_name.entry(sc.name).or_default().push((abi.arch, d));
+        }
+    }
+    per_name
+}
+
+/// Equal decisions, ignoring whether a comparison is on 32 or 64 bits (32-bit ABIs compare
+/// every argument on 32 bits; libseccomp loads only the low word there).
+pub(crate) fn same_modulo_width(a: &Decision, b: &Decision) -> bool {
+    fn strip(c: &Cond) -> Cond {
+        match c {
+            Cond::Cmp(x) => {
+                let mut y = *x;
+                y.width = Width::U64;
+                y.mask &= 0xffff_ffff;
+                y.value &= 0xffff_ffff;
+                Cond::Cmp(y)
+            }
+            Cond::And(v) => Cond::And(v.iter().map(strip).collect()),
+            Cond::Or(v) => Cond::Or(v.iter().map(strip).collect()),
+            Cond::Not(x) => Cond::Not(Box::new(strip(x))),
+            other => other.clone(),
+        }
+    }
+    a.fallback == b.fallback
+        && a.rules.len() == b.rules.len()
+        && a.rules
+            .iter()
+            .zip(&b.rules)
+            .all(|((ca, aa), (cb, ab))| aa == ab && strip(ca) == strip(cb))
+}
+
+/// Sort key for actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ScmpActionKey(Action);
+
+impl From<Action> for ScmpActionKey {
+    fn from(a: Action) -> Self {
+        ScmpActionKey(a)
+    }
+}
+
+impl PartialOrd for ScmpActionKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ScmpActionKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (rank(self.0), self.0.to_ret()).cmp(&(rank(other.0), other.0.to_ret()))
+    }
+}
+
+/// Sort key for comparisons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ArgKey(Arg);
+
+impl From<&Arg> for ArgKey {
+    fn from(a: &Arg) -> Self {
+        ArgKey(*a)
+    }
+}
+
+impl PartialOrd for ArgKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ArgKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let k = |a: &Arg| (a.index, a.op.token(), a.value, a.value_two);
+        k(&self.0).cmp(&k(&other.0))
+    }
+}

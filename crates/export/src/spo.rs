@@ -1,0 +1,187 @@
+//! security-profiles-operator `SeccompProfile` documents (YAML or JSON), v1 and v1beta1.
+
+use serde::Deserialize as _;
+use serde_json::Value;
+
+use crate::error::{Error, JsonPath};
+use crate::seccomp::{Reader, Seccomp};
+use crate::{InputFormat, Loaded, Options};
+
+/// The API group of security-profiles-operator.
+pub const GROUP: &str = "security-profiles-operator.x-k8s.io";
+/// The versions the CRD serves.
+pub const VERSIONS: &[&str] = &["v1", "v1beta1"];
+
+/// Reads every YAML document of `text`.
+pub(crate) fn load_yaml(text: &str, origin: &str, opts: &Options) -> Result<Loaded, Error> {
+    let mut docs = Vec::new();
+    for de in serde_norway::Deserializer::from_str(text) {
+        let v = Value::deserialize(de).map_err(|e| match e.location() {
+            Some(l) => Error::Syntax {
+                origin: origin.to_string(),
+                line: l.line(),
+                col: l.column(),
+                message: yaml_message(&e),
+            },
+            None => Error::input(origin, &JsonPath::root(), yaml_message(&e)),
+        })?;
+        if !v.is_null() {
+            docs.push(v);
+        }
+    }
+    let multi = docs.len() > 1;
+    load_documents(&docs, origin, opts, multi)
+}
+
+fn yaml_message(e: &serde_norway::Error) -> String {
+    let s = e.to_string();
+    match s.find(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+struct Doc<'a> {
+    name: String,
+    path: JsonPath,
+    spec: &'a Value,
+    base: Option<(String, JsonPath)>,
+}
+
+/// Reads SeccompProfile documents and picks the profile: the one no other document names as its
+/// base (an error when there are several).
+pub(crate) fn load_documents(
+    docs: &[Value],
+    origin: &str,
+    opts: &Options,
+    multi: bool,
+) -> Result<Loaded, Error> {
+    let r = Reader { origin };
+    if docs.is_empty() {
+        return Err(Error::input(origin, &JsonPath::root(), "no YAML document"));
+    }
+    let mut parsed = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        let path = if multi {
+            JsonPath::new(&format!("documents[{i}]"))
+        } else {
+            JsonPath::root()
+        };
+        let m = r.object(d, &path)?;
+        let api = match m.get("apiVersion") {
+            Some(v) => r.string(v, &path.key("apiVersion"))?,
+            None => return Err(r.err(&path, "missing field \"apiVersion\"")),
+        };
+        let version = api
+            .strip_prefix(GROUP)
+            .and_then(|v| v.strip_prefix('/'))
+            .filter(|v| VERSIONS.contains(v));
+        if version.is_none() {
+            return Err(r.err(
+                &path.key("apiVersion"),
+                format!(
+                    "unsupported apiVersion \"{api}\" (expected {GROUP}/v1 or {GROUP}/v1beta1)"
+                ),
+            ));
+        }
+        let kind = match m.get("kind") {
+            Some(v) => r.string(v, &path.key("kind"))?,
+            None => return Err(r.err(&path, "missing field \"kind\"")),
+        };
+        if kind != "SeccompProfile" {
+            return Err(r.err(
+                &path.key("kind"),
+                format!("unsupported kind \"{kind}\" (expected \"SeccompProfile\")"),
+            ));
+        }
+        r.fields(
+            m,
+            &path,
+            &["apiVersion", "kind", "metadata", "spec", "status"],
+        )?;
+        let name = match m.get("metadata").and_then(|md| md.get("name")) {
+            Some(n) => r.string(n, &path.key("metadata").key("name"))?,
+            None => String::new(),
+        };
+        let spec_path = path.key("spec");
+        let Some(spec) = m.get("spec") else {
+            return Err(r.err(&path, "missing field \"spec\""));
+        };
+        let sm = r.object(spec, &spec_path)?;
+        let base = match sm.get("baseProfileName") {
+            None | Some(Value::Null) => None,
+            Some(b) => {
+                let bp = spec_path.key("baseProfileName");
+                let s = r.string(b, &bp)?;
+                if s.is_empty() { None } else { Some((s, bp)) }
+            }
+        };
+        parsed.push(Doc {
+            name,
+            path: spec_path,
+            spec,
+            base,
+        });
+    }
+    // The profile: not a base of another document.
+    let is_base = |d: &Doc<'_>| {
+        parsed.iter().any(|o| {
+            o.base
+                .as_ref()
+                .is_some_and(|(b, _)| *b == d.name && !d.name.is_empty())
+        })
+    };
+    let tops: Vec<usize> = (0..parsed.len())
+        .filter(|i| !is_base(&parsed[*i]))
+        .collect();
+    let top = match tops.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(r.err(
+                &JsonPath::root(),
+                "every profile is another one's base: baseProfileName forms a cycle",
+            ));
+        }
+        many => {
+            let names: Vec<&str> = many.iter().map(|i| parsed[*i].name.as_str()).collect();
+            return Err(r.err(
+                &JsonPath::root(),
+                format!(
+                    "several independent SeccompProfiles ({}); keep one per file or join them with baseProfileName",
+                    names.join(", ")
+                ),
+            ));
+        }
+    };
+    // Union the base chain into the top profile: base entries first, then the profile's own.
+    let mut chain = vec![top];
+    let mut cur = top;
+    while let Some((b, bp)) = &parsed[cur].base {
+        if b.starts_with("oci://") {
+            return Err(r.err(
+                bp,
+                format!(
+                    "remote base profile \"{b}\" cannot be read; put the base profile in this file"
+                ),
+            ));
+        }
+        let Some(next) = parsed.iter().position(|d| d.name == *b) else {
+            return Err(r.err(bp, format!("no SeccompProfile named \"{b}\" in this file")));
+        };
+        if chain.contains(&next) {
+            return Err(r.err(bp, format!("baseProfileName cycle through \"{b}\"")));
+        }
+        chain.push(next);
+        cur = next;
+    }
+    let extra = ["baseProfileName", "state", "disabled"];
+    let mut profile = Seccomp::from_value(parsed[top].spec, origin, &parsed[top].path, &extra)?;
+    let mut calls = Vec::new();
+    for i in chain.iter().skip(1).rev() {
+        let base = Seccomp::from_value(parsed[*i].spec, origin, &parsed[*i].path, &extra)?;
+        calls.extend(base.syscalls);
+    }
+    calls.append(&mut profile.syscalls);
+    profile.syscalls = calls;
+    crate::finish(&profile, origin, &parsed[top].path, opts, InputFormat::Spo)
+}
