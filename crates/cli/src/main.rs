@@ -32,9 +32,15 @@ enum Command {
     Profiles(cmd::profiles::Args),
     /// Run a program and write the policy it needs, arguments included.
     Record(cmd::record::Args),
+    /// runc-compatible wrapper: compile a bundle's inline policy, then exec the real runtime.
+    OciRuntime(cmd::oci_runtime::Args),
 }
 
 fn main() -> ExitCode {
+    // Installed as `moat-runc`, moat takes runc's command line as it is.
+    if cmd::oci_runtime::invoked_as_runc() {
+        return cmd::oci_runtime::main_as_runc();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Syscalls(args) => cmd::syscalls::run(args),
@@ -45,6 +51,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => cmd::convert::run(args),
         Command::Profiles(args) => cmd::profiles::run(args),
         Command::Record(args) => cmd::record::run(args),
+        Command::OciRuntime(args) => cmd::oci_runtime::run(args),
     };
     match result {
         Ok(code) => code,

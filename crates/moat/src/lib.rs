@@ -6,4 +6,5 @@ pub use moat_bpf as bpf;
 pub use moat_compile as compile;
 pub use moat_policy as policy;
 pub use moat_record as record;
+pub use moat_runtime as runtime;
 pub use moat_syscalls as syscalls;

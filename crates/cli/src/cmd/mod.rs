@@ -5,6 +5,7 @@ pub(crate) mod convert;
 pub(crate) mod disasm;
 pub(crate) mod emu;
 pub(crate) mod explain;
+pub(crate) mod oci_runtime;
 pub(crate) mod profiles;
 pub(crate) mod record;
 pub(crate) mod syscalls;

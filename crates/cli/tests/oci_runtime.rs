@@ -1,0 +1,517 @@
+//! `moat oci-runtime` end to end with Debian's runc and crun and a busybox-static bundle: the
+//! inline policy is compiled into the bundle and enforced by the real runtime, the lifecycle
+//! commands pass through, bad or looser policies never start a container.
+//!
+//! crun 1.8.1 refuses this machine's hybrid cgroup layout, so crun runs inside a private mount
+//! namespace with a pure cgroup2 mount and `--cgroup-manager=disabled` (research notes,
+//! ecosystem.md §4); runc copes as it is. Needs root; skipped (with a message) otherwise.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+const MOAT: &str = env!("CARGO_BIN_EXE_moat");
+
+fn is_root() -> bool {
+    let out = Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
+
+macro_rules! need_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: needs root to run containers");
+            return;
+        }
+    };
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    )
+}
+
+/// A unique container id and a bundle directory for it; the container is force-deleted and the
+/// directory removed on drop.
+struct Case {
+    id: String,
+    dir: PathBuf,
+    runtime: &'static str,
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        if self.runtime == "runc" {
+            let _ = Command::new("runc")
+                .args(["delete", "--force", &self.id])
+                .stderr(Stdio::null())
+                .status();
+        } else {
+            let _ = in_cgroup2(&format!(
+                "crun --cgroup-manager=disabled delete --force {} 2>/dev/null",
+                self.id
+            ));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Builds a busybox-static bundle whose process runs `sh -c SCRIPT`, with a tmpfs on /tmp and
+/// the given annotations; `runc spec` writes the base config.json.
+fn bundle(runtime: &'static str, name: &str, script: &str, annotations: Value) -> Case {
+    let id = format!("moat-test-{}-{name}", std::process::id());
+    let dir = std::env::temp_dir().join(&id);
+    let _ = std::fs::remove_dir_all(&dir);
+    let bin = dir.join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for d in ["proc", "dev", "sys", "tmp"] {
+        std::fs::create_dir_all(dir.join("rootfs").join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static is installed");
+    for applet in [
+        "sh", "mkdir", "touch", "sleep", "grep", "echo", "cat", "ls", "id",
+    ] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    let spec = Command::new("runc")
+        .args(["spec", "--bundle"])
+        .arg(&dir)
+        .output()
+        .expect("runc is installed");
+    assert!(spec.status.success(), "{}", show(&spec));
+    let path = dir.join("config.json");
+    let mut c: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    c["process"]["terminal"] = json!(false);
+    c["process"]["args"] = json!(["sh", "-c", script]);
+    c["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}));
+    c["annotations"] = annotations;
+    std::fs::write(&path, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    Case { id, dir, runtime }
+}
+
+/// The workload: a denied mkdir, an allowed touch, the seccomp state, and exit status 7.
+const WORKLOAD: &str = "mkdir /tmp/blocked; echo \"mkdir rc=$?\"; touch /tmp/allowed && echo \"touch rc=$?\"; grep Seccomp: /proc/self/status; exit 7";
+
+fn assert_enforced(o: &Output) {
+    let out = text(&o.stdout);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("can't create directory '/tmp/blocked': Operation not permitted"),
+        "{}",
+        show(o)
+    );
+    assert!(out.contains("mkdir rc=1"), "{}", show(o));
+    assert!(out.contains("touch rc=0"), "{}", show(o));
+    assert!(out.contains("Seccomp:\t2"), "{}", show(o));
+    assert_eq!(
+        o.status.code(),
+        Some(7),
+        "the container's exit status: {}",
+        show(o)
+    );
+}
+
+fn moat(args: &[&str], dir: &Path, env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(MOAT);
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// Runs a shell script in a private mount namespace with a pure cgroup2 mount at
+/// /sys/fs/cgroup (the host's mounts are not changed).
+fn in_cgroup2(script: &str) -> Output {
+    Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "umount -l /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 99\n{script}"
+        ))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn config(case: &Case) -> Value {
+    serde_json::from_slice(&std::fs::read(case.dir.join("config.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn runc_run_enforces_the_inline_policy_and_returns_the_containers_status() {
+    need_root!();
+    // runc gets a linux.seccomp section from moat-export; libseccomp compiles it.
+    let case = bundle(
+        "runc",
+        "runc-run",
+        WORKLOAD,
+        json!({"moat.dev/policy": "default allow\ndeny mkdir mkdirat  # no new directories\n"}),
+    );
+    let o = moat(
+        &["oci-runtime", "--runtime", "runc", "run", &case.id],
+        &case.dir,
+        &[],
+    );
+    assert_enforced(&o);
+    let c = config(&case);
+    assert!(c["linux"]["seccomp"]["syscalls"].is_array());
+    assert!(
+        c["annotations"]["moat.dev/applied"]
+            .as_str()
+            .unwrap()
+            .contains("linux.seccomp")
+    );
+    let orig: Value =
+        serde_json::from_slice(&std::fs::read(case.dir.join("config.json.orig")).unwrap()).unwrap();
+    assert!(
+        orig["linux"].get("seccomp").is_none(),
+        "the original is kept as it was"
+    );
+}
+
+#[test]
+fn moat_runc_link_takes_runcs_command_line() {
+    need_root!();
+    let case = bundle(
+        "runc",
+        "link",
+        WORKLOAD,
+        json!({"moat.dev/policy": "default allow\ndeny mkdir mkdirat\n"}),
+    );
+    let link = case.dir.join("moat-runc");
+    std::os::unix::fs::symlink(MOAT, &link).unwrap();
+    let log = case.dir.join("log.json");
+    let o = Command::new(&link)
+        .args([
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "run",
+            "--bundle",
+        ])
+        .arg(&case.dir)
+        .arg(&case.id)
+        .env("MOAT_RUNTIME", "runc")
+        .env("MOAT_RUNTIME_CONFIG", case.dir.join("absent.toml"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    // An explicitly named node configuration that does not exist refuses the container.
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(text(&o.stderr).contains("absent.toml"), "{}", show(&o));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let entry: Value = serde_json::from_str(logged.lines().last().unwrap()).unwrap();
+    assert_eq!(entry["level"], "error", "{logged}");
+    let o = Command::new(&link)
+        .args(["run", "--bundle"])
+        .arg(&case.dir)
+        .arg(&case.id)
+        .env("MOAT_RUNTIME", "runc")
+        .env_remove("MOAT_RUNTIME_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_enforced(&o);
+}
+
+#[test]
+fn runc_lifecycle_passes_through() {
+    need_root!();
+    let case = bundle(
+        "runc",
+        "life",
+        "sleep 1000",
+        json!({"moat.dev/policy": "default allow\ndeny mkdir mkdirat\n"}),
+    );
+    let rt = ["oci-runtime", "--runtime", "runc"];
+    let with =
+        |more: &[&str]| -> Vec<String> { rt.iter().chain(more).map(|s| s.to_string()).collect() };
+    // `create` keeps the container's stdio: give it none, so nothing waits on a pipe.
+    let status = Command::new(MOAT)
+        .args(with(&[
+            "create",
+            "--bundle",
+            case.dir.to_str().unwrap(),
+            &case.id,
+        ]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let state = |case: &Case| -> Value {
+        let o = Command::new(MOAT)
+            .args(with(&["state", &case.id]))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", show(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let s = state(&case);
+    assert_eq!(s["status"], "created");
+    assert!(s["annotations"]["moat.dev/applied"].is_string(), "{s}");
+    let o = Command::new(MOAT)
+        .args(with(&["start", &case.id]))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(state(&case)["status"], "running");
+    // A process started with `exec` gets the container's filter too.
+    let o = Command::new(MOAT)
+        .args(with(&["exec", &case.id, "mkdir", "/tmp/x"]))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        text(&o.stderr).contains("Operation not permitted"),
+        "{}",
+        show(&o)
+    );
+    let o = Command::new(MOAT)
+        .args(with(&["exec", &case.id, "touch", "/tmp/y"]))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let o = Command::new(MOAT)
+        .args(with(&["kill", &case.id, "KILL"]))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let mut stopped = false;
+    for _ in 0..100 {
+        if state(&case)["status"] == "stopped" {
+            stopped = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(stopped);
+    let o = Command::new(MOAT)
+        .args(with(&["delete", &case.id]))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let o = Command::new(MOAT)
+        .args(with(&["state", &case.id]))
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "deleted: {}", show(&o));
+}
+
+#[test]
+fn crun_run_enforces_moats_own_program() {
+    need_root!();
+    let case = bundle(
+        "crun",
+        "crun-run",
+        WORKLOAD,
+        json!({"moat.dev/policy": "use container\ndeny mkdir mkdirat\n"}),
+    );
+    let o = in_cgroup2(&format!(
+        "cd {} && exec {MOAT} oci-runtime --runtime crun --cgroup-manager=disabled run {}",
+        case.dir.display(),
+        case.id
+    ));
+    assert_enforced(&o);
+    let c = config(&case);
+    let data = c["annotations"]["run.oci.seccomp_bpf_data"]
+        .as_str()
+        .unwrap();
+    assert!(!data.is_empty() && c["linux"].get("seccomp").is_none());
+}
+
+#[test]
+fn crun_lifecycle_passes_through() {
+    need_root!();
+    let case = bundle(
+        "crun",
+        "crun-life",
+        "sleep 1000",
+        json!({"moat.dev/policy": "use container\ndeny mkdir mkdirat\n"}),
+    );
+    let m = format!("{MOAT} oci-runtime --runtime crun --cgroup-manager=disabled");
+    let id = &case.id;
+    let o = in_cgroup2(&format!(
+        "{m} create --bundle {dir} {id} </dev/null >/dev/null 2>&1; echo \"create=$?\"
+{m} state {id} | grep -o '\"status\": *\"[a-z]*\"'
+{m} start {id}; echo \"start=$?\"
+{m} state {id} | grep -o '\"status\": *\"[a-z]*\"'
+{m} exec {id} mkdir /tmp/x; echo \"exec mkdir=$?\"
+{m} exec {id} touch /tmp/y; echo \"exec touch=$?\"
+{m} kill {id} KILL; echo \"kill=$?\"
+i=0; while [ $i -lt 100 ] && ! {m} state {id} | grep -q stopped; do sleep 0.05; i=$((i+1)); done
+{m} state {id} | grep -o '\"status\": *\"[a-z]*\"'
+{m} delete {id}; echo \"delete=$?\"
+{m} state {id} >/dev/null 2>&1; echo \"state after delete=$?\"",
+        dir = case.dir.display()
+    ));
+    let out = text(&o.stdout);
+    let want = [
+        "create=0",
+        "\"status\": \"created\"",
+        "start=0",
+        "\"status\": \"running\"",
+        "exec mkdir=1",
+        "exec touch=0",
+        "kill=0",
+        "\"status\": \"stopped\"",
+        "delete=0",
+        "state after delete=1",
+    ];
+    let got: Vec<&str> = out.lines().collect();
+    assert_eq!(got, want, "{}", show(&o));
+    assert!(
+        text(&o.stderr).contains("Operation not permitted"),
+        "{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn broken_inline_policy_never_starts_the_container() {
+    need_root!();
+    let case = bundle(
+        "runc",
+        "broken",
+        "touch /tmp/started; sleep 1000",
+        json!({"moat.dev/policy": "use container\ndeny mkdri\n"}),
+    );
+    let before = std::fs::read(case.dir.join("config.json")).unwrap();
+    let o = moat(
+        &["oci-runtime", "--runtime", "runc", "run", "-d", &case.id],
+        &case.dir,
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let err = text(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("moat: moat.dev/policy:2:6: "), "{err}");
+    assert!(err.contains("mkdir"), "a suggestion: {err}");
+    // Nothing was written and no container exists.
+    assert_eq!(std::fs::read(case.dir.join("config.json")).unwrap(), before);
+    assert!(!case.dir.join("config.json.orig").exists());
+    let s = Command::new("runc")
+        .args(["state", &case.id])
+        .output()
+        .unwrap();
+    assert!(!s.status.success(), "{}", show(&s));
+}
+
+#[test]
+fn strict_node_refuses_a_pod_policy_looser_than_its_default() {
+    need_root!();
+    let node = std::env::temp_dir().join(format!("moat-test-{}-runtime.toml", std::process::id()));
+    std::fs::write(
+        &node,
+        "default-profile = \"container\"\nallow-pod-policies = false\n",
+    )
+    .unwrap();
+    let env = [("MOAT_RUNTIME_CONFIG", node.as_path())];
+
+    // The node default denies bpf; a pod that allows it is refused, not tightened.
+    let case = bundle(
+        "crun",
+        "looser",
+        WORKLOAD,
+        json!({"moat.dev/policy": "allow bpf\n"}),
+    );
+    let o = moat(
+        &["oci-runtime", "--runtime", "crun", "run", &case.id],
+        &case.dir,
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let err = text(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(
+            "refused: the pod policy is more permissive than the node default `container`"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("bpf is `allow` under the pod policy but `deny` under the default"),
+        "{err}"
+    );
+    assert!(!case.dir.join("config.json.orig").exists());
+
+    // A pod policy that only tightens the default is proved and runs (read after the default).
+    let tight = bundle(
+        "crun",
+        "tighter",
+        WORKLOAD,
+        json!({"moat.dev/policy": "deny mkdir mkdirat\n"}),
+    );
+    let dry = moat(
+        &["oci-runtime", "--runtime", "crun", "--dry-run", "."],
+        &tight.dir,
+        &env,
+    );
+    assert!(dry.status.success(), "{}", show(&dry));
+    let plan = text(&dry.stdout);
+    assert!(
+        plan.contains("# policy from: node default `container` + moat.dev/policy"),
+        "{plan}"
+    );
+    assert!(plan.contains("proved never more permissive"), "{plan}");
+    assert!(
+        !tight.dir.join("config.json.orig").exists(),
+        "a dry run writes nothing"
+    );
+    let o = in_cgroup2(&format!(
+        "cd {} && MOAT_RUNTIME_CONFIG={} exec {MOAT} oci-runtime --runtime crun --cgroup-manager=disabled run {}",
+        tight.dir.display(),
+        node.display(),
+        tight.id
+    ));
+    assert_enforced(&o);
+    let _ = std::fs::remove_file(&node);
+}
+
+#[test]
+fn dry_run_prints_the_crun_annotation_and_changes_nothing() {
+    let dir = std::env::temp_dir().join(format!("moat-test-{}-dry", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = json!({"ociVersion": "1.0.2", "process": {"args": ["true"]}, "linux": {},
+        "annotations": {"moat.dev/profile": "container"}});
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    let o = moat(
+        &[
+            "oci-runtime",
+            "--runtime",
+            "/usr/bin/crun",
+            "--node-config",
+            "/dev/null",
+            "--dry-run",
+            dir.to_str().unwrap(),
+        ],
+        &dir,
+        &[],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("format bpf")
+            && out.contains("\"annotations.\\\"run.oci.seccomp_bpf_data\\\"\""),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
