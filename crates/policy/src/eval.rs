@@ -96,6 +96,9 @@ fn rule_matches(p: &Policy, index: usize, arch: Arch, name: &str, args: &[u64; 6
     // The real arguments sit behind a pointer (socketcall) or are shifted (ipc), so a
     // conditional rule counts as matching when it stops the call and as not matching when it
     // lets it run: never more permissive than the policy.
+    if name != "socketcall" && name != "ipc" {
+        return false;
+    }
     for &covered in covers {
         let Some(m) = moat_syscalls::multiplexed(arch, covered) else {
             continue;
