@@ -32,6 +32,8 @@ enum Command {
     Profiles(cmd::profiles::Args),
     /// Run a program and write the policy it needs, arguments included.
     Record(cmd::record::Args),
+    /// Run a program under a policy (seccomp + Landlock); report what it refused.
+    Run(cmd::run::Args),
     /// runc-compatible wrapper: compile a bundle's inline policy, then exec the real runtime.
     OciRuntime(cmd::oci_runtime::Args),
 }
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => cmd::convert::run(args),
         Command::Profiles(args) => cmd::profiles::run(args),
         Command::Record(args) => cmd::record::run(args),
+        Command::Run(args) => cmd::run::run(args),
         Command::OciRuntime(args) => cmd::oci_runtime::run(args),
     };
     match result {

@@ -8,3 +8,7 @@ pub use moat_policy as policy;
 pub use moat_record as record;
 pub use moat_runtime as runtime;
 pub use moat_syscalls as syscalls;
+pub use moat_sys as sys;
+
+pub mod sandbox;
+pub use sandbox::{Builder, Sandbox};

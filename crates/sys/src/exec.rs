@@ -80,22 +80,20 @@ pub enum SpawnError {
     #[error("{0:?} contains a NUL byte")]
     Nul(String),
     /// `fork`, `pipe2`, `signalfd` or another parent-side call failed.
-    #[error("{call} failed: {source}")]
+    #[error("{call} failed: {error}")]
     Os {
         /// The call.
         call: &'static str,
-        /// The error.
-        #[source]
-        source: io::Error,
+        /// The error (part of the message, so not a `source`).
+        error: io::Error,
     },
     /// The child could not set up its confinement or exec the program.
-    #[error("{}", describe_stage(*stage, source))]
+    #[error("{}", describe_stage(*stage, error))]
     Child {
         /// Where it failed.
         stage: Stage,
-        /// The kernel's error.
-        #[source]
-        source: io::Error,
+        /// The kernel's error (part of the message, so not a `source`).
+        error: io::Error,
     },
     /// The filter was installed with TSYNC and this thread could not be synchronised.
     #[error("thread {tid} cannot be synchronized to the new filter")]
@@ -198,7 +196,7 @@ pub fn spawn(path: &Path, argv: &[&OsStr], conf: &Confinement<'_>) -> Result<Chi
 
     let (status_r, status_w) = cloexec_pipe().map_err(|source| SpawnError::Os {
         call: "pipe2",
-        source,
+        error: source,
     })?;
 
     // Block the forwarded signals and SIGCHLD, read them through a signalfd: none is lost
@@ -219,7 +217,7 @@ pub fn spawn(path: &Path, argv: &[&OsStr], conf: &Confinement<'_>) -> Result<Chi
     if r != 0 {
         return Err(SpawnError::Os {
             call: "pthread_sigmask",
-            source: io::Error::from_raw_os_error(r),
+            error: io::Error::from_raw_os_error(r),
         });
     }
     // SAFETY: pthread_sigmask succeeded, so it wrote the previous mask.
@@ -235,7 +233,7 @@ pub fn spawn(path: &Path, argv: &[&OsStr], conf: &Confinement<'_>) -> Result<Chi
         restore(&old_mask);
         return Err(SpawnError::Os {
             call: "signalfd",
-            source,
+            error: source,
         });
     }
     // SAFETY: a fresh descriptor owned by nobody else.
@@ -256,7 +254,7 @@ pub fn spawn(path: &Path, argv: &[&OsStr], conf: &Confinement<'_>) -> Result<Chi
         restore(&old_mask);
         return Err(SpawnError::Os {
             call: "fork",
-            source,
+            error: source,
         });
     }
     if pid == 0 {
@@ -286,7 +284,7 @@ pub fn spawn(path: &Path, argv: &[&OsStr], conf: &Confinement<'_>) -> Result<Chi
             Err(source) => {
                 failure = Some(SpawnError::Os {
                     call: "read",
-                    source,
+                    error: source,
                 });
                 break;
             }
@@ -295,7 +293,7 @@ pub fn spawn(path: &Path, argv: &[&OsStr], conf: &Confinement<'_>) -> Result<Chi
         let value = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
         let err = |stage| SpawnError::Child {
             stage,
-            source: io::Error::from_raw_os_error(value),
+            error: io::Error::from_raw_os_error(value),
         };
         match kind {
             MSG_SESSION => session = Some(value.cast_unsigned()),

@@ -209,22 +209,20 @@ pub enum LandlockError {
         have: u32,
     },
     /// A path rule's path cannot be opened (only with [`Compat::Required`]).
-    #[error("landlock rule for {path}: {source}")]
+    #[error("landlock rule for {}: {error}", path.display())]
     Path {
         /// The path.
         path: PathBuf,
-        /// The error from `open(O_PATH)` or `landlock_add_rule`.
-        #[source]
-        source: io::Error,
+        /// The error from `open(O_PATH)` or `landlock_add_rule` (part of the message).
+        error: io::Error,
     },
     /// A Landlock system call failed.
-    #[error("{call} failed: {source}")]
+    #[error("{call} failed: {error}")]
     Syscall {
         /// Which call.
         call: &'static str,
-        /// The error.
-        #[source]
-        source: io::Error,
+        /// The error (part of the message).
+        error: io::Error,
     },
 }
 
@@ -369,7 +367,7 @@ impl Ruleset {
         if raw < 0 {
             return Err(LandlockError::Syscall {
                 call: "landlock_create_ruleset",
-                source: io::Error::last_os_error(),
+                error: io::Error::last_os_error(),
             });
         }
         // SAFETY: the kernel returned a fresh descriptor (close-on-exec); we wrap it once.
@@ -384,7 +382,7 @@ impl Ruleset {
                     Compat::Required => {
                         return Err(LandlockError::Path {
                             path: path.clone(),
-                            source: e,
+                            error: e,
                         });
                     }
                     Compat::BestEffort => warnings.push(format!(
@@ -416,7 +414,7 @@ impl Ruleset {
             if r != 0 {
                 return Err(LandlockError::Syscall {
                     call: "landlock_add_rule(net port)",
-                    source: io::Error::last_os_error(),
+                    error: io::Error::last_os_error(),
                 });
             }
         }

@@ -525,8 +525,8 @@ fn spawn_reports_a_refused_filter_and_never_runs_the_program() {
         match exec::spawn(&sh, &[os("sh"), os("-c"), os(&script)], &conf) {
             Err(exec::SpawnError::Child {
                 stage: Stage::Seccomp,
-                source,
-            }) if source.raw_os_error() == Some(libc::ENOMEM) => 1,
+                error,
+            }) if error.raw_os_error() == Some(libc::ENOMEM) => 1,
             other => {
                 eprintln!("{other:?}");
                 0
@@ -585,7 +585,7 @@ fn spawn_forwards_signals_sent_to_the_supervisor() {
             c.wait(None, Duration::ZERO, |_| {})
                 .map_err(|e| exec::SpawnError::Os {
                     call: "wait",
-                    source: e,
+                    error: e,
                 })
         })
         .map_or(100, Exit::shell_status);

@@ -8,4 +8,5 @@ pub(crate) mod explain;
 pub(crate) mod oci_runtime;
 pub(crate) mod profiles;
 pub(crate) mod record;
+pub(crate) mod run;
 pub(crate) mod syscalls;
