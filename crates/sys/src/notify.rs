@@ -565,7 +565,9 @@ impl Child {
         mut on_tick: impl FnMut(),
     ) -> io::Result<Exit> {
         // Best effort: older kernels lack synchronous wake-ups.
-        let _ = self.listener.set_sync_wake_up();
+        if std::env::var_os("MOAT_NO_SYNC").is_none() {
+            let _ = self.listener.set_sync_wake_up();
+        }
         let _ignore = IgnoreInterrupts::new();
         let mut exit = None;
         let mut last_tick = Instant::now();
