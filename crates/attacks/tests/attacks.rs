@@ -656,3 +656,24 @@ fn docker_default_profile_parity() {
         "{r} {buf}"
     );
 }
+
+/// A1/A6 with the i386 ABI not accepted (`arch native`, the language's default): every i386 call
+/// gets `badarch` (kill), whatever the number means on x86_64: i386 20 (`getpid`; x86_64 20 is
+/// `writev`) and i386 21 (`mount`; x86_64 21 is `access`, which the policy allows).
+#[test]
+fn non_native_abi_is_killed_when_not_accepted() {
+    let f = Filter::text("native-only", "default allow\narch native\ndeny mount\n");
+    let dir = fresh_dir("native-only-mount");
+    std::fs::create_dir_all(&dir).unwrap();
+    run_all(
+        "abi-native",
+        &[&f],
+        &[
+            attack("int80 20", succeeds, Want::Signal(SIGSYS)),
+            attack(&format!("i386_mount {dir}"), succeeds, Want::Signal(SIGSYS)).private_mounts(),
+            // Control: the same policy allows native getpid and denies native mount.
+            attack("raw 39", succeeds, Want::Success),
+            attack(&format!("mount {dir}"), succeeds, Want::Errno(EPERM)).private_mounts(),
+        ],
+    );
+}
