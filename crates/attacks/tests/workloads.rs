@@ -298,8 +298,8 @@ fn cargo_builds_a_crate_offline() {
     let rustup = std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{home}/.rustup"));
     let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo"));
     let script = format!(
-        "set -e\ncd demo\nRUSTUP_HOME={rustup} CARGO_HOME={cargo_home} cargo build --offline -q \
-         && ./target/debug/demo"
+        "set -e\ncd demo\nRUSTUP_HOME={rustup} CARGO_HOME={cargo_home} CARGO_TARGET_DIR=$PWD/target \
+         cargo build --offline -q && ./target/debug/demo"
     );
     both("cargo", &c, &dir, &script, &["sum 55"]);
 }
