@@ -339,22 +339,17 @@ fn literal(c: &moat_policy::Cmp, negated: bool) -> Option<Vec<Atom>> {
             } else {
                 vec![Atom::Masked { mask, bits: v }]
             }),
-            CmpOp::Ne if mask.count_ones() <= 6 => {
-                let bits: Vec<u64> = (0..64).filter(|b| mask >> b & 1 == 1).collect();
-                let mut out = Vec::new();
-                for k in 0..(1u64 << bits.len()) {
-                    let mut val = 0;
-                    for (j, b) in bits.iter().enumerate() {
-                        if k >> j & 1 == 1 {
-                            val |= 1 << b;
-                        }
-                    }
-                    if val != v {
-                        out.push(Atom::Masked { mask, bits: val });
-                    }
-                }
-                Some(out)
-            }
+            // x & m != v: some bit of the mask differs.
+            CmpOp::Ne => Some(
+                (0..64)
+                    .map(|b| 1u64 << b)
+                    .filter(|bit| mask & bit != 0)
+                    .map(|bit| Atom::Masked {
+                        mask: bit,
+                        bits: (v & bit) ^ bit,
+                    })
+                    .collect(),
+            ),
             _ => None,
         };
     }
@@ -683,7 +678,8 @@ pub fn to_seccomp(
         )));
     }
 
-    let mut rules: BTreeMap<(ScmpActionKey, Vec<ArgKey>), Vec<String>> = BTreeMap::new();
+    // Pass 1: every name's merged decision; pass 2 (below) builds the entries.
+    let mut decisions: BTreeMap<&'static str, Decision> = BTreeMap::new();
     for (name, abis) in &per_name {
         let (arch0, d) = abis
             .iter()
@@ -696,8 +692,7 @@ pub fn to_seccomp(
             .collect();
         let mut decision = d.clone();
         if !differs.is_empty() {
-            // The format cannot tell ABIs apart: take the most restrictive unconditional
-            // action any ABI can reach, unless they all agree.
+            // The format cannot tell ABIs apart: the most restrictive action any ABI reaches.
             let worst = abis
                 .iter()
                 .flat_map(|(_, o)| o.actions())
@@ -709,36 +704,6 @@ pub fn to_seccomp(
             )));
             decision = Decision::new(&[], worst);
         }
-        let mut entries: Vec<(Action, Vec<Vec<Arg>>)> = Vec::new();
-        let mut exact = true;
-        for a in decision.actions() {
-            if a == oci_default {
-                continue;
-            }
-            match region_rules(&decision.region(a), 64) {
-                Some(r) if !r.is_empty() => entries.push((a, r)),
-                Some(_) => {}
-                None => {
-                    exact = false;
-                    break;
-                }
-            }
-        }
-        if !exact {
-            let worst = decision
-                .actions()
-                .into_iter()
-                .max_by_key(|a| rank(*a))
-                .unwrap_or(default);
-            losses.push(Loss(format!(
-                "{name}: its argument conditions need more than one comparison per argument or too many rules; it gets `{worst}` for every call"
-            )));
-            entries = if worst == oci_default {
-                Vec::new()
-            } else {
-                vec![(worst, vec![Vec::new()])]
-            };
-        }
         if decision
             .actions()
             .iter()
@@ -748,13 +713,84 @@ pub fn to_seccomp(
                 "{name}: `trap N` loses its value N (libseccomp's trap carries none)"
             )));
         }
-        for (a, alts) in entries {
+        decisions.insert(name, decision);
+    }
+    let mut entries: BTreeMap<&'static str, NameEntries> = BTreeMap::new();
+    for (name, d) in &decisions {
+        if matches!(*name, "socketcall" | "ipc") {
+            continue;
+        }
+        entries.insert(
+            name,
+            name_entries(name, d, &[], oci_default, default, &mut losses),
+        );
+    }
+    // libseccomp applies a rule on a multiplexed call (`socket`, `shmat`) on ABIs that reach it
+    // through socketcall/ipc (x86, ppc64le, s390x) to `socketcall(call)` as well, with the rule's
+    // action and without its argument conditions. That is exact when the multiplexed call's rules
+    // have one action and moat gives the whole sub-call that action; those sub-calls are then
+    // left out of moat's own socketcall/ipc rules. Otherwise the ABI cannot be expressed and is
+    // left out (its calls get the bad-architecture action), erring on the side of refusing.
+    let mut arches: Vec<Arch> = lowered.abis.iter().map(|a| a.arch).collect();
+    let mut carve: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
+    for abi in &lowered.abis {
+        let mut ok = true;
+        let mut cuts: Vec<(&'static str, u32)> = Vec::new();
+        for (name, es) in &entries {
+            let Some(m) = moat_syscalls::multiplexed(abi.arch, name) else {
+                continue;
+            };
+            if es.is_empty() {
+                continue;
+            }
+            let mux = match m.via {
+                moat_syscalls::Multiplexer::Socketcall => "socketcall",
+                moat_syscalls::Multiplexer::Ipc => "ipc",
+            };
+            let actions: BTreeSet<Action> = es.iter().map(|(a, _)| *a).collect();
+            let sub = per_name
+                .get(mux)
+                .and_then(|v| v.iter().find(|(a, _)| *a == abi.arch))
+                .map(|(_, d)| at(d, [u64::from(m.call), 0, 0, 0, 0, 0]));
+            if actions.len() == 1 && sub.is_some_and(|s| actions.contains(&s)) {
+                cuts.push((mux, m.call));
+            } else {
+                ok = false;
+                losses.push(Loss(format!(
+                    "{}: libseccomp applies the rules on {name} to {mux}({}) without their argument conditions, which differs from the policy; {} is left out of the architectures, so its calls get the bad-architecture action",
+                    abi.arch,
+                    m.call,
+                    abi.arch
+                )));
+                break;
+            }
+        }
+        if ok {
+            for (mux, k) in cuts {
+                carve.entry(mux).or_default().push(k);
+            }
+        } else {
+            arches.retain(|a| *a != abi.arch);
+        }
+    }
+    for mux in ["socketcall", "ipc"] {
+        if let Some(d) = decisions.get(mux) {
+            let cuts = carve.get(mux).cloned().unwrap_or_default();
+            entries.insert(
+                mux,
+                name_entries(mux, d, &cuts, oci_default, default, &mut losses),
+            );
+        }
+    }
+    let mut rules: BTreeMap<(ScmpActionKey, Vec<ArgKey>), Vec<String>> = BTreeMap::new();
+    for (name, es) in entries {
+        for (a, alts) in es {
             for args in alts {
                 let key = (
                     ScmpActionKey::from(a),
                     args.iter().map(ArgKey::from).collect(),
                 );
-                rules.entry(key).or_default().push((*name).to_string());
+                rules.entry(key).or_default().push(name.to_string());
             }
         }
     }
@@ -781,11 +817,7 @@ pub fn to_seccomp(
     let s = Seccomp {
         default_action: da,
         default_errno_ret: de,
-        architectures: lowered
-            .abis
-            .iter()
-            .map(|a| arch_token(a.arch).to_string())
-            .collect(),
+        architectures: arches.iter().map(|a| arch_token(*a).to_string()).collect(),
         arch_map: Vec::new(),
         syscalls,
         flags: extras.flags.clone(),
@@ -793,6 +825,71 @@ pub fn to_seccomp(
         listener_metadata: extras.listener_metadata.clone(),
     };
     Ok((s, losses))
+}
+
+/// Per action, the alternative rules (lists of comparisons) of one syscall name.
+type NameEntries = Vec<(Action, Vec<Vec<Arg>>)>;
+
+/// The action a decision gives for concrete arguments.
+fn at(d: &Decision, args: [u64; 6]) -> Action {
+    d.rules
+        .iter()
+        .rev()
+        .find(|(c, _)| c.holds(&args))
+        .map_or(d.fallback, |(_, a)| *a)
+}
+
+/// The libseccomp entries for one name: per action other than the OCI default, the rules of its
+/// region; sub-calls in `carve` (`arg0 == k`) are left out. Inexpressible decisions get their
+/// most restrictive action for every call, with a loss.
+fn name_entries(
+    name: &str,
+    d: &Decision,
+    carve: &[u32],
+    oci_default: Action,
+    default: Action,
+    losses: &mut Vec<Loss>,
+) -> NameEntries {
+    let cut: Vec<Cond> = carve
+        .iter()
+        .map(|k| {
+            Cond::negate(Cond::Cmp(moat_policy::Cmp {
+                arg: 0,
+                width: Width::U32,
+                op: CmpOp::Eq,
+                mask: 0xffff_ffff,
+                value: u64::from(*k),
+            }))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for a in d.actions() {
+        if a == oci_default {
+            continue;
+        }
+        let mut parts = vec![d.region(a)];
+        parts.extend(cut.iter().cloned());
+        match region_rules(&Cond::and(parts), 200) {
+            Some(r) if !r.is_empty() => out.push((a, r)),
+            Some(_) => {}
+            None => {
+                let worst = d
+                    .actions()
+                    .into_iter()
+                    .max_by_key(|a| rank(*a))
+                    .unwrap_or(default);
+                losses.push(Loss(format!(
+                    "{name}: its argument conditions need more than one comparison per argument or too many rules; it gets `{worst}` for every call"
+                )));
+                return if worst == oci_default {
+                    Vec::new()
+                } else {
+                    vec![(worst, vec![Vec::new()])]
+                };
+            }
+        }
+    }
+    out
 }
 
 /// Per syscall name: its decision on each accepted ABI that has it.

@@ -225,6 +225,69 @@ pub fn import(
             unconditional.push(line);
         }
     }
+    // libseccomp applies a rule on a call that an ABI also reaches through socketcall/ipc (x86:
+    // `socket`, `shmat`, ...) to that multiplexer's sub-call too, with the rule's action and
+    // without its argument conditions. The import says so explicitly, unless the multiplexer has
+    // an unconditional, unguarded entry of its own (which then decides, in libseccomp too).
+    let mut mux: Vec<(Line, BTreeSet<u32>, BTreeSet<String>)> = Vec::new();
+    for l in conditional.iter().chain(&unconditional) {
+        for n in &l.names {
+            for a in &arches {
+                let Some(m) = sc::multiplexed(*a, n) else {
+                    continue;
+                };
+                let via = match m.via {
+                    sc::Multiplexer::Socketcall => "socketcall",
+                    sc::Multiplexer::Ipc => "ipc",
+                };
+                let decided = unconditional
+                    .iter()
+                    .any(|u| u.guard.is_none() && u.names.iter().any(|x| x == via));
+                if decided {
+                    continue;
+                }
+                let found = mux.iter_mut().find(|(o, _, _)| {
+                    o.action == l.action && o.guard == l.guard && o.names[0] == via
+                });
+                match found {
+                    Some((_, calls, names)) => {
+                        calls.insert(m.call);
+                        names.insert(n.clone());
+                    }
+                    None => mux.push((
+                        Line {
+                            action: l.action,
+                            names: vec![via.to_string()],
+                            cond: None,
+                            guard: l.guard.clone(),
+                            reason: None,
+                            path: l.path.clone(),
+                        },
+                        BTreeSet::from([m.call]),
+                        BTreeSet::from([n.clone()]),
+                    )),
+                }
+            }
+        }
+    }
+    let mux_lines: Vec<Line> = mux
+        .into_iter()
+        .map(|(mut l, calls, names)| {
+            let arg = param_name(&l.names, 0, &arches);
+            let calls: Vec<String> = calls.iter().map(u32::to_string).collect();
+            l.cond = Some(if calls.len() == 1 {
+                format!("{arg} == {}", calls[0])
+            } else {
+                format!("{arg} in {{{}}}", calls.join(", "))
+            });
+            l.reason = Some(format!(
+                "libseccomp also applies the rules on {} here, without their conditions",
+                names.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+            l
+        })
+        .collect();
+    conditional.extend(mux_lines);
     let ordered: Vec<Line> = conditional.into_iter().chain(unconditional).collect();
 
     // Names that exist on an accepted ABI.

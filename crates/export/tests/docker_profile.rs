@@ -74,7 +74,9 @@ const LIBSECCOMP_UNKNOWN: &[(Arch, &str)] = &[
 ];
 
 fn builtin() -> Policy {
-    Policy::builtin("docker").expect("a docker profile").unwrap()
+    Policy::builtin("docker")
+        .expect("a docker profile")
+        .unwrap()
 }
 
 fn imported() -> Policy {
@@ -108,8 +110,18 @@ fn docker_profile_equals_a_fresh_import_of_the_fixture() {
     let mut ptrace = CapSet::docker_default();
     ptrace.insert(19);
     let mut checked = 0usize;
-    for caps in [Some(CapSet::docker_default()), None, Some(all), Some(admin), Some(ptrace)] {
-        for kernel in [None, Some(KernelVersion::new(4, 4)), Some(KernelVersion::new(5, 10))] {
+    for caps in [
+        Some(CapSet::docker_default()),
+        None,
+        Some(all),
+        Some(admin),
+        Some(ptrace),
+    ] {
+        for kernel in [
+            None,
+            Some(KernelVersion::new(4, 4)),
+            Some(KernelVersion::new(5, 10)),
+        ] {
             let ctx = Context { caps, kernel };
             let (la, lb) = (a.lower(&ctx).unwrap(), b.lower(&ctx).unwrap());
             for arch in ABIS {
@@ -121,7 +133,8 @@ fn docker_profile_equals_a_fresh_import_of_the_fixture() {
                         let va = a.evaluate(&ctx, arch.audit_arch(), nr, args).action;
                         let vb = b.evaluate(&ctx, arch.audit_arch(), nr, args).action;
                         assert_eq!(
-                            va, vb,
+                            va,
+                            vb,
                             "{arch} nr {nr} ({:?}) args {args:x?} caps {caps:?} kernel {kernel:?}",
                             arch.by_nr(nr).map(|s| s.name)
                         );
@@ -155,9 +168,17 @@ fn docker_profile_gives_libseccomps_verdicts_for_the_fixture() {
                     }
                     let name = arch.by_nr(nr).map_or("?", |s| s.name);
                     // Difference 1: Docker allows it, libseccomp cannot resolve it.
-                    assert_eq!(got, Action::Allow, "{arch} {name} {args:x?}: libseccomp {want:#x}");
+                    assert_eq!(
+                        got,
+                        Action::Allow,
+                        "{arch} {name} {args:x?}: libseccomp {want:#x}"
+                    );
                     assert_eq!(want, Action::Errno(1).to_ret(), "{arch} {name}");
-                    assert_eq!(moat_oracle::resolve(oracle_arch(arch), name), None, "{arch} {name}");
+                    assert_eq!(
+                        moat_oracle::resolve(oracle_arch(arch), name),
+                        None,
+                        "{arch} {name}"
+                    );
                     differences.insert((arch, name));
                 }
             }
@@ -178,18 +199,37 @@ fn upper_argument_bits_follow_the_kernel() {
     let audit = Arch::X86_64.audit_arch();
     // The kernel runs socket(0x1_0000_0028) as socket(AF_VSOCK): libseccomp lets it through.
     let vsock_junk = [0x1_0000_0028, 1, 0, 0, 0, 0];
-    assert_eq!(run(&prog, Arch::X86_64, socket, vsock_junk), Action::Allow.to_ret());
-    assert_eq!(p.evaluate(&ctx, audit, socket, vsock_junk).action, Action::DENY);
-    assert_eq!(p.evaluate(&ctx, audit, socket, [40, 1, 0, 0, 0, 0]).action, Action::DENY);
+    assert_eq!(
+        run(&prog, Arch::X86_64, socket, vsock_junk),
+        Action::Allow.to_ret()
+    );
+    assert_eq!(
+        p.evaluate(&ctx, audit, socket, vsock_junk).action,
+        Action::DENY
+    );
+    assert_eq!(
+        p.evaluate(&ctx, audit, socket, [40, 1, 0, 0, 0, 0]).action,
+        Action::DENY
+    );
     // personality(0x1_0000_0000) is personality(PER_LINUX) to the kernel.
     let per_junk = [0x1_0000_0000, 0, 0, 0, 0, 0];
-    assert_eq!(run(&prog, Arch::X86_64, personality, per_junk), Action::DENY.to_ret());
-    assert_eq!(p.evaluate(&ctx, audit, personality, per_junk).action, Action::Allow);
+    assert_eq!(
+        run(&prog, Arch::X86_64, personality, per_junk),
+        Action::DENY.to_ret()
+    );
+    assert_eq!(
+        p.evaluate(&ctx, audit, personality, per_junk).action,
+        Action::Allow
+    );
 }
 
 #[test]
 fn docker_profile_reads_as_a_policy() {
-    let src = Policy::builtin("docker").unwrap().unwrap().source().to_string();
+    let src = Policy::builtin("docker")
+        .unwrap()
+        .unwrap()
+        .source()
+        .to_string();
     let statements = src
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))

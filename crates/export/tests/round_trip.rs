@@ -1,0 +1,213 @@
+//! Round trips and exactness of the JSON export: Docker's default profile → moat → Docker JSON →
+//! moat gives the same verdicts (reference evaluator, moat's compiled program, and libseccomp's
+//! compilation of the exported JSON), and the built-in profiles exported to OCI JSON give, under
+//! libseccomp, exactly the evaluator's verdicts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use moat_bpf::Program;
+use moat_export::{Format, Options, export, load, load_bytes};
+use moat_policy::{Action, CapSet, Context, Policy};
+use moat_syscalls::Arch;
+
+const X86: [Arch; 3] = [Arch::X86_64, Arch::X86, Arch::X32];
+
+fn docker_ctx() -> Context {
+    Context {
+        caps: Some(CapSet::docker_default()),
+        kernel: None,
+    }
+}
+
+fn x86_opts() -> Options {
+    Options {
+        arches: Some(X86.to_vec()),
+        ..Options::default()
+    }
+}
+
+fn compiled(p: &Policy, ctx: &Context) -> Program {
+    moat_compile::compile(
+        p,
+        &moat_compile::Options {
+            ctx: *ctx,
+            weights: None,
+        },
+    )
+    .unwrap()
+    .program
+}
+
+/// libseccomp's compilation of an exported OCI/Docker seccomp JSON, as runc would build it.
+fn libseccomp(json: &str) -> Program {
+    let f = moat_oracle::oci_profile(json).unwrap();
+    Program::from_bytes(&moat_oracle::compile(&f).unwrap().bytes).unwrap()
+}
+
+/// Names libseccomp 2.5.4 cannot resolve on `arch`: their rules are skipped there.
+fn libseccomp_knows(arch: Arch, nr: u32) -> bool {
+    arch.by_nr(nr)
+        .is_none_or(|s| moat_oracle::resolve(oracle_arch(arch), s.name).is_some())
+}
+
+#[test]
+fn docker_default_round_trips_through_moat_and_docker_json() {
+    let ctx = docker_ctx();
+    let first = load(DOCKER_DEFAULT, &x86_opts()).unwrap();
+    // moat text → parse again → same policy.
+    let again = load_bytes(first.text.as_bytes(), "again.moat", &Options::default()).unwrap();
+    assert_eq!(again.policy, first.policy);
+    let json = export(&first, Format::Docker, &ctx, "docker").unwrap();
+    assert!(json.losses.is_empty(), "{:?}", json.losses);
+    let second = load_bytes(&json.data, "exported.json", &x86_opts()).unwrap();
+    let lowered = first.policy.lower(&ctx).unwrap();
+    let program = compiled(&second.policy, &ctx);
+    let libseccomp = libseccomp(&json.text());
+    let mut checked = 0usize;
+    for arch in X86 {
+        for n in 0..1024u32 {
+            let nr = n + arch.nr_bias();
+            // Junk in the upper half of 32-bit arguments too: the export masks it like the kernel.
+            for args in boundary_args(&lowered, arch, nr, false) {
+                let want = first
+                    .policy
+                    .evaluate(&ctx, arch.audit_arch(), nr, args)
+                    .action;
+                let back = second
+                    .policy
+                    .evaluate(&ctx, arch.audit_arch(), nr, args)
+                    .action;
+                assert_eq!(back, want, "{arch} {nr} {args:x?}");
+                assert_eq!(
+                    run(&program, arch, nr, args),
+                    want.to_ret(),
+                    "compiled {arch} {nr} {args:x?}"
+                );
+                if libseccomp_knows(arch, nr) {
+                    assert_eq!(
+                        run(&libseccomp, arch, nr, args),
+                        want.to_ret(),
+                        "libseccomp {arch} {nr} {args:x?}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 3 * 1024, "{checked}");
+}
+
+#[test]
+fn imported_docker_text_is_short() {
+    let l = load(DOCKER_DEFAULT, &x86_opts()).unwrap();
+    let statements = l
+        .text
+        .lines()
+        .filter(|s| !s.trim().is_empty() && !s.trim_start().starts_with('#'))
+        .count();
+    // The fixture is 800+ lines of JSON; the import reads as a policy.
+    assert!(statements < 60, "{statements}:\n{}", l.text);
+    assert!(l.text.contains("deny @obsolete"), "{}", l.text);
+}
+
+/// Every built-in profile, exported to OCI JSON and compiled by libseccomp, answers every call
+/// on every number and boundary argument exactly as the reference evaluator does (except numbers
+/// libseccomp does not know, which get the default).
+#[test]
+fn builtin_profiles_exported_to_oci_are_exact_under_libseccomp() {
+    for name in ["container", "strict", "docker"] {
+        let l = load(name, &Options::default()).unwrap();
+        let ctx = docker_ctx();
+        let out = export(&l, Format::Oci, &ctx, name).unwrap();
+        let json = out.text();
+        let prog = libseccomp(&json);
+        let lowered = l.policy.lower(&ctx).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let listed: Vec<Arch> = v["architectures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| moat_export::scmp_arch(a.as_str().unwrap()).unwrap())
+            .collect();
+        for abi in &lowered.abis {
+            let arch = abi.arch;
+            if !listed.contains(&arch) {
+                // Left out on purpose: the loss report says why, and libseccomp kills its calls.
+                assert!(
+                    out.losses
+                        .iter()
+                        .any(|l| l.0.contains(&format!("{arch} is left out"))),
+                    "{name}: {arch}: {:?}",
+                    out.losses
+                );
+                assert_eq!(run(&prog, arch, 0, [0; 6]), Action::KillThread.to_ret());
+                continue;
+            }
+            for n in 0..1024u32 {
+                let nr = n + arch.nr_bias();
+                if !libseccomp_knows(arch, nr) {
+                    continue;
+                }
+                for args in boundary_args(&lowered, arch, nr, false) {
+                    let want = l.policy.evaluate(&ctx, arch.audit_arch(), nr, args).action;
+                    let got = run(&prog, arch, nr, args);
+                    // Unknown numbers: OCI has one default for known and unknown numbers.
+                    if arch.by_nr(nr).is_none() {
+                        continue;
+                    }
+                    assert_eq!(
+                        got,
+                        want.to_ret(),
+                        "{name}: {arch} {:?} {args:x?}",
+                        arch.by_nr(nr).map(|s| s.name)
+                    );
+                }
+            }
+        }
+        // The losses are exactly what the format cannot say.
+        for l in &out.losses {
+            assert!(
+                l.0.contains("numbers moat does not know") || l.0.contains("bad-architecture"),
+                "{name}: {}",
+                l.0
+            );
+        }
+    }
+}
+
+#[test]
+fn deny_by_default_policy_lists_allowed_calls_when_unknown_is_stricter() {
+    let l = load_bytes(
+        b"default allow\nunknown errno ENOSYS\ndeny mkdir\narch x86_64\n",
+        "p.moat",
+        &Options::default(),
+    )
+    .unwrap();
+    let out = export(&l, Format::Oci, &Context::default(), "p").unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.data).unwrap();
+    assert_eq!(v["defaultAction"], "SCMP_ACT_ERRNO");
+    assert_eq!(v["defaultErrnoRet"], 38);
+    assert!(out.losses.is_empty(), "{:?}", out.losses);
+    let calls = v["syscalls"].as_array().unwrap();
+    let allow = calls
+        .iter()
+        .find(|c| c["action"] == "SCMP_ACT_ALLOW")
+        .unwrap();
+    assert!(
+        allow["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "read")
+    );
+    let deny = calls
+        .iter()
+        .find(|c| c["action"] == "SCMP_ACT_ERRNO")
+        .unwrap();
+    assert_eq!(deny["names"], serde_json::json!(["mkdir"]));
+    assert_eq!(deny["errnoRet"], 1);
+    let _ = Action::Allow;
+}
