@@ -185,3 +185,63 @@ fn signals_to_outside_processes() {
         "a signal from the scoped sandbox reached the sentinel"
     );
 }
+
+/// C10 for an unprivileged user: the `moat` supervisor runs as the same uid and stays dumpable,
+/// and this kernel has no Yama, so the kernel's ptrace access check for `/proc/<moat>/mem`
+/// (`mm_access(PTRACE_MODE_ATTACH)`, made when the file is opened) passes without any
+/// capability. A Landlock domain (`scope signals`) closes it. Runs `moat run` as uid 65534
+/// through `setpriv`; skipped when not root or without `setpriv`.
+#[test]
+fn the_supervisor_memory_is_open_to_an_unprivileged_sandbox_without_landlock() {
+    let Some(moat) = moat() else { return };
+    let as_nobody = |extra: &[&str]| -> Res {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&moat)
+            .arg("run")
+            .args(extra)
+            .arg("--")
+            .arg(helper())
+            .args(["proc_mem_open", "ppid"])
+            .stdin(Stdio::null())
+            .output();
+        match out {
+            Ok(o) => {
+                let text = String::from_utf8_lossy(&o.stdout).to_string();
+                if text.contains("errno=") {
+                    let l = text.lines().last().unwrap_or_default();
+                    let ret: i64 = l
+                        .split_whitespace()
+                        .find_map(|f| f.strip_prefix("ret="))
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(-2);
+                    let errno: i32 = l
+                        .split_whitespace()
+                        .find_map(|f| f.strip_prefix("errno="))
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(-2);
+                    Res::Done {
+                        ret,
+                        errno,
+                        extra: Default::default(),
+                    }
+                } else {
+                    Res::Other(format!("{text} {}", String::from_utf8_lossy(&o.stderr)))
+                }
+            }
+            Err(e) => Res::Skip(e.to_string()),
+        }
+    };
+    let bare = as_nobody(&[]);
+    if matches!(bare, Res::Skip(_) | Res::Other(_)) {
+        eprintln!("SKIP unprivileged runner test: {bare}");
+        return;
+    }
+    let scoped = as_nobody(&["-e", "scope signals"]);
+    eprintln!("runner as uid 65534: /proc/<moat>/mem open {bare}; with scope signals {scoped}");
+    assert!(
+        bare.ok(),
+        "closed by default now ({bare}): update docs/security.md and this test"
+    );
+    assert_eq!(scoped.errno(), Some(EACCES), "{scoped}");
+}
