@@ -412,3 +412,21 @@ fn landlock_required_fails_closed_on_what_it_cannot_enforce() {
         stderr(&out)
     );
 }
+
+#[test]
+fn explain_shows_landlock_statements() {
+    let path = tmp().join("ll.moat");
+    std::fs::write(&path, "use container\nfs read /usr\nnet connect 443\n").unwrap();
+    let out = moat(&["explain", path.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("# landlock: best effort"), "{text}");
+    assert!(
+        text.contains("# fs read: read files and list directories only beneath /usr ("),
+        "{text}"
+    );
+    assert!(
+        text.contains("# net connect: TCP connect to only port 443 ("),
+        "{text}"
+    );
+}

@@ -177,6 +177,78 @@ impl Landlock {
         self.net.iter().any(|r| r.access == access)
     }
 
+    /// What the statements restrict, one line each (for `moat explain`): every access kind
+    /// some statement names, with where it stays allowed and the lines that say so; nothing when
+    /// the policy has no Landlock statement.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.is_empty() {
+            return out;
+        }
+        out.push(match &self.required {
+            Some(l) => format!("landlock: required ({l}): refuse to run where the kernel cannot enforce it"),
+            None => "landlock: best effort: parts an older kernel cannot enforce are skipped with a warning".into(),
+        });
+        for access in [FsAccess::Read, FsAccess::Write, FsAccess::Exec] {
+            let rules: Vec<&FsRule> = self.fs.iter().filter(|r| r.access == access).collect();
+            if rules.is_empty() {
+                continue;
+            }
+            let paths: Vec<&str> = rules
+                .iter()
+                .flat_map(|r| r.paths.iter().map(String::as_str))
+                .collect();
+            let lines: Vec<String> = rules.iter().map(|r| r.location.to_string()).collect();
+            let what = match access {
+                FsAccess::Read => "read files and list directories",
+                FsAccess::Write => "write, create, remove and rename files",
+                FsAccess::Exec => "execute files",
+            };
+            let where_ = if paths.is_empty() {
+                "nowhere".to_string()
+            } else {
+                format!("only beneath {}", paths.join(" "))
+            };
+            out.push(format!(
+                "fs {}: {what} {where_} ({})",
+                access.name(),
+                lines.join(", ")
+            ));
+        }
+        for access in [NetAccess::Bind, NetAccess::Connect] {
+            let rules: Vec<&NetRule> = self.net.iter().filter(|r| r.access == access).collect();
+            if rules.is_empty() {
+                continue;
+            }
+            let ports: Vec<String> = rules
+                .iter()
+                .flat_map(|r| r.ports.iter().map(u16::to_string))
+                .collect();
+            let lines: Vec<String> = rules.iter().map(|r| r.location.to_string()).collect();
+            let where_ = if ports.is_empty() {
+                "no port".to_string()
+            } else {
+                format!("only port {}", ports.join(" "))
+            };
+            out.push(format!(
+                "net {}: TCP {} to {where_} ({})",
+                access.name(),
+                access.name(),
+                lines.join(", ")
+            ));
+        }
+        for (scope, l) in &self.scopes {
+            let what = match scope {
+                Scope::Signals => "no signals to processes outside the sandbox",
+                Scope::AbstractUnix => {
+                    "no connections to abstract unix sockets outside the sandbox"
+                }
+            };
+            out.push(format!("scope {}: {what} ({l})", scope.name()));
+        }
+        out
+    }
+
     pub(crate) fn add(&mut self, st: &LandlockStatement, location: Location) {
         match st {
             LandlockStatement::Fs(access, paths) => self.fs.push(FsRule {
@@ -478,6 +550,37 @@ mod tests {
             "p:1:6: expected signals or abstract-unix after `scope`, found end of line"
         );
         assert!(parse("fs read \"/a").unwrap_err().starts_with("p:1:9: "));
+    }
+
+    #[test]
+    fn policies_collect_landlock_statements_and_print_them_back() {
+        let text = "default allow\nfs read /usr /etc  # libraries\nnet connect 443\nscope signals\nlandlock required\ndeny bpf\n";
+        let p = crate::Policy::parse(text, "p.moat").unwrap();
+        let l = p.landlock();
+        assert_eq!(l.fs.len(), 1);
+        assert_eq!(l.fs[0].location.to_string(), "p.moat:2");
+        assert_eq!(l.net[0].ports, vec![443]);
+        assert!(l.required.is_some());
+        assert!(l.restricts_fs(FsAccess::Read) && !l.restricts_fs(FsAccess::Write));
+        assert_eq!(p.rules().len(), 1);
+        let printed = p.to_string();
+        assert_eq!(printed, text);
+        assert_eq!(crate::Policy::parse(&printed, "again").unwrap(), p);
+        let d = l.describe();
+        assert_eq!(d.len(), 4, "{d:?}");
+        assert!(d[1].starts_with(
+            "fs read: read files and list directories only beneath /usr /etc (p.moat:2)"
+        ));
+        // Statements in a used file count too.
+        let q = crate::Policy::parse("use container\nfs exec /usr\n", "q").unwrap();
+        assert!(q.landlock().restricts_fs(FsAccess::Exec));
+        assert!(
+            crate::Policy::builtin("container")
+                .unwrap()
+                .unwrap()
+                .landlock()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -198,6 +198,9 @@ fn text(
             policy.badarch_action().action
         )?;
     }
+    for line in policy.landlock().describe() {
+        writeln!(out, "# {line}")?;
+    }
     if detailed {
         for s in &exp.syscalls {
             writeln!(out, "\n{}", s.name)?;
