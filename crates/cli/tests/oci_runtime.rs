@@ -217,8 +217,21 @@ fn moat_runc_link_takes_runcs_command_line() {
     let logged = std::fs::read_to_string(&log).unwrap();
     let entry: Value = serde_json::from_str(logged.lines().last().unwrap()).unwrap();
     assert_eq!(entry["level"], "error", "{logged}");
+    // The loss report of the linux.seccomp export goes to the runtime's log, in its format.
+    let mut c = config(&case);
+    c["annotations"]["moat.dev/policy"] =
+        json!("default allow\nbadarch errno EPERM\ndeny mkdir mkdirat\n");
+    std::fs::write(case.dir.join("config.json"), c.to_string()).unwrap();
+    let text_log = case.dir.join("log.txt");
     let o = Command::new(&link)
-        .args(["run", "--bundle"])
+        .args([
+            "--log",
+            text_log.to_str().unwrap(),
+            "--log-format",
+            "text",
+            "run",
+            "--bundle",
+        ])
         .arg(&case.dir)
         .arg(&case.id)
         .env("MOAT_RUNTIME", "runc")
@@ -226,6 +239,12 @@ fn moat_runc_link_takes_runcs_command_line() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
+    let logged = std::fs::read_to_string(&text_log).unwrap();
+    assert!(
+        logged
+            .contains("level=warning msg=\"moat: linux.seccomp cannot say: other ABIs are killed"),
+        "{logged}"
+    );
     assert_enforced(&o);
 }
 
