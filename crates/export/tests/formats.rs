@@ -1,0 +1,230 @@
+//! Import of OCI config.json and security-profiles-operator YAML; systemd output read back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+
+use moat_export::systemd::Unit;
+use moat_export::{Format, InputFormat, Options, export, load, load_bytes};
+use moat_policy::{Action, CapSet, Cond, Context, Policy};
+use moat_syscalls::Arch;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+
+fn x86_64(p: &Policy, name: &str, args: [u64; 6]) -> Action {
+    let nr = Arch::X86_64.by_name(name).unwrap().nr;
+    p.evaluate(&Context::default(), Arch::X86_64.audit_arch(), nr, args)
+        .action
+}
+
+#[test]
+fn oci_config_json_uses_its_capabilities_and_keeps_its_extras() {
+    let l = load(&format!("{DATA}/config.json"), &Options::default()).unwrap();
+    assert_eq!(l.format, InputFormat::OciConfig);
+    let p = &l.policy;
+    // process.capabilities.bounding holds CAP_SYS_ADMIN but not CAP_SYS_BOOT.
+    assert_eq!(x86_64(p, "mount", [0; 6]), Action::Allow);
+    assert_eq!(x86_64(p, "reboot", [0; 6]), Action::DENY);
+    assert_eq!(x86_64(p, "ioctl", [0; 6]), Action::Notify);
+    // Two comparisons on one index: runc adds one rule per comparison, so they are ORed.
+    assert_eq!(x86_64(p, "personality", [8, 0, 0, 0, 0, 0]), Action::Allow);
+    assert_eq!(x86_64(p, "personality", [0, 0, 0, 0, 0, 0]), Action::Allow);
+    assert_eq!(x86_64(p, "personality", [9, 0, 0, 0, 0, 0]), Action::DENY);
+    // SCMP_CMP_MASKED_EQ: value is the mask, valueTwo the expected result.
+    assert_eq!(x86_64(p, "clone", [0x11, 0, 0, 0, 0, 0]), Action::Allow);
+    assert_eq!(
+        x86_64(p, "clone", [0x1000_0000, 0, 0, 0, 0, 0]),
+        Action::DENY
+    );
+    assert!(l.text.contains("# ask the agent"), "{}", l.text);
+    assert_eq!(l.extras.flags, ["SECCOMP_FILTER_FLAG_LOG"]);
+    assert_eq!(l.extras.listener_path.as_deref(), Some("/run/agent.sock"));
+    // Written back by the OCI export.
+    let out = export(&l, Format::Oci, &Context::default(), "c").unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.data).unwrap();
+    assert_eq!(v["flags"], serde_json::json!(["SECCOMP_FILTER_FLAG_LOG"]));
+    assert_eq!(v["listenerPath"], "/run/agent.sock");
+    assert_eq!(v["listenerMetadata"], "v1");
+}
+
+#[test]
+fn docker_profile_keeps_capability_guards() {
+    let json = br#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
+        {"names":["mount"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_SYS_ADMIN"],"minKernel":"5.4"}},
+        {"names":["clone3"],"action":"SCMP_ACT_ERRNO","errnoRet":38,"excludes":{"caps":["CAP_SYS_ADMIN"]}}]}"#;
+    let l = load_bytes(json, "p.json", &Options::default()).unwrap();
+    assert_eq!(l.format, InputFormat::Docker);
+    assert!(
+        l.text
+            .contains("allow mount when cap CAP_SYS_ADMIN and kernel >= 5.4"),
+        "{}",
+        l.text
+    );
+    assert!(
+        l.text
+            .contains("errno ENOSYS clone3 when not cap CAP_SYS_ADMIN"),
+        "{}",
+        l.text
+    );
+    let nr = Arch::native().by_name("mount").unwrap().nr;
+    let audit = Arch::native().audit_arch();
+    let admin = Context {
+        caps: Some([21u8].into_iter().collect()),
+        kernel: None,
+    };
+    assert_eq!(
+        l.policy.evaluate(&admin, audit, nr, [0; 6]).action,
+        Action::Allow
+    );
+    let none = Context {
+        caps: Some(CapSet::EMPTY),
+        kernel: None,
+    };
+    assert_eq!(
+        l.policy.evaluate(&none, audit, nr, [0; 6]).action,
+        Action::DENY
+    );
+}
+
+#[test]
+fn spo_multi_document_resolves_base_profile_name() {
+    let l = load(&format!("{DATA}/spo-base.yaml"), &Options::default()).unwrap();
+    assert_eq!(l.format, InputFormat::Spo);
+    let p = &l.policy;
+    assert_eq!(
+        x86_64(p, "read", [0; 6]),
+        Action::Allow,
+        "from the base profile"
+    );
+    assert_eq!(x86_64(p, "openat", [0; 6]), Action::Allow);
+    assert_eq!(x86_64(p, "clone3", [0; 6]), Action::Errno(38));
+    assert_eq!(x86_64(p, "socket", [1, 0, 0, 0, 0, 0]), Action::Allow);
+    assert_eq!(x86_64(p, "socket", [2, 0, 0, 0, 0, 0]), Action::DENY);
+    assert_eq!(x86_64(p, "mkdir", [0; 6]), Action::DENY);
+}
+
+#[test]
+fn spo_v1_and_json_forms_are_read() {
+    let l = load(&format!("{DATA}/spo-v1.yaml"), &Options::default()).unwrap();
+    assert_eq!(x86_64(&l.policy, "kexec_load", [0; 6]), Action::KillProcess);
+    assert_eq!(x86_64(&l.policy, "read", [0; 6]), Action::Log);
+    let json = br#"{"apiVersion":"security-profiles-operator.x-k8s.io/v1beta1","kind":"SeccompProfile",
+        "metadata":{"name":"j"},"spec":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"action":"SCMP_ACT_ERRNO","names":["mkdir"]}]}}"#;
+    let l = load_bytes(json, "p.json", &Options::default()).unwrap();
+    assert_eq!(l.format, InputFormat::Spo);
+    assert_eq!(x86_64(&l.policy, "mkdir", [0; 6]), Action::DENY);
+}
+
+#[test]
+fn spo_export_reads_back_with_the_same_verdicts() {
+    let l = load("strict", &Options::default()).unwrap();
+    let out = export(&l, Format::Spo, &Context::default(), "strict").unwrap();
+    let back = load_bytes(&out.data, "strict.yaml", &Options::default()).unwrap();
+    for name in ["read", "write", "openat", "mkdir", "exit_group", "futex"] {
+        assert_eq!(
+            x86_64(&back.policy, name, [0; 6]),
+            x86_64(&l.policy, name, [0; 6]),
+            "{name}"
+        );
+    }
+}
+
+/// Per name, every action the policy can give it on any accepted ABI.
+fn outcomes(
+    p: &Policy,
+    ctx: &Context,
+) -> std::collections::BTreeMap<&'static str, BTreeSet<Action>> {
+    let lowered = p.lower(ctx).unwrap();
+    let mut out: std::collections::BTreeMap<&'static str, BTreeSet<Action>> = Default::default();
+    for abi in &lowered.abis {
+        for sc in abi.arch.syscalls() {
+            let set = out.entry(sc.name).or_default();
+            match abi.syscalls.get(&sc.nr) {
+                None => {
+                    set.insert(abi.unknown);
+                }
+                Some(rules) => {
+                    let last_true = rules.iter().rposition(|r| r.cond == Cond::True);
+                    let live = &rules[last_true.unwrap_or(0)..];
+                    set.extend(live.iter().map(|r| r.action));
+                    if last_true.is_none() {
+                        set.insert(abi.default);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn systemd_output_parses_back_and_the_loss_report_lists_exactly_what_is_dropped() {
+    for profile in ["container", "strict", "docker"] {
+        let l = load(profile, &Options::default()).unwrap();
+        let ctx = Context {
+            caps: Some(CapSet::docker_default()),
+            kernel: None,
+        };
+        let out = export(&l, Format::Systemd, &ctx, profile).unwrap();
+        let unit = Unit::parse(&out.text()).unwrap();
+        assert!(!unit.architectures.is_empty());
+        let lossy: BTreeSet<String> = out
+            .losses
+            .iter()
+            .filter_map(|l| l.0.split_once(": ").map(|(n, _)| n.to_string()))
+            .collect();
+        for (name, acts) in outcomes(&l.policy, &ctx) {
+            let got = unit.verdict(name);
+            let exact = acts.len() == 1 && acts.contains(&got);
+            if exact {
+                assert!(
+                    !lossy.contains(name),
+                    "{profile}: {name} is exact but reported lost"
+                );
+            } else {
+                assert!(
+                    lossy.contains(name),
+                    "{profile}: {name}: {acts:?} became {got:?} without a loss line"
+                );
+                // Erring on the side of refusing: a call some outcome refuses stays refused.
+                if acts.iter().any(|a| !a.runs_call()) {
+                    assert!(
+                        !got.runs_call(),
+                        "{profile}: {name}: {acts:?} became {got:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn systemd_deny_list_for_a_permissive_policy() {
+    let l = load_bytes(
+        b"default allow\nunknown allow\narch x86_64\ndeny mkdir\nerrno ENOSYS clone3\nkill kexec_load\nlog ptrace\ndeny socket if domain == AF_VSOCK\n",
+        "p.moat",
+        &Options::default(),
+    )
+    .unwrap();
+    let out = export(&l, Format::Systemd, &Context::default(), "p").unwrap();
+    let text = out.text();
+    assert!(text.contains("SystemCallFilter=~"), "{text}");
+    let unit = Unit::parse(&text).unwrap();
+    assert!(!unit.allow_list);
+    assert_eq!(unit.verdict("mkdir"), Action::DENY);
+    assert_eq!(unit.verdict("clone3"), Action::Errno(38));
+    assert_eq!(unit.verdict("kexec_load"), Action::KillProcess);
+    assert_eq!(unit.verdict("ptrace"), Action::Log);
+    assert_eq!(unit.verdict("read"), Action::Allow);
+    // The argument condition is dropped: the whole call is refused, and the report says so.
+    assert_eq!(unit.verdict("socket"), Action::DENY);
+    assert_eq!(out.losses.len(), 1, "{:?}", out.losses);
+    assert!(
+        out.losses[0]
+            .0
+            .starts_with("socket: argument conditions cannot be written"),
+        "{:?}",
+        out.losses
+    );
+    assert_eq!(unit.architectures, ["x86-64"]);
+}
