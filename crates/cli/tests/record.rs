@@ -313,3 +313,199 @@ fn weights_file_lists_counts_most_frequent_first() {
         .collect();
     assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{text}");
 }
+
+// ---- Replay: record, run under the recorded policy, then add one new kind of operation ----
+
+/// `moat run --policy POLICY -- argv`.
+fn replay(policy: &Path, argv: &[&str]) -> Output {
+    run(moat()
+        .arg("run")
+        .arg("--policy")
+        .arg(policy)
+        .arg("--")
+        .args(argv))
+}
+
+/// Records `argv` twice and merges the two recordings (one run never covers every timing
+/// path), returning the merged policy's path.
+fn record_twice_and_merge(dir: &Path, argv: &[&str]) -> PathBuf {
+    for name in ["run1", "run2"] {
+        let (o, text) = record(dir, name, &[], argv);
+        assert_eq!(o.status.code(), Some(0), "{}\n{text}", stderr(&o));
+    }
+    let merged = dir.join("merged.moat");
+    let o = run(moat()
+        .args(["record", "--merge"])
+        .arg(dir.join("run1.moat"))
+        .arg(dir.join("run2.moat"))
+        .arg("-o")
+        .arg(&merged));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    merged
+}
+
+/// The program was killed by the recorded policy's `default kill`, and `moat run` named the
+/// syscall and the line (from the kernel's audit records; the tests run as root).
+fn assert_refused(o: &Output, syscall: &str, policy: &Path) {
+    assert_eq!(o.status.code(), Some(128 + 31), "{}", stderr(&o));
+    let e = stderr(o);
+    let want = format!("moat: x86_64 {syscall} killed the process");
+    assert!(e.contains(&want), "expected `{want}` in:\n{e}");
+    let line = format!("kill (process) by default ({}:3)", policy.display());
+    assert!(e.contains(&line), "expected `{line}` in:\n{e}");
+}
+
+const SCRIPT: &str = r#"set -e
+D=$1; PORT=$2
+bb=/usr/bin/busybox
+$bb mkdir -p $D/sub
+echo hello > $D/sub/a.txt
+$bb cp $D/sub/a.txt $D/sub/b.txt
+$bb ls -l $D/sub > $D/list.txt
+$bb wc -l < $D/list.txt
+( echo subshell ) ; $bb sh -c 'echo child process'
+# The job outlives the client, so `wait` below always blocks (one code path, not a race).
+{ $bb nc -l -p $PORT > $D/got.txt; $bb sleep 0.3; } &
+$bb sleep 0.5
+i=0
+until $bb nc 127.0.0.1 $PORT < $D/sub/a.txt; do i=$((i+1)); [ $i -gt 50 ] && exit 3; $bb sleep 0.1; done
+wait
+$bb grep -q hello $D/got.txt
+NEW_OPERATION
+echo done
+"#;
+
+#[test]
+fn busybox_script_replays_under_its_recording_and_a_new_operation_is_refused() {
+    let dir = scratch("busybox");
+    let script = dir.join("script.sh");
+    std::fs::write(&script, SCRIPT.replace("NEW_OPERATION", "")).unwrap();
+    let extended = dir.join("extended.sh");
+    std::fs::write(
+        &extended,
+        SCRIPT.replace("NEW_OPERATION", "$bb mkfifo $D/fifo"),
+    )
+    .unwrap();
+    let port = |k: u32| (20000 + (std::process::id() * 7 + k) % 20000).to_string();
+    let s = script.to_str().unwrap();
+    let work = |n: &str| dir.join(n).to_str().unwrap().to_string();
+
+    let (o, text) = record(
+        &dir,
+        "bb",
+        &[],
+        &[busybox(), "sh", s, &work("rec"), &port(0)],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "3\nsubshell\nchild process\ndone\n");
+    for want in [
+        "\nallow socket if domain in {AF_INET, AF_INET6} ",
+        "\nallow clone if flags & CLONE_NEW_ANY == 0 ",
+        "\nallow execve ",
+        "\nallow mkdir ",
+        "\nallow getdents64 ",
+        "\nallow connect ",
+        "\nallow accept ",
+    ] {
+        assert!(text.contains(want), "missing `{want}` in\n{text}");
+    }
+    assert!(!text.contains("mknod"), "{text}");
+    let policy = dir.join("bb.moat");
+
+    let o = replay(&policy, &[busybox(), "sh", s, &work("replay"), &port(1)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "3\nsubshell\nchild process\ndone\n");
+    assert_eq!(stderr(&o), "");
+
+    let x = extended.to_str().unwrap();
+    let o = replay(&policy, &[busybox(), "sh", x, &work("extended"), &port(2)]);
+    assert_refused(&o, "mknodat", &policy);
+    assert!(!stdout(&o).contains("done"), "{}", stdout(&o));
+}
+
+#[test]
+fn threaded_program_replays_and_a_new_operation_is_refused() {
+    let dir = scratch("threads");
+    let w = workload().to_str().unwrap();
+    let policy = record_twice_and_merge(&dir, &[w, "threads", "8"]);
+    for _ in 0..2 {
+        let o = replay(&policy, &[w, "threads", "8"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "8 threads ok\n");
+    }
+    // The same threads, each also creating an AF_INET socket: socket was never recorded.
+    let o = replay(&policy, &[w, "threads", "8", "inet"]);
+    assert_refused(&o, "socket", &policy);
+}
+
+#[test]
+fn af_unix_recording_refuses_af_inet_on_the_kernel() {
+    let dir = scratch("af-unix-kernel");
+    let w = workload().to_str().unwrap();
+    let (o, _) = record(&dir, "unix", &[], &[w, "unix"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let policy = dir.join("unix.moat");
+    let o = replay(&policy, &[w, "unix"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "socket ok\n");
+    // Same syscall, another argument value: refused by the argument condition.
+    let o = replay(&policy, &[w, "inet"]);
+    assert_refused(&o, "socket", &policy);
+}
+
+const PYTHON: &str = r#"
+import socket, subprocess, sys, threading
+srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+srv.bind(("127.0.0.1", 0))
+srv.listen()
+port = srv.getsockname()[1]
+def serve():
+    c, _ = srv.accept()
+    c.sendall(c.recv(100).upper())
+    c.close()
+t = threading.Thread(target=serve)
+t.start()
+cl = socket.create_connection(("127.0.0.1", port))
+cl.sendall(b"ping")
+print(cl.recv(100).decode())
+cl.close()
+t.join()
+workers = [threading.Thread(target=sum, args=(range(1000),)) for _ in range(4)]
+for w in workers: w.start()
+for w in workers: w.join()
+print(subprocess.run([sys.executable, "-c", "print('sub')"], capture_output=True, text=True).stdout.strip())
+a, b = socket.socketpair()
+a.close(); b.close()
+if len(sys.argv) > 1:
+    socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
+print("done")
+"#;
+
+#[test]
+fn python_threads_sockets_and_subprocess_replay_and_a_new_operation_is_refused() {
+    // The interpreter itself, not a launcher script (pyenv shims are shell scripts).
+    let o = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 is installed");
+    let python = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    let dir = scratch("python");
+    let policy = record_twice_and_merge(&dir, &[&python, "-c", PYTHON]);
+    let text = std::fs::read_to_string(&policy).unwrap();
+    assert!(
+        text.contains("\nallow socket if domain == AF_INET "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nallow socketpair if domain == AF_UNIX "),
+        "{text}"
+    );
+    for _ in 0..2 {
+        let o = replay(&policy, &[&python, "-c", PYTHON]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "PING\nsub\ndone\n");
+    }
+    // An AF_INET6 datagram socket: a socket domain the recording never saw.
+    let o = replay(&policy, &[&python, "-c", PYTHON, "inet6"]);
+    assert_refused(&o, "socket", &policy);
+}

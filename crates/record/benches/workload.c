@@ -3,7 +3,8 @@
  *   workload getppid N          N getppid() calls (a syscall-heavy loop)
  *   workload copy SRC DST N     copy SRC to DST N times with 4 KiB read/write calls
  *   workload unix | inet        create one AF_UNIX (or AF_INET) stream socket
- *   workload threads N          N threads, each calls getppid and creates an AF_UNIX socketpair
+ *   workload threads N [inet]   N threads, each calls getppid and creates an AF_UNIX socketpair
+ *                               (and with `inet`, also an AF_INET socket)
  *   workload fork-exec PROG...  fork; the child execs PROG; the parent waits
  *   workload unshare-user       unshare(CLONE_NEWUSER)
  */
@@ -21,11 +22,15 @@
 
 static void *thread_main(void *arg) {
     int sv[2];
-    (void)arg;
     syscall(SYS_getppid);
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return (void *)1;
     close(sv[0]);
     close(sv[1]);
+    if (arg) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) return (void *)1;
+        close(fd);
+    }
     return NULL;
 }
 
@@ -59,12 +64,13 @@ int main(int argc, char **argv) {
         printf("socket ok\n");
         return 0;
     }
-    if (!strcmp(mode, "threads") && argc == 3) {
+    if (!strcmp(mode, "threads") && (argc == 3 || argc == 4)) {
         int n = atoi(argv[2]);
+        void *inet = argc == 4 && !strcmp(argv[3], "inet") ? (void *)1 : NULL;
         pthread_t t[64];
         if (n > 64) n = 64;
         for (int i = 0; i < n; i++)
-            if (pthread_create(&t[i], NULL, thread_main, NULL) != 0) return 1;
+            if (pthread_create(&t[i], NULL, thread_main, inet) != 0) return 1;
         for (int i = 0; i < n; i++) {
             void *r;
             pthread_join(t[i], &r);

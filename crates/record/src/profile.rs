@@ -380,7 +380,7 @@ impl Profile {
         let seen = self.rules.values().filter(|a| a.count > 0).count();
         match &self.command {
             Some(c) => {
-                let _ = writeln!(out, "# recorded by moat record: {c}");
+                let _ = writeln!(out, "# recorded by moat record: {}", one_line(c));
             }
             None => out.push_str("# recorded by moat record\n"),
         }
@@ -529,6 +529,17 @@ fn align(text: &str) -> String {
         }
     }
     out
+}
+
+/// `text` fit for a comment line: control characters escaped, at most 200 characters.
+fn one_line(text: &str) -> String {
+    let escaped: String = text.chars().flat_map(char::escape_debug).collect();
+    if escaped.chars().count() > 200 {
+        let cut: String = escaped.chars().take(200).collect();
+        format!("{cut}...")
+    } else {
+        escaped
+    }
 }
 
 fn plural(n: u64, word: &str) -> String {
@@ -821,6 +832,22 @@ mod tests {
 
     fn policy(text: &str) -> Policy {
         Policy::parse(text, "test.moat").unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    #[test]
+    fn regression_multi_line_command_stays_in_its_comment() {
+        let mut r = Recording::new();
+        r.record(X86_64, 0, &[0; 6]);
+        let opts = Options {
+            command: Some("python3 -c 'import os\nprint(1)'\r".into()),
+            ..Options::default()
+        };
+        let text = Profile::from_recording(&r, &opts).to_text();
+        assert!(
+            text.starts_with("# recorded by moat record: python3 -c 'import os\\nprint(1)'\\r\n"),
+            "{text}"
+        );
+        policy(&text);
     }
 
     #[test]
