@@ -836,12 +836,23 @@ fn raw(f: &Filters, arches: &[Arch], sink: &mut Sink) {
     // something the kernel's emulator does not understand) before allowing unconditionally.
     for &arch in arches {
         let audit = arch.audit_arch();
+        // x32 numbers lie beyond the x86_64 bitmap and are never cached; ABIs without a bitmap
+        // here are not cached either.
+        if arch == Arch::X32 || moat_bpf::cache::bitmap_len(audit).is_none() {
+            continue;
+        }
         let mut slow = Vec::new();
+        let samples = sample_args(&sample_values(&f.constants()));
         for sc in arch.syscalls() {
-            let reads = f.reads_args(audit, sc.nr);
-            let allowed = f.action(audit, sc.nr, &[0; 6]) == Action::Allow;
-            if allowed
-                && !reads
+            // Allowed for every argument: for programs that read arguments, on every sample.
+            let always = if f.reads_args(audit, sc.nr) {
+                samples
+                    .iter()
+                    .all(|a| f.action(audit, sc.nr, a) == Action::Allow)
+            } else {
+                f.action(audit, sc.nr, &[0; 6]) == Action::Allow
+            };
+            if always
                 && !f
                     .programs
                     .iter()

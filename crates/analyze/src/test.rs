@@ -173,11 +173,12 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Expectation>, ParseError> {
         }
         let after = rest_t[close + 1..].trim_start();
         let eq_off = rest_off + close + 1 + (rest_t[close + 1..].len() - after.len());
-        let action_text = after
+        let raw_action = after
             .strip_prefix('=')
-            .ok_or_else(|| err(eq_off, "expected `= ACTION` after the call".into()))?
-            .trim();
-        let expected = action(action_text).map_err(|m| err(eq_off + 1, m))?;
+            .ok_or_else(|| err(eq_off, "expected `= ACTION` after the call".into()))?;
+        let action_text = raw_action.trim();
+        let skip = raw_action.len() - raw_action.trim_start().len();
+        let expected = action(action_text).map_err(|m| err(eq_off + 1 + skip, m))?;
         out.push(Expectation {
             line,
             text: body.to_string(),
@@ -257,15 +258,17 @@ pub fn action(text: &str) -> Result<Action, String> {
     Ok(a)
 }
 
-/// The ABIs an expectation covers for a subject: the named one, or for `*` every ABI the subject
-/// accepts (every ABI moat knows for raw programs) that has the syscall.
-pub fn arches(e: &Expectation, subject: &Subject) -> Vec<Arch> {
+/// The ABIs an expectation covers for a subject: the named one, or for `*` every ABI in `pool`
+/// (default: the ABIs the subject accepts; every ABI moat knows for raw programs) that has the
+/// syscall.
+pub fn arches(e: &Expectation, subject: &Subject, pool: Option<&[Arch]>) -> Vec<Arch> {
     match e.arch {
         Some(a) => vec![a],
         None => {
-            let pool: Vec<Arch> = match subject {
-                Subject::Policy { policy, .. } => policy.arches().to_vec(),
-                Subject::Filters(_) => Arch::ALL.to_vec(),
+            let pool: Vec<Arch> = match (pool, subject) {
+                (Some(p), _) => p.to_vec(),
+                (None, Subject::Policy { policy, .. }) => policy.arches().to_vec(),
+                (None, Subject::Filters(_)) => Arch::ALL.to_vec(),
             };
             pool.into_iter()
                 .filter(|a| a.by_name(&e.syscall).is_some())
@@ -311,7 +314,17 @@ pub fn check(
     e: &Expectation,
     ctx: &Context,
 ) -> Result<Vec<Failure>, CheckError> {
-    let arches = arches(e, subject);
+    check_in(subject, e, ctx, None)
+}
+
+/// Like [`check`], with `*` meaning the ABIs in `pool` (for a compiled program: its policy's).
+pub fn check_in(
+    subject: &Subject,
+    e: &Expectation,
+    ctx: &Context,
+    pool: Option<&[Arch]>,
+) -> Result<Vec<Failure>, CheckError> {
+    let arches = arches(e, subject, pool);
     if arches.is_empty() {
         return Err(CheckError::NoAbi {
             line: e.line,

@@ -26,6 +26,14 @@ enum Command {
     Emu(cmd::emu::Args),
     /// Show a policy and what it does to every group and syscall per ABI, with the deciding line.
     Explain(cmd::explain::Args),
+    /// Show the semantic difference of two policies (or prove one is a subset of the other).
+    Diff(cmd::diff::Args),
+    /// Report dangerous allowances, gaps and mistakes with stable codes, spans and fixes.
+    Lint(cmd::lint::Args),
+    /// Run policy unit tests (`x86_64 openat(AT_FDCWD, *, O_RDONLY) = allow`).
+    Test(cmd::test::Args),
+    /// Read the seccomp filters a running process has installed.
+    Dump(cmd::dump::Args),
     /// Convert between moat, Docker/OCI JSON, Kubernetes, security-profiles-operator, systemd and BPF.
     Convert(cmd::convert::Args),
     /// List the built-in profiles.
@@ -50,6 +58,10 @@ fn main() -> ExitCode {
         Command::Disasm(args) => cmd::disasm::run(args),
         Command::Emu(args) => cmd::emu::run(args),
         Command::Explain(args) => cmd::explain::run(args),
+        Command::Diff(args) => cmd::diff::run(args),
+        Command::Lint(args) => cmd::lint::run(args),
+        Command::Test(args) => cmd::test::run(args),
+        Command::Dump(args) => cmd::dump::run(args),
         Command::Convert(args) => cmd::convert::run(args),
         Command::Profiles(args) => cmd::profiles::run(args),
         Command::Record(args) => cmd::record::run(args),

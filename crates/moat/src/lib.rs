@@ -16,6 +16,7 @@
 //! A runnable version is `crates/moat/examples/sandbox.rs`; `moat run` (docs/run.md) does the same
 //! for another program.
 
+pub use moat_analyze as analyze;
 pub use moat_bpf as bpf;
 pub use moat_compile as compile;
 pub use moat_policy as policy;

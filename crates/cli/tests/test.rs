@@ -1,0 +1,95 @@
+//! `moat test` end to end: the built-in profiles' test files, failures, malformed files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+
+fn moat(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_moat"))
+        .args(args)
+        .output()
+        .expect("run moat")
+}
+
+fn tmp(name: &str, content: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("moat-test-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p.display().to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const PROFILES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../policy/profiles");
+
+#[test]
+fn builtin_profiles_pass_their_test_files() {
+    for p in ["container", "strict"] {
+        let file = format!("{PROFILES}/{p}.tests");
+        let o = moat(&["test", p, &file]);
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+        assert!(stdout(&o).contains(" 0 failed"), "{}", stdout(&o));
+    }
+}
+
+#[test]
+fn a_failure_prints_the_call_and_the_deciding_line() {
+    let t = tmp(
+        "f.tests",
+        "x86_64 openat(AT_FDCWD, *, O_RDONLY) = allow\n* bpf(*) = allow\n",
+    );
+    let o = moat(&["test", "container", &t]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("{t}:2: FAIL `* bpf(*) = allow`")),
+        "{out}"
+    );
+    assert!(out.contains("container: x86_64 bpf(0, 0, 0, 0, 0, 0) is deny: container:10: deny bpf perf_event_open"), "{out}");
+    assert!(out.contains("container (compiled): x86 bpf("), "{out}");
+    assert!(out.contains("2 expectations, 1 passed, 1 failed"), "{out}");
+}
+
+#[test]
+fn raw_bpf_is_tested_too() {
+    let dir = std::env::temp_dir().join(format!("moat-test-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bpf = dir.join("strict.bpf");
+    assert!(
+        moat(&["compile", "strict", "-o", bpf.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let file = format!("{PROFILES}/strict.tests");
+    let o = moat(&["test", bpf.to_str().unwrap(), &file]);
+    // Raw programs know no accepted ABIs: `*` covers every ABI, and strict kills foreign ones.
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("aarch64 read(0, 0, 0, 0, 0, 0) is kill"), "{out}");
+    assert!(!out.contains(": x86_64 read("), "{out}");
+    let t = tmp(
+        "x.tests",
+        "x86_64 read(*) = allow\nx86_64 openat(*) = kill\nx86 read(*) = kill\n",
+    );
+    let o = moat(&["test", bpf.to_str().unwrap(), &t]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn malformed_test_file_is_one_line_and_exit_2() {
+    let t = tmp(
+        "bad.tests",
+        "x86_64 read(*) = allow\nx86_64 read(*) = alow\n",
+    );
+    let o = moat(&["test", "container", &t]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("{t}:2:18: unknown action `alow`")),
+        "{err}"
+    );
+}
