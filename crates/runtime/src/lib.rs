@@ -17,6 +17,28 @@
 //! Inline policies may `use` built-in profiles only: a `use "path"` in a pod annotation would
 //! read files on the node, so it is refused before parsing.
 //!
+//! ```
+//! use moat_runtime::{Bundle, CRUN_BPF_ANNOTATION, Format, NodeConfig, Outcome, Request};
+//!
+//! let bundle = Bundle {
+//!     config_path: "config.json".into(),
+//!     config: serde_json::json!({
+//!         "ociVersion": "1.0.2",
+//!         "linux": {},
+//!         "annotations": {"moat.dev/policy": "use container\ndeny mkdir mkdirat\n"},
+//!     }),
+//! };
+//! let req = Request { format: Format::Bpf, kernel: None };
+//! match moat_runtime::plan(&bundle, &NodeConfig::default(), &req)? {
+//!     Outcome::Apply(plan) => {
+//!         assert!(plan.config["annotations"][CRUN_BPF_ANNOTATION].is_string());
+//!         // bundle.write(&plan.config)? replaces config.json atomically.
+//!     }
+//!     Outcome::Unchanged { reason } => panic!("{reason}"),
+//! }
+//! # Ok::<(), moat_runtime::PlanError>(())
+//! ```
+//!
 //! What it does not do: start processes (the CLI execs the real runtime), install filters, or
 //! enforce Landlock statements (an OCI runtime has no place for them: such policies are
 //! refused).
@@ -148,6 +170,12 @@ pub enum PlanError {
         /// The closest known key.
         suggestion: Option<&'static str>,
     },
+    /// The bundle carries moat's [`APPLIED_ANNOTATION`] without the original moat keeps beside
+    /// a configuration it wrote: someone else set it.
+    #[error(
+        "annotations.\"{APPLIED_ANNOTATION}\": only moat writes this annotation, and the bundle has no config.json.orig of moat's; refusing"
+    )]
+    ForgedApplied,
     /// The policy has Landlock statements, which an OCI runtime cannot enforce.
     #[error(
         "{origin}: Landlock statements (fs, net, scope) cannot be enforced through an OCI runtime; remove them or run the program with `moat run`"
@@ -403,6 +431,11 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
                 suggestion,
             });
         }
+    }
+    // Bundle::open replaced a configuration moat wrote by its kept original, which has no
+    // such annotation; one that is still there came from the pod.
+    if annotations.contains_key(APPLIED_ANNOTATION) {
+        return Err(PlanError::ForgedApplied);
     }
     let inline = annotations.get(POLICY_ANNOTATION);
     let profile = annotations.get(PROFILE_ANNOTATION);

@@ -366,3 +366,23 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn an_applied_annotation_from_the_pod_is_refused() {
+    let b = bundle("forged", &config(json!({APPLIED_ANNOTATION: "everything"})));
+    let e = plan(&b, &NodeConfig::default(), &BPF);
+    assert!(matches!(e, Err(PlanError::ForgedApplied)), "{e:?}");
+}
+
+#[test]
+fn planning_a_written_bundle_again_starts_from_the_original() {
+    let b = bundle(
+        "again",
+        &config(json!({POLICY_ANNOTATION: "use container\ndeny mkdir\n"})),
+    );
+    let first = apply(plan(&b, &NodeConfig::default(), &BPF).unwrap());
+    b.write(&first.config).unwrap();
+    let reopened = Bundle::open(b.config_path.parent().unwrap(), None).unwrap();
+    let second = apply(plan(&reopened, &NodeConfig::default(), &BPF).unwrap());
+    assert_eq!(second.config, first.config);
+}
