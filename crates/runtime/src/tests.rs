@@ -386,3 +386,29 @@ fn planning_a_written_bundle_again_starts_from_the_original() {
     let second = apply(plan(&reopened, &NodeConfig::default(), &BPF).unwrap());
     assert_eq!(second.config, first.config);
 }
+
+#[test]
+fn a_looser_node_profile_is_refused_on_a_strict_node() {
+    let dir = std::env::temp_dir().join(format!("moat-runtime-loose-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("tracing.moat"),
+        "use container\nallow perf_event_open\n",
+    )
+    .unwrap();
+    let node = NodeConfig {
+        profile_dir: dir.clone(),
+        ..strict_node()
+    };
+    let b = bundle(
+        "loose-profile",
+        &config(json!({PROFILE_ANNOTATION: "tracing"})),
+    );
+    let e = plan(&b, &node, &BPF).unwrap_err().to_string();
+    assert!(
+        e.starts_with("moat.dev/profile: refused:") && e.contains("perf_event_open"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
