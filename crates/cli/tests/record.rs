@@ -347,7 +347,7 @@ fn record_twice_and_merge(dir: &Path, argv: &[&str]) -> PathBuf {
 /// The program was killed by the recorded policy's `default kill`, and `moat run` named the
 /// syscall and the line (from the kernel's audit records; the tests run as root).
 fn assert_refused(o: &Output, syscall: &str, policy: &Path) {
-    assert_eq!(o.status.code(), Some(128 + 31), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(128 + 31), "{}", stderr(o));
     let e = stderr(o);
     let want = format!("moat: x86_64 {syscall} killed the process");
     assert!(e.contains(&want), "expected `{want}` in:\n{e}");

@@ -533,7 +533,16 @@ fn align(text: &str) -> String {
 
 /// `text` fit for a comment line: control characters escaped, at most 200 characters.
 fn one_line(text: &str) -> String {
-    let escaped: String = text.chars().flat_map(char::escape_debug).collect();
+    let escaped: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
     if escaped.chars().count() > 200 {
         let cut: String = escaped.chars().take(200).collect();
         format!("{cut}...")
