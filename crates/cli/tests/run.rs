@@ -430,3 +430,46 @@ fn explain_shows_landlock_statements() {
         "{text}"
     );
 }
+
+/// Without CAP_AUDIT_READ the records cannot be read: moat still runs the program confined and
+/// says why it cannot name the call.
+#[test]
+fn unprivileged_runs_get_the_fallback_message() {
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !is_root {
+        return; // the other tests already run unprivileged
+    }
+    // A probe copy nobody can execute, outside the target directory's permissions.
+    let probe = std::env::temp_dir().join(format!("moat-probe-{}", std::process::id()));
+    std::fs::copy(helper("probe"), &probe).unwrap();
+    let moat_bin = std::env::temp_dir().join(format!("moat-bin-{}", std::process::id()));
+    std::fs::copy(env!("CARGO_BIN_EXE_moat"), &moat_bin).unwrap();
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&moat_bin)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let p = probe.to_str().unwrap();
+    let out = as_nobody(&["run", "-e", "kill getppid", "--", p, "getppid"]);
+    assert_eq!(code(&out), SIGSYS_STATUS, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("killed by SIGSYS"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("CAP_AUDIT_READ"), "{}", stderr(&out));
+    let out = as_nobody(&["run", "--audit", "--", p, "bpf"]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    // Unprivileged, the filter still holds (no_new_privs makes it installable).
+    let out = as_nobody(&["run", "--", p, "bpf"]);
+    assert_eq!(code(&out), EPERM, "{}", stderr(&out));
+    let _ = std::fs::remove_file(&probe);
+    let _ = std::fs::remove_file(&moat_bin);
+}

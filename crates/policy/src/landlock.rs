@@ -583,6 +583,21 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn landlock_lines_never_panic(
+            head in proptest::sample::select(vec!["fs", "net", "scope", "landlock", "fs read", "net connect", "fs write \""]),
+            rest in ".{0,40}",
+        ) {
+            let text = format!("{head} {rest}");
+            if let Ok(Some(l)) = line(&text, 1, "p") {
+                // Whatever parses prints back to itself.
+                let again = line(&l.statement.to_string(), 1, "p").unwrap().unwrap();
+                proptest::prop_assert_eq!(again.statement, l.statement);
+            }
+        }
+    }
+
     #[test]
     fn display_round_trips() {
         for t in [

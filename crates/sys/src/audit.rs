@@ -214,6 +214,34 @@ mod tests {
         assert_eq!(split_message(&[1, 2, 3]), (0, String::new()));
     }
 
+    /// Deterministic fuzzing: random bytes and mutated records never panic the decoders.
+    #[test]
+    fn decoders_never_panic() {
+        let base = b"audit(1.2:3): pid=1 ses=2 comm=\"x y\" sig=31 arch=c000003e syscall=-1 code=0x80000000";
+        let mut state: u64 = 0x1234_5678;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            state >> 33
+        };
+        for _ in 0..20_000 {
+            let len = usize::try_from(next() % 120).unwrap();
+            let mut bytes: Vec<u8> = (0..len)
+                .map(|_| u8::try_from(next() % 256).unwrap())
+                .collect();
+            let _ = split_message(&bytes);
+            let _ = parse(&String::from_utf8_lossy(&bytes));
+            bytes.clear();
+            bytes.extend_from_slice(base);
+            for _ in 0..3 {
+                let i = usize::try_from(next()).unwrap() % bytes.len();
+                bytes[i] = u8::try_from(next() % 128).unwrap();
+            }
+            let _ = parse(&String::from_utf8_lossy(&bytes));
+        }
+    }
+
     #[test]
     fn split_message_bounds_length() {
         let mut m = vec![0u8; 16];
