@@ -113,7 +113,7 @@ pub fn load_bytes(bytes: &[u8], origin: &str, opts: &Options) -> Result<Loaded, 
         let v: Value = serde_json::from_str(text).map_err(|e| Error::Syntax {
             origin: origin.to_string(),
             line: e.line(),
-            col: e.column(),
+            col: e.column().max(1),
             message: json_message(&e),
         })?;
         return from_json(&v, origin, opts);

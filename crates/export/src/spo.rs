@@ -123,6 +123,20 @@ pub(crate) fn load_documents(
             base,
         });
     }
+    // Every base must be in the file.
+    for d in &parsed {
+        if let Some((b, bp)) = &d.base {
+            if b.starts_with("oci://") {
+                return Err(r.err(
+                    bp,
+                    format!("remote base profile \"{b}\" cannot be read; put the base profile in this file"),
+                ));
+            }
+            if !parsed.iter().any(|o| o.name == *b) {
+                return Err(r.err(bp, format!("no SeccompProfile named \"{b}\" in this file")));
+            }
+        }
+    }
     // The profile: not a base of another document.
     let is_base = |d: &Doc<'_>| {
         parsed.iter().any(|o| {
