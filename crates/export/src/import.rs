@@ -367,7 +367,9 @@ pub fn import(
     );
 
     let mut emitted: Vec<Line> = Vec::new();
-    if invert {
+    // When the profile allows every name moat knows, nothing is left to refuse: an action line
+    // without names would not parse.
+    if invert && !base.is_empty() {
         let names: Vec<String> = base.iter().map(|n| n.to_string()).collect();
         emitted.push(Line {
             action: default,
@@ -447,14 +449,16 @@ pub fn import(
         }
     }
 
-    let policy = Policy::parse(&text, origin).map_err(|e| match e.span {
-        Some(span) => {
-            let line = usize::try_from(span.line).unwrap_or(usize::MAX);
-            let p = paths.get(&line).cloned().unwrap_or_default();
-            Error::input(origin, &p, e.kind.to_string())
-        }
-        None => Error::Policy(e),
-    })?;
+    // Locations name the generated text, not the JSON: `profile.json (as moat):12`.
+    let policy =
+        Policy::parse(&text, &format!("{origin} (as moat)")).map_err(|e| match e.span {
+            Some(span) => {
+                let line = usize::try_from(span.line).unwrap_or(usize::MAX);
+                let p = paths.get(&line).cloned().unwrap_or_default();
+                Error::input(origin, &p, e.kind.to_string())
+            }
+            None => Error::Policy(e),
+        })?;
     Ok(Imported {
         text,
         policy,

@@ -41,8 +41,11 @@ enum Format {
 }
 
 /// Reads a built-in profile name or a policy file; errors are one `file:line:col: message` line.
+/// Docker/OCI JSON, an OCI config.json and SeccompProfile YAML are read too (moat-export).
 pub(crate) fn open(spec: &str) -> anyhow::Result<Policy> {
-    Policy::open(spec).map_err(|e| anyhow::anyhow!("{e}"))
+    moat_export::load(spec, &moat_export::Options::default())
+        .map(|l| l.policy)
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// The guard context from `--cap` and `--kernel`.
