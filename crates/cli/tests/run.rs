@@ -473,3 +473,34 @@ fn unprivileged_runs_get_the_fallback_message() {
     let _ = std::fs::remove_file(&probe);
     let _ = std::fs::remove_file(&moat_bin);
 }
+
+#[test]
+fn e_statements_follow_a_policy_file() {
+    let path = tmp().join("base.moat");
+    std::fs::write(&path, "default allow\ndeny getppid  # base says EPERM\n").unwrap();
+    let p = probe();
+    let f = path.to_str().unwrap();
+    let out = moat(&["run", "--policy", f, "--", &p, "getppid"]);
+    assert_eq!(code(&out), EPERM, "{}", stderr(&out));
+    let out = moat(&[
+        "run",
+        "--policy",
+        f,
+        "-e",
+        "errno 77 getppid",
+        "--",
+        &p,
+        "getppid",
+    ]);
+    assert_eq!(code(&out), 77, "{}", stderr(&out));
+    let out = moat(&[
+        "run",
+        "--profile",
+        "strict",
+        "-e",
+        "allow bpf",
+        "--",
+        "true",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
