@@ -127,7 +127,11 @@ fn assert_enforced(o: &Output) {
 
 fn moat(args: &[&str], dir: &Path, env: &[(&str, &Path)]) -> Output {
     let mut cmd = Command::new(MOAT);
-    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    // Hermetic: an empty node configuration unless the test names one.
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .env("MOAT_RUNTIME_CONFIG", "/dev/null");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -140,7 +144,7 @@ fn in_cgroup2(script: &str) -> Output {
     Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c"])
         .arg(format!(
-            "umount -l /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 99\n{script}"
+            "umount -l /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 99\nexport MOAT_RUNTIME_CONFIG=/dev/null\n{script}"
         ))
         .stdin(Stdio::null())
         .output()
@@ -235,7 +239,7 @@ fn moat_runc_link_takes_runcs_command_line() {
         .arg(&case.dir)
         .arg(&case.id)
         .env("MOAT_RUNTIME", "runc")
-        .env_remove("MOAT_RUNTIME_CONFIG")
+        .env("MOAT_RUNTIME_CONFIG", "/dev/null")
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -262,6 +266,7 @@ fn runc_lifecycle_passes_through() {
         |more: &[&str]| -> Vec<String> { rt.iter().chain(more).map(|s| s.to_string()).collect() };
     // `create` keeps the container's stdio: give it none, so nothing waits on a pipe.
     let status = Command::new(MOAT)
+        .env("MOAT_RUNTIME_CONFIG", "/dev/null")
         .args(with(&[
             "create",
             "--bundle",
@@ -276,6 +281,7 @@ fn runc_lifecycle_passes_through() {
     assert!(status.success());
     let state = |case: &Case| -> Value {
         let o = Command::new(MOAT)
+            .env("MOAT_RUNTIME_CONFIG", "/dev/null")
             .args(with(&["state", &case.id]))
             .output()
             .unwrap();
@@ -286,6 +292,7 @@ fn runc_lifecycle_passes_through() {
     assert_eq!(s["status"], "created");
     assert!(s["annotations"]["moat.dev/applied"].is_string(), "{s}");
     let o = Command::new(MOAT)
+        .env("MOAT_RUNTIME_CONFIG", "/dev/null")
         .args(with(&["start", &case.id]))
         .output()
         .unwrap();
@@ -293,6 +300,7 @@ fn runc_lifecycle_passes_through() {
     assert_eq!(state(&case)["status"], "running");
     // A process started with `exec` gets the container's filter too.
     let o = Command::new(MOAT)
+        .env("MOAT_RUNTIME_CONFIG", "/dev/null")
         .args(with(&["exec", &case.id, "mkdir", "/tmp/x"]))
         .output()
         .unwrap();
@@ -303,11 +311,13 @@ fn runc_lifecycle_passes_through() {
         show(&o)
     );
     let o = Command::new(MOAT)
+        .env("MOAT_RUNTIME_CONFIG", "/dev/null")
         .args(with(&["exec", &case.id, "touch", "/tmp/y"]))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", show(&o));
     let o = Command::new(MOAT)
+        .env("MOAT_RUNTIME_CONFIG", "/dev/null")
         .args(with(&["kill", &case.id, "KILL"]))
         .output()
         .unwrap();
@@ -322,11 +332,13 @@ fn runc_lifecycle_passes_through() {
     }
     assert!(stopped);
     let o = Command::new(MOAT)
+        .env("MOAT_RUNTIME_CONFIG", "/dev/null")
         .args(with(&["delete", &case.id]))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", show(&o));
     let o = Command::new(MOAT)
+        .env("MOAT_RUNTIME_CONFIG", "/dev/null")
         .args(with(&["state", &case.id]))
         .output()
         .unwrap();
