@@ -751,9 +751,10 @@ fn cache(
     };
     for abi in &lowered.abis {
         let audit = abi.arch.audit_arch();
-        if abi.arch == Arch::X32 || moat_bpf::cache::bitmap_len(audit).is_none() {
+        // Numbers beyond the bitmap (ARM's private calls) are never cached.
+        let Some(len) = moat_bpf::cache::bitmap_len(audit).filter(|_| abi.arch != Arch::X32) else {
             continue;
-        }
+        };
         let mut slow = Vec::new();
         for (&nr, rules) in &abi.syscalls {
             let mut atoms = Atoms::default();
@@ -764,7 +765,7 @@ fn cache(
                     syscall: crate::syscall_name(abi.arch, nr).unwrap_or("?").to_string(),
                     source,
                 })?;
-            let always = regions.iter().all(|r| r.verdicts[0].0 == Action::Allow);
+            let always = nr < len && regions.iter().all(|r| r.verdicts[0].0 == Action::Allow);
             if always && !moat_bpf::cache::is_constant_allow(&program, audit, nr) {
                 slow.push(crate::syscall_name(abi.arch, nr).unwrap_or("?"));
             }
@@ -838,12 +839,12 @@ fn raw(f: &Filters, arches: &[Arch], sink: &mut Sink) {
         let audit = arch.audit_arch();
         // x32 numbers lie beyond the x86_64 bitmap and are never cached; ABIs without a bitmap
         // here are not cached either.
-        if arch == Arch::X32 || moat_bpf::cache::bitmap_len(audit).is_none() {
+        let Some(len) = moat_bpf::cache::bitmap_len(audit).filter(|_| arch != Arch::X32) else {
             continue;
-        }
+        };
         let mut slow = Vec::new();
         let samples = sample_args(&sample_values(&f.constants()));
-        for sc in arch.syscalls() {
+        for sc in arch.syscalls().iter().filter(|s| s.nr < len) {
             // Allowed for every argument: for programs that read arguments, on every sample.
             let always = if f.reads_args(audit, sc.nr) {
                 samples

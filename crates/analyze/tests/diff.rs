@@ -113,6 +113,19 @@ fn container_versus_strict_is_exact() {
     assert!(n > 1000);
 }
 
+/// The acceptance check: every difference between Docker's default profile and
+/// `container`, and nothing else, on every number of every ABI and boundary arguments.
+#[test]
+fn docker_versus_container_is_exact() {
+    if Policy::builtin("docker").is_none() {
+        return;
+    }
+    let n = check_diff("docker", "container");
+    assert!(n > 5000, "{n}");
+    let n = check_diff("container", "docker");
+    assert!(n > 5000, "{n}");
+}
+
 #[test]
 fn builtins_pairwise_are_exact() {
     let names: Vec<&str> = moat_policy::builtins().iter().map(|b| b.name).collect();
