@@ -533,6 +533,8 @@ impl Child {
         linger: Duration,
         on_record: &mut dyn FnMut(audit::Record),
     ) -> io::Result<Exit> {
+        // Whether a record of a SIGSYS-delivering action (kill, trap) has been handed over.
+        let saw_sigsys = std::cell::Cell::new(false);
         let mut drain = |sock: &audit::Socket| -> io::Result<bool> {
             let mut any = false;
             while let Some((kind, text)) = sock.recv()? {
@@ -540,6 +542,9 @@ impl Child {
                 if kind == audit::AUDIT_SECCOMP
                     && let Some(r) = audit::parse(&text).filter(|r| self.owns(r))
                 {
+                    if r.sig == libc::SIGSYS {
+                        saw_sigsys.set(true);
+                    }
                     on_record(r);
                 }
             }
@@ -582,7 +587,25 @@ impl Child {
         if let Some(a) = audit {
             // The kernel queues a record before the call returns or the process dies, and
             // kauditd delivers it shortly after: wait until the socket stays quiet.
+            // When SIGSYS killed the program, its record is certain to come: wait for it (up to
+            // two seconds on a loaded machine) before waiting for quiet.
             let deadline = Instant::now() + Duration::from_secs(5);
+            if exit == Exit::Signal(libc::SIGSYS) {
+                let until = Instant::now() + Duration::from_secs(2);
+                while Instant::now() < until {
+                    drain(a)?;
+                    if saw_sigsys.get() {
+                        break;
+                    }
+                    let mut pfd = libc::pollfd {
+                        fd: a.fd().as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: one live pollfd.
+                    unsafe { libc::poll(&mut pfd, 1, 50) };
+                }
+            }
             loop {
                 drain(a)?;
                 let mut pfd = libc::pollfd {
