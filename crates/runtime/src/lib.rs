@@ -10,6 +10,9 @@
 //! [`CRUN_BPF_ANNOTATION`]). [`Bundle::write`] replaces `config.json` atomically and keeps the
 //! original as `config.json.orig`. [`cmdline`] reads runc's command line.
 //!
+//! Pod annotations reach every container of a pod; `moat.dev/policy.NAME` and
+//! `moat.dev/profile.NAME` replace them for the container called NAME ([`container_name`]).
+//!
 //! With `allow-pod-policies = false` a pod's policy is read after the node default (as if it
 //! began with `use DEFAULT`) and must be provably never more permissive than the default:
 //! `moat-analyze`'s exact subset check decides, and a counterexample refuses the container.
@@ -50,6 +53,7 @@ pub mod cmdline;
 pub mod log;
 pub mod node;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
@@ -75,6 +79,49 @@ pub const APPLIED_ANNOTATION: &str = "moat.dev/applied";
 pub const CRUN_BPF_ANNOTATION: &str = "run.oci.seccomp_bpf_data";
 
 const KNOWN_ANNOTATIONS: &[&str] = &[POLICY_ANNOTATION, PROFILE_ANNOTATION, APPLIED_ANNOTATION];
+
+/// The container's name in its pod, from the annotations the CRI runtimes write into
+/// `config.json`: containerd's `io.kubernetes.cri.container-name`, or CRI-O's
+/// `io.kubernetes.cri-o.ContainerName` (`k8s_NAME_POD_NAMESPACE_UID_ATTEMPT`). `None` for a pod's
+/// sandbox (pause) container and outside Kubernetes.
+pub fn container_name(annotations: &BTreeMap<String, String>) -> Option<String> {
+    let sandbox = [
+        "io.kubernetes.cri.container-type",
+        "io.kubernetes.cri-o.ContainerType",
+    ]
+    .iter()
+    .any(|k| annotations.get(*k).is_some_and(|t| t == "sandbox"));
+    if sandbox {
+        return None;
+    }
+    if let Some(n) = annotations.get("io.kubernetes.cri.container-name") {
+        return Some(n.clone()).filter(|n| !n.is_empty());
+    }
+    // Kubernetes container names are DNS labels: no `_`, so the second field is the name.
+    annotations
+        .get("io.kubernetes.cri-o.ContainerName")
+        .and_then(|n| n.strip_prefix("k8s_"))
+        .and_then(|n| n.split('_').next())
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+}
+
+/// True for `moat.dev/policy.NAME` and `moat.dev/profile.NAME` with NAME a DNS label (a
+/// Kubernetes container name).
+fn per_container_key(key: &str) -> bool {
+    [POLICY_ANNOTATION, PROFILE_ANNOTATION].iter().any(|base| {
+        key.strip_prefix(base)
+            .and_then(|r| r.strip_prefix('.'))
+            .is_some_and(|n| {
+                !n.is_empty()
+                    && n.len() <= 63
+                    && n.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !n.starts_with('-')
+                    && !n.ends_with('-')
+            })
+    })
+}
 
 /// How the compiled policy reaches the runtime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -421,6 +468,7 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
     for key in annotations.keys() {
         if let Some(rest) = key.strip_prefix("moat.dev/")
             && !KNOWN_ANNOTATIONS.contains(&key.as_str())
+            && !per_container_key(key)
         {
             let suggestion = KNOWN_ANNOTATIONS.iter().copied().find(|k| {
                 let k = &k["moat.dev/".len()..];
@@ -437,8 +485,17 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
     if annotations.contains_key(APPLIED_ANNOTATION) {
         return Err(PlanError::ForgedApplied);
     }
-    let inline = annotations.get(POLICY_ANNOTATION);
-    let profile = annotations.get(PROFILE_ANNOTATION);
+    // A container's own annotation (`moat.dev/policy.web`) replaces the pod's of the same kind.
+    let container = container_name(&annotations);
+    let pick = |base: &str| -> Option<(String, String)> {
+        container
+            .as_ref()
+            .map(|n| format!("{base}.{n}"))
+            .and_then(|k| annotations.get(&k).map(|v| (k, v.clone())))
+            .or_else(|| annotations.get(base).map(|v| (base.to_string(), v.clone())))
+    };
+    let inline = pick(POLICY_ANNOTATION);
+    let profile = pick(PROFILE_ANNOTATION);
     let pod_asks = inline.is_some() || profile.is_some();
     if !pod_asks {
         if node.default_profile.is_none() {
@@ -467,34 +524,29 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
         }
         None => None,
     };
-    if let Some(p) = profile {
-        lines.push(profile_use(
-            p,
-            &node.profile_dir,
-            false,
-            PROFILE_ANNOTATION,
-        )?);
-        sources.push(format!("{PROFILE_ANNOTATION} `{p}`"));
-        origins.push(PROFILE_ANNOTATION);
+    if let Some((key, p)) = &profile {
+        lines.push(profile_use(p, &node.profile_dir, false, key)?);
+        sources.push(format!("{key} `{p}`"));
+        origins.push(key.clone());
     }
-    if let Some(text) = inline {
+    if let Some((key, text)) = &inline {
         if let Some((line, col)) = path_use(text) {
             return Err(PlanError::PathUse {
-                origin: POLICY_ANNOTATION.into(),
+                origin: key.clone(),
                 line,
                 col,
             });
         }
         // Parsed alone first, so that errors point at the annotation's own lines.
-        let alone = parse(text, POLICY_ANNOTATION)?;
+        let alone = parse(text, key)?;
         if !alone.landlock().is_empty() {
             return Err(PlanError::Landlock {
-                origin: POLICY_ANNOTATION.into(),
+                origin: key.clone(),
             });
         }
         lines.push(text.trim_end_matches('\n').to_string());
-        sources.push(POLICY_ANNOTATION.to_string());
-        origins.push(POLICY_ANNOTATION);
+        sources.push(key.clone());
+        origins.push(key.clone());
     }
     let origin = if origins.is_empty() {
         "default-profile".to_string()

@@ -412,3 +412,74 @@ fn a_looser_node_profile_is_refused_on_a_strict_node() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_containers_own_annotation_replaces_the_pods() {
+    let pod = json!({
+        POLICY_ANNOTATION: "use container\ndeny mkdir\n",
+        "moat.dev/policy.web": "use container\ndeny rmdir\n",
+    });
+    let with = |extra: Value| {
+        let mut a = pod.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            a[k] = v.clone();
+        }
+        a
+    };
+    // containerd names the container `web`: its own policy.
+    let b = bundle(
+        "web",
+        &config(with(json!({"io.kubernetes.cri.container-name": "web",
+        "io.kubernetes.cri.container-type": "container"}))),
+    );
+    let p = apply(plan(&b, &NodeConfig::default(), &BPF).unwrap());
+    assert_eq!(p.sources, ["moat.dev/policy.web"]);
+    assert_eq!(ret(&p.program, "rmdir", [0; 6]), 0x0005_0001);
+    assert_eq!(ret(&p.program, "mkdir", [0; 6]), 0x7fff_0000);
+    // CRI-O names it in its own annotation.
+    let b = bundle(
+        "crio",
+        &config(with(
+            json!({"io.kubernetes.cri-o.ContainerName": "k8s_web_pod_ns_uid_0"}),
+        )),
+    );
+    let p = apply(plan(&b, &NodeConfig::default(), &BPF).unwrap());
+    assert_eq!(p.sources, ["moat.dev/policy.web"]);
+    // Another container, and the sandbox, get the pod's policy.
+    for (name, extra) in [
+        ("db", json!({"io.kubernetes.cri.container-name": "db"})),
+        (
+            "pause",
+            json!({"io.kubernetes.cri.container-type": "sandbox"}),
+        ),
+        (
+            "crio-pause",
+            json!({"io.kubernetes.cri-o.ContainerType": "sandbox",
+            "io.kubernetes.cri-o.ContainerName": "k8s_POD_pod_ns_uid_0"}),
+        ),
+    ] {
+        let b = bundle(name, &config(with(extra)));
+        let p = apply(plan(&b, &NodeConfig::default(), &BPF).unwrap());
+        assert_eq!(p.sources, [POLICY_ANNOTATION], "{name}");
+        assert_eq!(ret(&p.program, "mkdir", [0; 6]), 0x0005_0001, "{name}");
+    }
+    // Errors name the annotation they come from.
+    let b = bundle(
+        "web-broken",
+        &config(json!({"moat.dev/policy.web": "deny rmdri\n",
+        "io.kubernetes.cri.container-name": "web"})),
+    );
+    let e = plan(&b, &NodeConfig::default(), &BPF)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("moat.dev/policy.web:1:6: "), "{e}");
+    // A per-container key must be a container name.
+    let b = bundle(
+        "bad-key",
+        &config(json!({"moat.dev/policy.Web_1": "deny rmdir\n"})),
+    );
+    assert!(matches!(
+        plan(&b, &NodeConfig::default(), &BPF),
+        Err(PlanError::UnknownAnnotation { .. })
+    ));
+}
