@@ -509,3 +509,33 @@ fn python_threads_sockets_and_subprocess_replay_and_a_new_operation_is_refused()
     let o = replay(&policy, &[&python, "-c", PYTHON, "inet6"]);
     assert_refused(&o, "socket", &policy);
 }
+
+#[test]
+fn docker_and_spo_formats_carry_the_argument_conditions() {
+    let dir = scratch("formats");
+    let w = workload().to_str().unwrap();
+    let (o, json) = record(&dir, "p", &["--format", "docker"], &[w, "unix"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["defaultAction"], "SCMP_ACT_KILL_PROCESS");
+    let socket = v["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["names"].as_array().unwrap().iter().any(|n| n == "socket"))
+        .unwrap_or_else(|| panic!("no socket rule in {json}"));
+    assert_eq!(socket["action"], "SCMP_ACT_ALLOW", "{json}");
+    assert_eq!(socket["args"][0]["index"], 0, "{json}");
+    // int parameter: compared on its low 32 bits (libseccomp: value = mask, valueTwo = datum).
+    assert_eq!(socket["args"][0]["op"], "SCMP_CMP_MASKED_EQ", "{json}");
+    assert_eq!(socket["args"][0]["value"], 0xffff_ffffu64, "{json}");
+    assert_eq!(socket["args"][0]["valueTwo"], 1, "{json}");
+    let (o, yaml) = record(&dir, "q", &["--format", "spo"], &[w, "unix"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        yaml.starts_with("apiVersion: security-profiles-operator.x-k8s.io/"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("kind: SeccompProfile"), "{yaml}");
+    assert!(yaml.contains("- socket"), "{yaml}");
+}

@@ -53,10 +53,13 @@ pub(crate) struct Args {
 enum Format {
     /// moat's policy language.
     Moat,
+    /// A Docker/moby seccomp profile (JSON), converted by moat-export.
+    Docker,
+    /// A security-profiles-operator `SeccompProfile` (YAML), converted by moat-export.
+    Spo,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let Format::Moat = args.format;
     if !args.merge.is_empty() {
         return merge(&args);
     }
@@ -118,7 +121,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let rec = outcome.beyond.as_ref().unwrap_or(&outcome.recording);
     let profile = Profile::from_recording(rec, &opts);
-    write_policy(&profile.to_text(), Some(output))?;
+    write_policy(&profile.to_text(), Some(output), args.format)?;
     if let Some(w) = &args.weights {
         write_atomic(w, outcome.recording.weights().as_bytes())?;
     }
@@ -149,21 +152,46 @@ fn merge(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let names: Vec<String> = args.merge.iter().map(|p| p.display().to_string()).collect();
     merged.command = Some(format!("merge of {}", names.join(", ")));
-    write_policy(&merged.to_text(), args.output.as_deref())?;
+    write_policy(&merged.to_text(), args.output.as_deref(), args.format)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Checks the policy parses (so the output is valid input for every other command), then
-/// writes it to `path` (atomically) or standard output.
-fn write_policy(text: &str, path: Option<&Path>) -> anyhow::Result<()> {
+/// Checks the policy parses (so the output is valid input for every other command), converts
+/// it to `format`, then writes it to `path` (atomically) or standard output. What a format
+/// cannot express is reported on standard error, one line each.
+fn write_policy(text: &str, path: Option<&Path>, format: Format) -> anyhow::Result<()> {
     let origin = path.map_or_else(|| "<stdout>".to_string(), |p| p.display().to_string());
     Policy::parse(text, &origin)
         .map_err(|e| anyhow::anyhow!("internal error: the recorded policy does not parse: {e}"))?;
+    let target = match format {
+        Format::Moat => None,
+        Format::Docker => Some(moat_export::Format::Docker),
+        Format::Spo => Some(moat_export::Format::Spo),
+    };
+    let bytes = match target {
+        None => text.as_bytes().to_vec(),
+        Some(target) => {
+            let loaded =
+                moat_export::load_bytes(text.as_bytes(), &origin, &moat_export::Options::default())
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let name = path.and_then(|p| p.file_stem()).map_or_else(
+                || "recorded".to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            );
+            let exported =
+                moat_export::export(&loaded, target, &moat::policy::Context::default(), &name)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for loss in &exported.losses {
+                eprintln!("moat: {}: {}", target.name(), loss.0);
+            }
+            exported.data
+        }
+    };
     match path {
-        Some(p) => write_atomic(p, text.as_bytes()),
+        Some(p) => write_atomic(p, &bytes),
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
+            out.write_all(&bytes)?;
             out.flush()?;
             Ok(())
         }
