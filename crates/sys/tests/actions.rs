@@ -614,3 +614,67 @@ fn spawn_forwards_signals_sent_to_the_supervisor() {
     assert!(libc::WIFEXITED(status), "{status:#x}");
     assert_eq!(libc::WEXITSTATUS(status), 9);
 }
+
+#[test]
+fn landlock_rule_on_a_file_allows_only_that_file() {
+    if landlock::abi() == 0 {
+        return;
+    }
+    let st = in_child(|| {
+        let mut rs = Ruleset::new();
+        // READ includes READ_DIR, which a file cannot take: only READ_FILE applies to it.
+        rs.allow_path("/etc/hostname", landlock::fs::READ);
+        rs.prepare(Compat::Required)
+            .unwrap()
+            .restrict_self()
+            .unwrap();
+        i32::from(read_ok("/etc/hostname")) | i32::from(!read_ok("/etc/passwd")) << 1
+    });
+    assert_eq!(st.unwrap(), ChildStatus::Exited(0b11));
+}
+
+#[test]
+fn landlock_net_bind_confines_tcp_binds_to_the_ports() {
+    if landlock::abi() < 4 {
+        return;
+    }
+    let st = in_child(|| {
+        let mut rs = Ruleset::new();
+        rs.allow_port(1, landlock::net::BIND_TCP);
+        rs.prepare(Compat::Required)
+            .unwrap()
+            .restrict_self()
+            .unwrap();
+        // Port 0 (any free port) is not port 1; connecting stays unrestricted.
+        match std::net::TcpListener::bind("127.0.0.1:0") {
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => 1,
+            _ => 0,
+        }
+    });
+    assert_eq!(st.unwrap(), ChildStatus::Exited(1));
+}
+
+#[test]
+fn landlock_scope_abstract_unix_blocks_sockets_from_outside() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+    if landlock::abi() < 6 {
+        return;
+    }
+    let name = format!("moat-test-scope-{}", std::process::id());
+    let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let _outside = UnixListener::bind_addr(&addr).unwrap();
+    let st = in_child(move || {
+        let before = UnixStream::connect_addr(&addr).is_ok();
+        let mut rs = Ruleset::new();
+        rs.scope(landlock::scope::ABSTRACT_UNIX_SOCKET);
+        rs.prepare(Compat::Required)
+            .unwrap()
+            .restrict_self()
+            .unwrap();
+        let after = UnixStream::connect_addr(&addr);
+        let denied = matches!(&after, Err(e) if e.raw_os_error() == Some(libc::EPERM));
+        i32::from(before && denied)
+    });
+    assert_eq!(st.unwrap(), ChildStatus::Exited(1));
+}
