@@ -339,6 +339,8 @@ fn literal(c: &moat_policy::Cmp, negated: bool) -> Option<Vec<Atom>> {
             } else {
                 vec![Atom::Masked { mask, bits: v }]
             }),
+            // x & m != v always holds when v has bits outside the mask.
+            CmpOp::Ne if v & !mask != 0 => Some(vec![Atom::Range { lo: 0, hi: max }]),
             // x & m != v: some bit of the mask differs.
             CmpOp::Ne => Some(
                 (0..64)
@@ -981,5 +983,124 @@ impl Ord for ArgKey {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         let k = |a: &Arg| (a.index, a.op.token(), a.value, a.value_two);
         k(&self.0).cmp(&k(&other.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What libseccomp does with one comparison on a 64-bit ABI.
+    fn matches(a: &Arg, args: &[u64; 6]) -> bool {
+        let x = args[usize::from(a.index)];
+        match a.op {
+            ScmpOp::Ne => x != a.value,
+            ScmpOp::Lt => x < a.value,
+            ScmpOp::Le => x <= a.value,
+            ScmpOp::Eq => x == a.value,
+            ScmpOp::Ge => x >= a.value,
+            ScmpOp::Gt => x > a.value,
+            ScmpOp::MaskedEq => x & a.value == a.value_two & a.value,
+        }
+    }
+
+    /// One comparison; every argument of a syscall has one width, so a whole condition uses one.
+    fn cmp(width: Width) -> impl Strategy<Value = Cond> {
+        let op = prop::sample::select(vec![
+            CmpOp::Eq,
+            CmpOp::Ne,
+            CmpOp::Lt,
+            CmpOp::Le,
+            CmpOp::Gt,
+            CmpOp::Ge,
+        ]);
+        let value = prop_oneof![0u64..70, Just(0xffff_ffff), Just(u64::MAX), any::<u64>()];
+        let mask = prop_oneof![Just(u64::MAX), 1u64..0x100, any::<u64>()];
+        (0u8..2, op, mask, value).prop_map(move |(arg, op, mask, value)| {
+            let wm = if width == Width::U32 {
+                0xffff_ffff
+            } else {
+                u64::MAX
+            };
+            // Masks other than "all ones" only with == and != (what the language can write).
+            let op = if mask & wm != wm && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                CmpOp::Eq
+            } else {
+                op
+            };
+            Cond::Cmp(moat_policy::Cmp {
+                arg,
+                width,
+                op,
+                mask: mask & wm,
+                value: value & wm,
+            })
+        })
+    }
+
+    fn cond() -> impl Strategy<Value = Cond> {
+        prop::sample::select(vec![Width::U32, Width::U64]).prop_flat_map(|w| cond_of(w))
+    }
+
+    fn cond_of(width: Width) -> impl Strategy<Value = Cond> {
+        cmp(width).prop_recursive(3, 12, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 2..4).prop_map(Cond::and),
+                prop::collection::vec(inner.clone(), 2..4).prop_map(Cond::or),
+                inner.prop_map(Cond::negate),
+            ]
+        })
+    }
+
+    fn interesting(c: &Cond, out: &mut Vec<u64>) {
+        match c {
+            Cond::Cmp(x) => out.extend([
+                x.value,
+                x.value.wrapping_add(1),
+                x.value.wrapping_sub(1),
+                x.mask,
+                !x.mask,
+                x.value | 0x1_0000_0000,
+            ]),
+            Cond::And(v) | Cond::Or(v) => v.iter().for_each(|c| interesting(c, out)),
+            Cond::Not(x) => interesting(x, out),
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        /// The libseccomp rules of a region match exactly the argument values the condition holds for.
+        #[test]
+        fn region_rules_are_exact(c in cond(), extra in prop::collection::vec(any::<u64>(), 4)) {
+            if let Some(rules) = region_rules(&c, 10_000) {
+                let mut vals = vec![0, 1, 0xffff_ffff, u64::MAX, 0x1_0000_0000];
+                interesting(&c, &mut vals);
+                vals.extend(extra);
+                for &a in &vals {
+                    for &b in &vals {
+                        let args = [a, b, 0, 0, 0, 0];
+                        let want = c.holds(&args);
+                        let got = rules.iter().any(|r| r.iter().all(|cmp| matches(cmp, &args)));
+                        prop_assert_eq!(got, want, "args {:x?} rules {:?}", args, rules);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn blocks_cover_exactly_the_range(lo in any::<u32>(), len in any::<u32>(), x in any::<u32>()) {
+            let lo = u64::from(lo);
+            let hi = (lo + u64::from(len)).min(0xffff_ffff);
+            let bs = blocks(lo, hi, 0xffff_ffff);
+            prop_assert!(bs.len() <= 64);
+            for v in [u64::from(x), lo, hi, lo.saturating_sub(1), hi + 1] {
+                let inside = v >= lo && v <= hi;
+                let hit = bs.iter().filter(|(m, b)| v & m == *b).count();
+                prop_assert_eq!(hit, usize::from(inside), "v {:#x} in [{:#x}, {:#x}]", v, lo, hi);
+            }
+        }
     }
 }

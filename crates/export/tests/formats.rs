@@ -228,3 +228,22 @@ fn systemd_deny_list_for_a_permissive_policy() {
     );
     assert_eq!(unit.architectures, ["x86-64"]);
 }
+
+#[test]
+fn a_twin_the_profile_does_not_list_keeps_the_profiles_verdict() {
+    // Docker-style profile for x86 that allows setuid but not setuid32: in moat a rule on setuid
+    // covers setuid32, so the import must set setuid32 back to the default.
+    let json = br#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86"],
+        "syscalls":[{"names":["setuid","getuid","getuid32"],"action":"SCMP_ACT_ALLOW"}]}"#;
+    let l = load_bytes(json, "t.json", &Options::default()).unwrap();
+    let ctx = Context::default();
+    let x86 = Arch::X86;
+    let ev = |name: &str| {
+        let nr = x86.by_name(name).unwrap().nr;
+        l.policy.evaluate(&ctx, x86.audit_arch(), nr, [0; 6]).action
+    };
+    assert_eq!(ev("setuid"), Action::Allow);
+    assert_eq!(ev("setuid32"), Action::DENY, "{}", l.text);
+    assert_eq!(ev("getuid32"), Action::Allow);
+    assert_eq!(ev("getuid"), Action::Allow);
+}
