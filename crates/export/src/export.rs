@@ -1040,7 +1040,7 @@ mod tests {
     }
 
     fn cond() -> impl Strategy<Value = Cond> {
-        prop::sample::select(vec![Width::U32, Width::U64]).prop_flat_map(|w| cond_of(w))
+        prop::sample::select(vec![Width::U32, Width::U64]).prop_flat_map(cond_of)
     }
 
     fn cond_of(width: Width) -> impl Strategy<Value = Cond> {
