@@ -539,3 +539,40 @@ fn docker_and_spo_formats_carry_the_argument_conditions() {
     assert!(yaml.contains("kind: SeccompProfile"), "{yaml}");
     assert!(yaml.contains("- socket"), "{yaml}");
 }
+
+#[test]
+fn a_file_that_cannot_be_executed_exits_127_with_one_line() {
+    let dir = scratch("noexec");
+    let file = dir.join("data.txt");
+    std::fs::write(&file, "not a program\n").unwrap();
+    let (o, _) = record(&dir, "p", &[], &[file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(127));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains("cannot execute") && e.contains("Permission denied"),
+        "{e}"
+    );
+}
+
+#[test]
+fn progress_shows_on_a_terminal() {
+    // util-linux `script` gives moat a terminal on standard error.
+    let dir = scratch("tty");
+    let policy = dir.join("p.moat");
+    let w = workload().to_str().unwrap();
+    let inner = format!(
+        "{} record -o {} -- {w} getppid 300000",
+        env!("CARGO_BIN_EXE_moat"),
+        policy.display()
+    );
+    let o = run(Command::new("script").args(["-qec", &inner, "/dev/null"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("\r\x1b[Kmoat record: "), "{out:?}");
+    assert!(out.contains(" distinct syscalls, "), "{out:?}");
+    assert!(
+        out.contains(&format!("; wrote {}", policy.display())),
+        "{out:?}"
+    );
+}

@@ -1,0 +1,91 @@
+//! `moat_sys::notify` on the real kernel: the recording filter sees the program from its
+//! `execve` on, follows its children, and the supervisor returns the program's status.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ffi::CString;
+
+use moat_bpf::Program;
+use moat_bpf::builder::Builder;
+use moat_bpf::consts::SECCOMP_RET_USER_NOTIF;
+use moat_sys::notify::{self, Exit};
+use moat_syscalls::Arch;
+
+fn notify_all() -> Program {
+    let mut b = Builder::new();
+    b.ret(SECCOMP_RET_USER_NOTIF);
+    b.finish().unwrap()
+}
+
+fn c(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+
+fn name(arch: u32, nr: u32) -> &'static str {
+    Arch::of(arch, nr)
+        .and_then(|a| a.by_nr(nr))
+        .map_or("?", |s| s.name)
+}
+
+#[test]
+fn first_call_is_the_programs_execve_and_children_are_followed() {
+    let argv = [
+        c("/usr/bin/busybox"),
+        c("sh"),
+        c("-c"),
+        c("/usr/bin/busybox true; exit 3"),
+    ];
+    let mut child = notify::spawn(&argv[0], &argv, &[], &notify_all()).unwrap();
+    let mut calls = Vec::new();
+    let mut pids = std::collections::BTreeSet::new();
+    let exit = child
+        .supervise(
+            |n| {
+                calls.push(name(n.data.arch, n.data.nr));
+                pids.insert(n.pid);
+            },
+            None,
+            || {},
+        )
+        .unwrap();
+    assert_eq!(exit, Exit::Code(3));
+    assert_eq!(calls.first(), Some(&"execve"), "{calls:?}");
+    // The shell and the child it forks and execs: two processes, two execs.
+    assert_eq!(
+        calls.iter().filter(|c| **c == "execve").count(),
+        2,
+        "{calls:?}"
+    );
+    assert!(pids.len() >= 2, "{pids:?}");
+    assert_eq!(calls.last(), Some(&"exit_group"), "{calls:?}");
+}
+
+#[test]
+fn a_failed_exec_is_reported() {
+    let argv = [c("/nonexistent/program")];
+    let mut child = notify::spawn(&argv[0], &argv, &[], &notify_all()).unwrap();
+    let exit = child.supervise(|_| {}, None, || {}).unwrap();
+    assert_eq!(exit, Exit::Code(127));
+    let e = child.exec_error().unwrap();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+}
+
+#[test]
+fn dropping_an_unsupervised_child_kills_it() {
+    let argv = [c("/usr/bin/busybox"), c("sleep"), c("100")];
+    let child = notify::spawn(&argv[0], &argv, &[], &notify_all()).unwrap();
+    let pid = child.pid();
+    drop(child);
+    // Killed and reaped by the drop: the process is gone.
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
+
+#[test]
+fn clone3_flags_are_readable_from_the_caller() {
+    // The recorder reads clone_args.flags from the caller's memory; here from our own.
+    let flags: u64 = 0x1000_0011;
+    let addr = &flags as *const u64 as u64;
+    let got = notify::read_u64(std::process::id(), addr).unwrap();
+    assert_eq!(got, flags);
+    assert!(notify::read_u64(std::process::id(), 8).is_err());
+}
