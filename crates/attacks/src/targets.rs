@@ -49,6 +49,11 @@ pub const ALL: &[Target] = &[
         run: compile,
         dict: POLICY_DICT,
     },
+    Target {
+        name: "import",
+        run: import,
+        dict: IMPORT_DICT,
+    },
 ];
 
 /// The target called `name`.
@@ -159,6 +164,88 @@ const POLICY_DICT: &[&str] = &[
     "\u{feff}",
     "\u{0}",
     "é",
+];
+
+const IMPORT_DICT: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"",
+    "null",
+    "true",
+    "false",
+    "0",
+    "-1",
+    "4294967296",
+    "18446744073709551616",
+    "1e999",
+    "\\u0000",
+    "\"defaultAction\"",
+    "\"defaultErrnoRet\"",
+    "\"architectures\"",
+    "\"archMap\"",
+    "\"architecture\"",
+    "\"subArchitectures\"",
+    "\"syscalls\"",
+    "\"names\"",
+    "\"name\"",
+    "\"action\"",
+    "\"errnoRet\"",
+    "\"args\"",
+    "\"index\"",
+    "\"value\"",
+    "\"valueTwo\"",
+    "\"op\"",
+    "\"includes\"",
+    "\"excludes\"",
+    "\"caps\"",
+    "\"arches\"",
+    "\"minKernel\"",
+    "\"flags\"",
+    "\"listenerPath\"",
+    "\"SCMP_ACT_ERRNO\"",
+    "\"SCMP_ACT_ALLOW\"",
+    "\"SCMP_ACT_KILL\"",
+    "\"SCMP_ACT_KILL_PROCESS\"",
+    "\"SCMP_ACT_TRAP\"",
+    "\"SCMP_ACT_TRACE\"",
+    "\"SCMP_ACT_LOG\"",
+    "\"SCMP_ACT_NOTIFY\"",
+    "\"SCMP_CMP_MASKED_EQ\"",
+    "\"SCMP_CMP_GT\"",
+    "\"SCMP_CMP_NE\"",
+    "\"SCMP_ARCH_X86_64\"",
+    "\"SCMP_ARCH_X86\"",
+    "\"SCMP_ARCH_X32\"",
+    "\"CAP_SYS_ADMIN\"",
+    "\"4.8\"",
+    "\"clone\"",
+    "\"socket\"",
+    "\"personality\"",
+    "\"linux\"",
+    "\"seccomp\"",
+    "\"process\"",
+    "\"capabilities\"",
+    "\"bounding\"",
+    "apiVersion: security-profiles-operator.x-k8s.io/v1beta1\n",
+    "kind: SeccompProfile\n",
+    "metadata:\n  name: p\n",
+    "spec:\n",
+    "  defaultAction: SCMP_ACT_ERRNO\n",
+    "  baseProfileName: ",
+    "  syscalls:\n",
+    "  - action: SCMP_ACT_ALLOW\n",
+    "    names:\n",
+    "    - read\n",
+    "---\n",
+    "  architectures:\n",
+    "  - SCMP_ARCH_X86_64\n",
+    ": ",
+    "- ",
+    "  ",
 ];
 
 const ASM_DICT: &[&str] = &[
@@ -552,6 +639,49 @@ fn check_run(p: &Program, d: &SeccompData) {
         traced == out && path.len() == out.executed,
         "trace disagrees with run"
     );
+}
+
+/// Importers (Docker/OCI JSON, OCI config.json, security-profiles-operator YAML, moat text):
+/// reading never panics; an accepted profile's moat text parses to the same policy; exporting it
+/// to Docker JSON, security-profiles-operator YAML and moat text never panics, and every export
+/// reads back.
+pub fn import(data: &[u8]) -> bool {
+    let mut accepted = false;
+    for unknown in [false, true] {
+        let opts = moat_export::Options {
+            allow_unknown_names: unknown,
+            ..moat_export::Options::default()
+        };
+        let Ok(loaded) = moat_export::load_bytes(data, "fuzz.json", &opts) else {
+            continue;
+        };
+        accepted = true;
+        match Policy::parse(&loaded.text, "fuzz.json") {
+            Ok(p) => assert!(
+                p == loaded.policy,
+                "the imported text parses to a different policy\n{}",
+                loaded.text
+            ),
+            Err(e) => panic!("the imported text does not parse: {e}\n{}", loaded.text),
+        }
+        let ctx = Context::default();
+        for format in [
+            moat_export::Format::Docker,
+            moat_export::Format::Spo,
+            moat_export::Format::Moat,
+        ] {
+            if let Ok(e) = moat_export::export(&loaded, format, &ctx, "fuzz")
+                && let Err(err) = moat_export::load_bytes(&e.data, "exported", &opts)
+            {
+                panic!(
+                    "the {} export does not read back: {err}\n{}",
+                    format.name(),
+                    e.text()
+                );
+            }
+        }
+    }
+    accepted
 }
 
 /// A small deterministic generator (xorshift64*), seeded from input bytes so a target's

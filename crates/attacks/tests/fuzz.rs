@@ -96,3 +96,8 @@ fn fuzz_emu() {
 fn fuzz_compile() {
     fuzz("compile");
 }
+
+#[test]
+fn fuzz_import() {
+    fuzz("import");
+}

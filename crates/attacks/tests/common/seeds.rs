@@ -93,6 +93,35 @@ pub fn programs() -> Vec<Program> {
     out
 }
 
+/// Foreign profiles: Docker's default profile, a minimal OCI config, security-profiles-operator
+/// documents (with a base profile), and the moat profiles.
+pub fn profiles() -> Vec<Vec<u8>> {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
+    let docker = std::fs::read(fixtures.join("docker-default.json")).unwrap();
+    let mut out = vec![docker];
+    out.push(
+        br#"{"ociVersion":"1.0.2","process":{"capabilities":{"bounding":["CAP_CHOWN"]}},
+"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,
+"architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],"flags":["SECCOMP_FILTER_FLAG_LOG"],
+"syscalls":[{"names":["read","write","exit_group"],"action":"SCMP_ACT_ALLOW"},
+{"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":40,"op":"SCMP_CMP_NE"}]},
+{"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2114060288,"valueTwo":0,"op":"SCMP_CMP_MASKED_EQ"}],
+"excludes":{"caps":["CAP_SYS_ADMIN"]}}]}}}"#
+            .to_vec(),
+    );
+    out.push(
+        b"apiVersion: security-profiles-operator.x-k8s.io/v1beta1\nkind: SeccompProfile\n\
+metadata:\n  name: base\nspec:\n  defaultAction: SCMP_ACT_ERRNO\n  architectures:\n  - SCMP_ARCH_X86_64\n\
+  syscalls:\n  - action: SCMP_ACT_ALLOW\n    names:\n    - read\n    - write\n---\n\
+apiVersion: security-profiles-operator.x-k8s.io/v1beta1\nkind: SeccompProfile\nmetadata:\n  name: app\n\
+spec:\n  defaultAction: SCMP_ACT_ERRNO\n  baseProfileName: base\n  syscalls:\n  - action: SCMP_ACT_ALLOW\n\
+    names:\n    - openat\n    args:\n    - index: 2\n      value: 0\n      op: SCMP_CMP_EQ\n"
+            .to_vec(),
+    );
+    out.extend(policies().into_iter().take(3));
+    out
+}
+
 /// Program bytes.
 pub fn program_bytes() -> Vec<Vec<u8>> {
     programs().iter().map(Program::to_bytes).collect()
@@ -136,6 +165,7 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
         "bpf_decode" => program_bytes(),
         "asm" => asm_texts(),
         "emu" => emu_inputs(),
+        "import" => profiles(),
         other => panic!("no seeds for target {other}"),
     };
     out.extend(regressions(name).into_iter().map(|(_, b)| b));
