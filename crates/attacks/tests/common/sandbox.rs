@@ -41,9 +41,30 @@ pub struct Filter {
 
 impl Filter {
     pub fn new(name: &str, policy: Policy) -> Filter {
-        let compiled = moat_compile::compile(&policy, &moat_compile::Options::default())
+        Filter::with_ctx(name, policy, moat_policy::Context::default())
+    }
+
+    /// Compiled for a context (capabilities and kernel for `when` guards).
+    pub fn with_ctx(name: &str, policy: Policy, ctx: moat_policy::Context) -> Filter {
+        let options = moat_compile::Options {
+            ctx,
+            ..moat_compile::Options::default()
+        };
+        let compiled = moat_compile::compile(&policy, &options)
             .unwrap_or_else(|e| panic!("{name} does not compile: {e}"));
         Filter::program(name, Some(policy), compiled.program)
+    }
+
+    /// moat's built-in `docker` profile compiled for Docker's default capabilities.
+    pub fn docker_moat() -> Filter {
+        Filter::with_ctx(
+            "docker(moat)",
+            Policy::builtin("docker").unwrap().unwrap(),
+            moat_policy::Context {
+                caps: Some(moat_policy::CapSet::docker_default()),
+                kernel: None,
+            },
+        )
     }
 
     /// A program from elsewhere (libseccomp's compilation of Docker's profile).
