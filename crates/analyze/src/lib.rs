@@ -19,6 +19,7 @@
 
 pub mod describe;
 pub mod diff;
+pub mod explain;
 pub mod filters;
 pub mod lint;
 pub mod region;

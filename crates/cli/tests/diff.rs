@@ -141,6 +141,24 @@ fn raw_bpf_is_compared_by_sampling_and_says_so() {
 }
 
 #[test]
+fn docker_json_reads_like_any_policy() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/docker-default.json"
+    );
+    if !std::path::Path::new(fixture).exists() {
+        return;
+    }
+    // The importer accepts the native ABI; on it Docker's JSON and the built-in `docker` agree.
+    let o = moat(&["diff", fixture, "docker"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(!out.contains("[x86_64"), "{out}");
+    let o = moat(&["diff", "--subset", fixture, "docker"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
 fn bad_input_is_one_line_and_exit_2() {
     let f = tmp("bad.moat", b"default allow\ndeny nosuchcall\n");
     let o = moat(&["diff", "container", &f]);

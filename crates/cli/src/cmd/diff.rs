@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use moat::analyze::{Diff, Subject, Subset, describe};
 use moat::bpf::Program;
-use moat::policy::{Action, Context, Policy};
+use moat::policy::{Action, Context};
 use moat::syscalls::Arch;
 use serde_json::json;
 
@@ -38,8 +38,9 @@ enum Format {
     Json,
 }
 
-/// Reads what the analysis commands accept: `pid:PID`, a built-in profile, a policy file, raw BPF
-/// (8 bytes per instruction) or `moat disasm` text.
+/// Reads what the analysis commands accept: `pid:PID`, a built-in profile, a policy in any
+/// format `moat explain` reads (moat text, Docker/OCI JSON, OCI config.json, SeccompProfile
+/// YAML), raw BPF (8 bytes per instruction) or `moat disasm` text.
 pub(crate) fn subject(spec: &str, ctx: &Context) -> anyhow::Result<Subject> {
     if let Some(pid) = spec.strip_prefix("pid:") {
         let pid: i32 = pid
@@ -53,8 +54,7 @@ pub(crate) fn subject(spec: &str, ctx: &Context) -> anyhow::Result<Subject> {
     }
     let path = std::path::Path::new(spec);
     if !path.exists() {
-        let policy = Policy::open(spec)?;
-        return Ok(Subject::policy(policy, ctx)?);
+        return Ok(Subject::policy(super::explain::open(spec)?, ctx)?);
     }
     let bytes = std::fs::read(path).with_context(|| format!("{spec}: cannot read"))?;
     let text = std::str::from_utf8(&bytes)
@@ -64,11 +64,11 @@ pub(crate) fn subject(spec: &str, ctx: &Context) -> anyhow::Result<Subject> {
         let program = Program::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{spec}: {e}"))?;
         return Ok(Subject::filters(vec![program], spec));
     };
-    match Policy::parse(text, spec) {
+    match super::explain::open(spec) {
         Ok(policy) => Ok(Subject::policy(policy, ctx)?),
         Err(policy_err) => match moat::bpf::asm::assemble(text) {
             Ok(program) if looks_like_bpf_text(text) => Ok(Subject::filters(vec![program], spec)),
-            _ => Err(policy_err.into()),
+            _ => Err(policy_err),
         },
     }
 }

@@ -32,6 +32,10 @@ pub(crate) struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Also write a self-contained HTML page (colour grid of groups × ABIs, per-syscall detail,
+    /// cache coverage and cost) to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -92,18 +96,101 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         exp.syscalls.retain(|s| s.name == name);
     }
+    // Cache coverage and cost from the compiler (moat-analyze); absent when it cannot compile.
+    let costs = moat::analyze::explain::costs(&policy, &ctx).ok();
+    if let Some(path) = &args.html {
+        let page = moat::analyze::explain::html(&policy, &exp, costs.as_ref());
+        let tmp = path.with_extension("html.tmp");
+        std::fs::write(&tmp, page).with_context(|| format!("{}: cannot write", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.format {
-        Format::Text => text(&mut out, &policy, &exp, &refused, args.syscall.is_some())?,
+        Format::Text => {
+            text(&mut out, &policy, &exp, &refused, args.syscall.is_some())?;
+            if let Some(c) = &costs {
+                cache_text(&mut out, &exp, c, args.syscall.as_deref())?;
+            }
+        }
         Format::Json => {
-            let text = serde_json::to_string_pretty(&to_json(&policy, &exp, &refused))
-                .context("encoding JSON")?;
+            let mut v = to_json(&policy, &exp, &refused);
+            if let Some(c) = &costs {
+                v["cache"] = cache_json(&exp, c);
+            }
+            let text = serde_json::to_string_pretty(&v).context("encoding JSON")?;
             writeln!(out, "{text}")?;
         }
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The constant-allow cache coverage and cost per ABI (or for one syscall).
+fn cache_text(
+    out: &mut impl std::io::Write,
+    exp: &Explanation,
+    c: &moat::analyze::explain::Costs,
+    syscall: Option<&str>,
+) -> anyhow::Result<()> {
+    use moat::analyze::explain::Cost;
+    writeln!(out, "\ncache and cost (compiled: {} instructions)", c.len)?;
+    for a in &exp.arches {
+        if let Some(name) = syscall {
+            let what = match c.get(*a, name) {
+                Some(Cost::Cached) => {
+                    "served by the kernel's constant-allow cache (the filter does not run)"
+                        .to_string()
+                }
+                Some(Cost::Filtered {
+                    mean,
+                    worst,
+                    checks_args,
+                }) => format!(
+                    "the filter runs: {mean:.1} instructions on average, at most {worst}{}",
+                    if checks_args {
+                        ", argument checks included"
+                    } else {
+                        ""
+                    }
+                ),
+                None => "not reported".to_string(),
+            };
+            writeln!(out, "  {a}: {what}")?;
+            continue;
+        }
+        let (cached, filtered) = c.counts(*a);
+        writeln!(
+            out,
+            "  {a}: {cached} syscalls served by the constant-allow cache, {filtered} run the filter"
+        )?;
+    }
+    Ok(())
+}
+
+fn cache_json(exp: &Explanation, c: &moat::analyze::explain::Costs) -> Value {
+    use moat::analyze::explain::Cost;
+    let mut abis = serde_json::Map::new();
+    for a in &exp.arches {
+        let mut m = serde_json::Map::new();
+        for s in &exp.syscalls {
+            if let Some(cost) = c.get(*a, s.name) {
+                let v = match cost {
+                    Cost::Cached => json!({"cached": true}),
+                    Cost::Filtered {
+                        mean,
+                        worst,
+                        checks_args,
+                    } => json!({
+                        "cached": false, "mean": mean, "worst": worst, "checks_args": checks_args,
+                    }),
+                };
+                m.insert(s.name.to_string(), v);
+            }
+        }
+        abis.insert(a.to_string(), Value::Object(m));
+    }
+    json!({"instructions": c.len, "abis": abis})
 }
 
 fn narrow(exp: &mut Explanation, selected: &[Arch]) {
