@@ -195,8 +195,7 @@ fn spo_yaml(s: &Seccomp, name: &str) -> Result<(String, Vec<Loss>), ExportError>
         "metadata": {"name": name},
         "spec": spec,
     });
-    let text =
-        serde_norway::to_string(&doc).map_err(|e| ExportError::Unsupported(e.to_string()))?;
+    let text = crate::spo::to_yaml_text(&doc);
     Ok((text, losses))
 }
 

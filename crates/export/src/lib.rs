@@ -23,7 +23,7 @@ mod error;
 mod export;
 mod import;
 pub mod seccomp;
-mod spo;
+pub mod spo;
 pub mod systemd;
 
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! security-profiles-operator `SeccompProfile` documents (YAML or JSON), v1 and v1beta1.
 
-use serde::Deserialize as _;
 use serde_json::Value;
+use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 
 use crate::error::{Error, JsonPath};
 use crate::seccomp::{Reader, Seccomp};
@@ -12,33 +12,113 @@ pub const GROUP: &str = "security-profiles-operator.x-k8s.io";
 /// The versions the CRD serves.
 pub const VERSIONS: &[&str] = &["v1", "v1beta1"];
 
-/// Reads every YAML document of `text`.
-pub(crate) fn load_yaml(text: &str, origin: &str, opts: &Options) -> Result<Loaded, Error> {
-    let mut docs = Vec::new();
-    for de in serde_norway::Deserializer::from_str(text) {
-        let v = Value::deserialize(de).map_err(|e| match e.location() {
-            Some(l) => Error::Syntax {
-                origin: origin.to_string(),
-                line: l.line(),
-                col: l.column(),
-                message: yaml_message(&e),
-            },
-            None => Error::input(origin, &JsonPath::root(), yaml_message(&e)),
-        })?;
+/// Every YAML document of `text` as a JSON value (empty documents are left out).
+///
+/// Errors name the line and column of a syntax error, or the path of a value JSON cannot hold
+/// (aliases, non-string keys).
+pub fn documents(text: &str, origin: &str) -> Result<Vec<Value>, Error> {
+    let docs = YamlLoader::load_from_str(text).map_err(|e| Error::Syntax {
+        origin: origin.to_string(),
+        line: e.marker().line().max(1),
+        col: e.marker().col() + 1,
+        message: e.info().to_string(),
+    })?;
+    let multi = docs.len() > 1;
+    let mut out = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        let path = if multi {
+            JsonPath::new(&format!("documents[{i}]"))
+        } else {
+            JsonPath::root()
+        };
+        let v = to_json(d, origin, &path)?;
         if !v.is_null() {
-            docs.push(v);
+            out.push(v);
         }
     }
-    let multi = docs.len() > 1;
-    load_documents(&docs, origin, opts, multi)
+    Ok(out)
 }
 
-fn yaml_message(e: &serde_norway::Error) -> String {
-    let s = e.to_string();
-    match s.find(" at line ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
+fn to_json(y: &Yaml, origin: &str, path: &JsonPath) -> Result<Value, Error> {
+    Ok(match y {
+        Yaml::Null => Value::Null,
+        Yaml::Boolean(b) => Value::Bool(*b),
+        Yaml::Integer(i) => Value::from(*i),
+        Yaml::Real(s) => match s.parse::<u64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => s
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map_or_else(|| Value::String(s.clone()), Value::Number),
+        },
+        Yaml::String(s) => Value::String(s.clone()),
+        Yaml::Array(a) => Value::Array(
+            a.iter()
+                .enumerate()
+                .map(|(i, v)| to_json(v, origin, &path.index(i)))
+                .collect::<Result<_, _>>()?,
+        ),
+        Yaml::Hash(h) => {
+            let mut m = serde_json::Map::new();
+            for (k, v) in h {
+                let key = match k {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Integer(i) => i.to_string(),
+                    Yaml::Boolean(b) => b.to_string(),
+                    _ => {
+                        return Err(Error::input(
+                            origin,
+                            path,
+                            "a mapping key that is not a string",
+                        ));
+                    }
+                };
+                let p = path.key(&key);
+                m.insert(key, to_json(v, origin, &p)?);
+            }
+            Value::Object(m)
+        }
+        Yaml::Alias(_) => return Err(Error::input(origin, path, "YAML aliases are not supported")),
+        Yaml::BadValue => return Err(Error::input(origin, path, "a value YAML could not read")),
+    })
+}
+
+/// A JSON value as YAML (block style): what the SPO export writes.
+pub fn to_yaml_text(v: &Value) -> String {
+    let mut out = String::new();
+    let mut e = YamlEmitter::new(&mut out);
+    // Writing to a String cannot fail.
+    let _ = e.dump(&to_yaml(v));
+    out.push('\n');
+    out
+}
+
+fn to_yaml(v: &Value) -> Yaml {
+    match v {
+        Value::Null => Yaml::Null,
+        Value::Bool(b) => Yaml::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Yaml::Integer(i),
+            None => Yaml::Real(n.to_string()),
+        },
+        Value::String(s) => Yaml::String(s.clone()),
+        Value::Array(a) => Yaml::Array(a.iter().map(to_yaml).collect()),
+        Value::Object(m) => {
+            let mut h = yaml_rust2::yaml::Hash::new();
+            for (k, v) in m {
+                h.insert(Yaml::String(k.clone()), to_yaml(v));
+            }
+            Yaml::Hash(h)
+        }
     }
+}
+
+/// Reads every YAML document of `text` as a SeccompProfile.
+pub(crate) fn load_yaml(text: &str, origin: &str, opts: &Options) -> Result<Loaded, Error> {
+    let docs = documents(text, origin)?;
+    let multi = docs.len() > 1;
+    load_documents(&docs, origin, opts, multi)
 }
 
 struct Doc<'a> {

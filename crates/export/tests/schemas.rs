@@ -7,7 +7,6 @@
 use jsonschema::{Retrieve, Uri};
 use moat_export::{Format, Options, export, load};
 use moat_policy::{CapSet, Context};
-use serde::Deserialize as _;
 use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
@@ -106,7 +105,9 @@ fn the_oci_schema_check_is_not_vacuous() {
 /// The CRD's openAPIV3Schema for `version`.
 fn spo_validator(version: &str) -> jsonschema::Validator {
     let text = std::fs::read_to_string(format!("{FIXTURES}/spo-seccompprofile-crd.yaml")).unwrap();
-    let crd = Value::deserialize(serde_norway::Deserializer::from_str(&text)).unwrap();
+    let crd = moat_export::spo::documents(&text, "crd.yaml")
+        .unwrap()
+        .remove(0);
     let schema = crd["spec"]["versions"]
         .as_array()
         .unwrap()
@@ -126,7 +127,9 @@ fn spo_exports_validate_against_the_crd_schema() {
         let v = spo_validator(version);
         for p in ["container", "strict", "docker", DOCKER_DEFAULT] {
             let text = String::from_utf8(exported(p, Format::Spo)).unwrap();
-            let doc = Value::deserialize(serde_norway::Deserializer::from_str(&text)).unwrap();
+            let doc = moat_export::spo::documents(&text, "out.yaml")
+                .unwrap()
+                .remove(0);
             assert_eq!(doc["kind"], "SeccompProfile");
             let errors: Vec<String> = v
                 .iter_errors(&doc)
