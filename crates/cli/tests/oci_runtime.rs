@@ -48,12 +48,18 @@ struct Case {
     id: String,
     dir: PathBuf,
     runtime: &'static str,
+    /// The runtime's `--root`, when the test sets one.
+    root: Option<PathBuf>,
 }
 
 impl Drop for Case {
     fn drop(&mut self) {
         if self.runtime == "runc" {
-            let _ = Command::new("runc")
+            let mut runc = Command::new("runc");
+            if let Some(root) = &self.root {
+                runc.arg("--root").arg(root);
+            }
+            let _ = runc
                 .args(["delete", "--force", &self.id])
                 .stderr(Stdio::null())
                 .status();
@@ -100,7 +106,12 @@ fn bundle(runtime: &'static str, name: &str, script: &str, annotations: Value) -
         .push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}));
     c["annotations"] = annotations;
     std::fs::write(&path, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
-    Case { id, dir, runtime }
+    Case {
+        id,
+        dir,
+        runtime,
+        root: None,
+    }
 }
 
 /// The workload: a denied mkdir, an allowed touch, the seccomp state, and exit status 7.
@@ -279,9 +290,32 @@ fn runc_lifecycle_passes_through() {
         "sleep 1000",
         json!({"moat.dev/policy": "default allow\ndeny mkdir mkdirat\n"}),
     );
-    let rt = ["oci-runtime", "--runtime", "runc"];
-    let with =
-        |more: &[&str]| -> Vec<String> { rt.iter().chain(more).map(|s| s.to_string()).collect() };
+    let mut case = case;
+    let root = case.dir.join("state");
+    case.root = Some(root.clone());
+    let log = case.dir.join("log.json");
+    // Global flags as containerd's runc shim (go-runc) passes them.
+    let rt: Vec<String> = [
+        "oci-runtime",
+        "--runtime",
+        "runc",
+        "--root",
+        root.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let with = |more: &[&str]| -> Vec<String> {
+        rt.iter()
+            .cloned()
+            .chain(more.iter().map(|s| s.to_string()))
+            .collect()
+    };
+    let pid_file = case.dir.join("init.pid");
     // `create` keeps the container's stdio: give it none, so nothing waits on a pipe.
     let status = Command::new(MOAT)
         .env("MOAT_RUNTIME_CONFIG", "/dev/null")
@@ -289,6 +323,8 @@ fn runc_lifecycle_passes_through() {
             "create",
             "--bundle",
             case.dir.to_str().unwrap(),
+            "--pid-file",
+            pid_file.to_str().unwrap(),
             &case.id,
         ]))
         .stdin(Stdio::null())
@@ -308,6 +344,16 @@ fn runc_lifecycle_passes_through() {
     };
     let s = state(&case);
     assert_eq!(s["status"], "created");
+    let pid: u64 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        s["pid"],
+        json!(pid),
+        "runc wrote the pid file moat passed on"
+    );
     assert!(s["annotations"]["moat.dev/applied"].is_string(), "{s}");
     let o = Command::new(MOAT)
         .env("MOAT_RUNTIME_CONFIG", "/dev/null")
@@ -383,6 +429,29 @@ fn crun_run_enforces_moats_own_program() {
         .as_str()
         .unwrap();
     assert!(!data.is_empty() && c["linux"].get("seccomp").is_none());
+}
+
+#[test]
+fn crun_takes_a_linux_seccomp_section_when_the_node_says_oci() {
+    need_root!();
+    let case = bundle(
+        "crun",
+        "crun-oci",
+        WORKLOAD,
+        json!({"moat.dev/policy": "default allow\ndeny mkdir mkdirat\n"}),
+    );
+    let node = case.dir.join("runtime.toml");
+    std::fs::write(&node, "runtime = \"crun\"\nformat = \"oci\"\n").unwrap();
+    let o = in_cgroup2(&format!(
+        "cd {} && MOAT_RUNTIME_CONFIG={} exec {MOAT} oci-runtime --cgroup-manager=disabled run {}",
+        case.dir.display(),
+        node.display(),
+        case.id
+    ));
+    assert_enforced(&o);
+    let c = config(&case);
+    assert!(c["linux"]["seccomp"]["syscalls"].is_array());
+    assert!(c["annotations"].get("run.oci.seccomp_bpf_data").is_none());
 }
 
 #[test]
