@@ -50,6 +50,8 @@ pub struct Profile {
     /// Numbers moat's table does not know, per ABI name, with their counts (comments only: the
     /// policy's `unknown` action applies to them).
     pub unknown: BTreeMap<(String, u32), u64>,
+    /// The ABIs the base accepts, when there is a base: the `arch` statement then keeps them.
+    pub base_arches: Option<BTreeSet<Arch>>,
 }
 
 /// What a recorded policy allows for one syscall (or group).
@@ -126,6 +128,9 @@ pub struct Options {
     pub base: Option<String>,
     /// The `default` action (ignored with a base unless set explicitly).
     pub default: Option<Action>,
+    /// The ABIs the base accepts (its [`Policy::arches`]), so that an `arch` statement for
+    /// calls of other ABIs adds to them instead of replacing them.
+    pub base_arches: Option<Vec<Arch>>,
 }
 
 impl Profile {
@@ -148,7 +153,14 @@ impl Profile {
             arches: BTreeSet::new(),
             rules: BTreeMap::new(),
             unknown: BTreeMap::new(),
+            base_arches: opts
+                .base_arches
+                .as_ref()
+                .map(|v| v.iter().copied().collect()),
         };
+        if let Some(b) = &p.base_arches {
+            p.arches.extend(b.iter().copied());
+        }
         for s in rec.seen() {
             let Some(arch) = s.arch else {
                 let key = (format!("audit arch {:#x}", s.audit_arch), s.nr);
@@ -190,6 +202,7 @@ impl Profile {
             }
             p.add(name, s.count, when);
         }
+        p.normalize();
         if p.base.is_none() {
             for &e in ESSENTIALS {
                 let exists = p.arches.iter().any(|a| a.by_name(e).is_some());
@@ -207,6 +220,30 @@ impl Profile {
             }
         }
         p
+    }
+
+    /// Drops conditions that cannot be written for every accepted ABI: a rule names its
+    /// parameter, and on an ABI where the syscall lacks it (i386's `mmap` takes one pointer to
+    /// its six values) the rule would not parse. Allowing such a syscall without a condition
+    /// keeps every recorded call allowed.
+    fn normalize(&mut self) {
+        let arches: Vec<Arch> = self.arches.iter().copied().collect();
+        for (name, a) in &mut self.rules {
+            let When::Any(alts) = &a.when else {
+                continue;
+            };
+            let writable = alts.iter().all(|alt| match alt {
+                Alt::In { param, .. } => arches.iter().all(|&arch| {
+                    arch.by_name(name).is_none()
+                        || moat_syscalls::signature(arch, name)
+                            .is_some_and(|sig| sig.iter().any(|p| p.name == param.as_str()))
+                }),
+                Alt::Text(_) => true,
+            });
+            if !writable {
+                a.when = When::Always;
+            }
+        }
     }
 
     /// Adds calls to an allowance: counts add up, conditions are united.
@@ -245,6 +282,7 @@ impl Profile {
             arches: policy.arches().iter().copied().collect(),
             rules: BTreeMap::new(),
             unknown: BTreeMap::new(),
+            base_arches: None,
         };
         for item in policy.items() {
             let line = item.span.line;
@@ -261,6 +299,15 @@ impl Profile {
                         UseTarget::Builtin(n) => n.clone(),
                         UseTarget::Path(s) => format!("\"{s}\""),
                     });
+                    let base = match t {
+                        UseTarget::Builtin(n) => Policy::builtin(n).and_then(Result::ok),
+                        UseTarget::Path(s) => {
+                            let dir = std::path::Path::new(policy.origin()).parent();
+                            let path = dir.map_or_else(|| s.into(), |d| d.join(s));
+                            Policy::load(&path).ok()
+                        }
+                    };
+                    p.base_arches = base.map(|b| b.arches().iter().copied().collect());
                 }
                 Statement::Default(a) => p.default = Some(*a),
                 Statement::Unknown(_) | Statement::Arch(_) => {}
@@ -365,6 +412,7 @@ impl Profile {
         for (k, c) in &other.unknown {
             *self.unknown.entry(k.clone()).or_default() += c;
         }
+        self.normalize();
         Ok(())
     }
 
@@ -376,8 +424,71 @@ impl Profile {
     /// The policy as moat text. Groups replace their members where every member that exists
     /// on the recorded ABIs was seen and allowed without a condition.
     pub fn to_text(&self) -> String {
+        // Groups first: those the profile names (read back from a policy), then those whose
+        // every member was seen and allowed without a condition.
+        let members_of = |g: &str| -> Vec<&'static str> {
+            expand_group(g)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|m| self.arches.iter().any(|a| a.by_name(m).is_some()))
+                .collect()
+        };
+        let plain = |m: &str| {
+            self.rules
+                .get(m)
+                .is_some_and(|a| a.when == When::Always && a.action == Action::Allow)
+        };
+        let mut consumed: BTreeSet<&str> = BTreeSet::new();
+        // Group name -> (count, number of members).
+        let mut group_lines: BTreeMap<String, (u64, usize)> = BTreeMap::new();
+        for (key, a) in &self.rules {
+            let Some(g) = key.strip_prefix('@') else {
+                continue;
+            };
+            if a.when != When::Always || a.action != Action::Allow {
+                continue;
+            }
+            let members = members_of(g);
+            let mut count = a.count;
+            for m in &members {
+                if plain(m) && consumed.insert(m) {
+                    count += self.rules.get(*m).map_or(0, |a| a.count);
+                }
+            }
+            consumed.insert(key.as_str());
+            group_lines.insert(g.to_string(), (count, members.len()));
+        }
+        let mut candidates: Vec<(&str, Vec<&'static str>)> = groups()
+            .iter()
+            .filter(|g| !group_lines.contains_key(g.name))
+            .map(|g| (g.name, members_of(g.name)))
+            .filter(|(_, members)| members.len() >= 2)
+            .collect();
+        candidates.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+        for (g, members) in candidates {
+            let all = members.iter().all(|m| {
+                !consumed.contains(m) && plain(m) && self.rules.get(*m).is_some_and(|a| a.count > 0)
+            });
+            if all {
+                let count: u64 = members
+                    .iter()
+                    .filter_map(|m| self.rules.get(*m))
+                    .map(|a| a.count)
+                    .sum();
+                consumed.extend(members.iter().copied());
+                group_lines.insert(g.to_string(), (count, members.len()));
+            }
+        }
+        let seen = group_lines.values().map(|(_, n)| n).sum::<usize>()
+            + self
+                .rules
+                .iter()
+                .filter(|(k, a)| {
+                    a.count > 0 && !k.starts_with('@') && !consumed.contains(k.as_str())
+                })
+                .count();
         let mut out = String::new();
-        let seen = self.rules.values().filter(|a| a.count > 0).count();
+
         match &self.command {
             Some(c) => {
                 let _ = writeln!(out, "# recorded by moat record: {}", one_line(c));
@@ -419,8 +530,11 @@ impl Profile {
                 Some("numbers newer than moat's table: libc falls back"),
             );
         }
-        let native: BTreeSet<Arch> = [Arch::native()].into();
-        if !self.arches.is_empty() && self.arches != native {
+        let reference = self
+            .base_arches
+            .clone()
+            .unwrap_or_else(|| [Arch::native()].into());
+        if !self.arches.is_empty() && self.arches != reference {
             let names: Vec<&str> = self.arches.iter().map(|a| a.name()).collect();
             line(
                 &mut out,
@@ -435,41 +549,10 @@ impl Profile {
                 times(*count)
             );
         }
-        // Groups first.
-        let mut consumed: BTreeSet<&str> = BTreeSet::new();
-        let mut group_lines = Vec::new();
-        let mut candidates: Vec<(&str, Vec<&'static str>)> = groups()
-            .iter()
-            .filter_map(|g| {
-                let members: Vec<&'static str> = expand_group(g.name)?
-                    .into_iter()
-                    .filter(|m| self.arches.iter().any(|a| a.by_name(m).is_some()))
-                    .collect();
-                (members.len() >= 2).then_some((g.name, members))
-            })
-            .collect();
-        candidates.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
-        for (g, members) in candidates {
-            let all = members.iter().all(|m| {
-                !consumed.contains(m)
-                    && self.rules.get(*m).is_some_and(|a| {
-                        a.when == When::Always && a.count > 0 && a.action == Action::Allow
-                    })
-            });
-            if all {
-                let count: u64 = members
-                    .iter()
-                    .filter_map(|m| self.rules.get(*m))
-                    .map(|a| a.count)
-                    .sum();
-                consumed.extend(members.iter().copied());
-                group_lines.push((format!("allow @{g}"), count, members.len()));
-            }
-        }
-        for (text, count, n) in group_lines {
+        for (g, (count, n)) in group_lines {
             line(
                 &mut out,
-                &text,
+                &format!("allow @{g}"),
                 Some(&format!("{}, all {n} of its syscalls", seen_text(count))),
             );
         }

@@ -113,6 +113,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = Options {
         command: Some(command),
         base: base_text,
+        base_arches: base.as_ref().map(|b| b.arches().to_vec()),
         default: if args.base.is_some() && args.default_action == "kill" {
             None
         } else {
