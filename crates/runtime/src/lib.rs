@@ -642,20 +642,19 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
             bpf_data = Some(base64(&program.to_bytes()));
         }
     }
-    let summary = format!(
-        "{} as {} ({}{} instructions)",
-        sources.join(" + "),
-        match req.format {
-            Format::Oci => "linux.seccomp",
-            Format::Bpf => CRUN_BPF_ANNOTATION,
-        },
-        if req.format == Format::Oci {
-            "moat's own program: "
-        } else {
-            ""
-        },
-        program.len()
-    );
+    let summary = match req.format {
+        Format::Oci => format!(
+            "{} as linux.seccomp ({} loss{})",
+            sources.join(" + "),
+            losses.len(),
+            if losses.len() == 1 { "" } else { "es" }
+        ),
+        Format::Bpf => format!(
+            "{} as {CRUN_BPF_ANNOTATION} ({} instructions)",
+            sources.join(" + "),
+            program.len()
+        ),
+    };
     let annotations = root
         .entry("annotations")
         .or_insert_with(|| json!({}))
