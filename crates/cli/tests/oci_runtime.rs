@@ -432,6 +432,45 @@ fn crun_run_enforces_moats_own_program() {
 }
 
 #[test]
+fn the_policys_own_errno_reaches_the_container() {
+    need_root!();
+    for runtime in ["runc", "crun"] {
+        let case = bundle(
+            runtime,
+            &format!("errno-{runtime}"),
+            "mkdir /tmp/x; echo \"rc=$?\"",
+            json!({"moat.dev/policy": "default allow\nerrno EACCES mkdir mkdirat\n"}),
+        );
+        let cmd = format!(
+            "cd {} && exec {MOAT} oci-runtime --runtime {runtime} {} run {}",
+            case.dir.display(),
+            if runtime == "crun" {
+                "--cgroup-manager=disabled"
+            } else {
+                ""
+            },
+            case.id
+        );
+        let o = if runtime == "crun" {
+            in_cgroup2(&cmd)
+        } else {
+            Command::new("sh")
+                .args(["-c", &cmd])
+                .env("MOAT_RUNTIME_CONFIG", "/dev/null")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        };
+        assert!(
+            text(&o.stderr).contains("Permission denied"),
+            "{runtime}: {}",
+            show(&o)
+        );
+        assert!(text(&o.stdout).contains("rc=1"), "{runtime}: {}", show(&o));
+    }
+}
+
+#[test]
 fn crun_takes_a_linux_seccomp_section_when_the_node_says_oci() {
     need_root!();
     let case = bundle(
