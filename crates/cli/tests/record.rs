@@ -576,3 +576,36 @@ fn progress_shows_on_a_terminal() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_sigterm_sent_to_moat_reaches_the_program() {
+    let dir = scratch("sigterm");
+    let policy = dir.join("p.moat");
+    let script = "trap 'echo got TERM; exit 5' TERM; echo ready; while :; do /usr/bin/busybox sleep 0.05; done";
+    let mut child = moat()
+        .arg("record")
+        .arg("-o")
+        .arg(&policy)
+        .args(["--", busybox(), "sh", "-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 6];
+    std::io::Read::read_exact(&mut out, &mut first).unwrap();
+    assert_eq!(&first, b"ready\n");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(rest, "got TERM\n");
+    assert_eq!(status.code(), Some(5));
+    let text = std::fs::read_to_string(&policy).unwrap();
+    assert!(text.contains("\nallow rt_sigreturn "), "{text}");
+}

@@ -553,8 +553,11 @@ impl Child {
 
     /// Answers every notification with `CONTINUE` after passing it to `on_call`, calling
     /// `on_tick` about every `tick` (if given), until every task holding the filter has ended;
-    /// returns how the program itself ended. `SIGINT` and `SIGQUIT` are ignored meanwhile (the
-    /// terminal delivers them to the program), so the supervisor outlives the program.
+    /// returns how the program itself ended. Meanwhile the signals in [`FORWARDED`] are blocked
+    /// in the calling thread: those another process sends (`kill`, a service manager's
+    /// SIGTERM) are passed on to the program, those the terminal generates already reach it
+    /// directly, so the supervisor outlives the program and keeps answering its calls. The
+    /// calling thread's signal mask is restored on return.
     ///
     /// An `execve` that failed in the child shows here as exit code 127; [`Child::exec_error`]
     /// then has the reason.
@@ -568,7 +571,7 @@ impl Child {
         if std::env::var_os("MOAT_NO_SYNC").is_none() {
             let _ = self.listener.set_sync_wake_up();
         }
-        let _ignore = IgnoreInterrupts::new();
+        let signals = Forwarder::new();
         let mut exit = None;
         let mut last_tick = Instant::now();
         let ms = tick.map_or(-1, |t| i32::try_from(t.as_millis()).unwrap_or(i32::MAX));
@@ -576,6 +579,11 @@ impl Child {
             let mut fds = [
                 libc::pollfd {
                     fd: self.listener.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: signals.raw(),
                     events: libc::POLLIN,
                     revents: 0,
                 },
@@ -590,8 +598,8 @@ impl Child {
                     revents: 0,
                 },
             ];
-            // SAFETY: two live pollfds, count 2.
-            let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+            // SAFETY: three live pollfds, count 3; negative descriptors are skipped.
+            let r = unsafe { libc::poll(fds.as_mut_ptr(), 3, ms) };
             if r < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -610,7 +618,11 @@ impl Child {
                 // by now and orphans by their new parent).
                 break;
             }
-            if exit.is_none() && fds[1].revents & libc::POLLIN != 0 {
+            if fds[1].revents & libc::POLLIN != 0 {
+                // After the program is gone this only drains the signalfd (ESRCH).
+                signals.forward(&self.pidfd);
+            }
+            if exit.is_none() && fds[2].revents & libc::POLLIN != 0 {
                 exit = reap(&self.pidfd);
                 self.reaped = true;
                 if exit.is_none() {
@@ -657,30 +669,96 @@ impl Drop for Child {
     }
 }
 
-/// Ignores SIGINT and SIGQUIT while alive; restores the previous dispositions on drop.
-struct IgnoreInterrupts {
-    old: [libc::sighandler_t; 2],
+/// Signals the supervisor passes on to the program when another process sends them to it.
+/// Those the terminal generates (Ctrl-C, Ctrl-\, window size) reach the program directly, as it
+/// is in the terminal's foreground process group, and are not passed on twice.
+const FORWARDED: [libc::c_int; 8] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGWINCH,
+];
+
+/// `si_code` of a signal the kernel generated (such as the terminal's), as opposed to `kill(2)`.
+const SI_KERNEL: i32 = 0x80;
+
+/// While alive, blocks [`FORWARDED`] in the calling thread and receives them on a signalfd;
+/// restores the signal mask on drop.
+struct Forwarder {
+    fd: Option<OwnedFd>,
+    old: libc::sigset_t,
 }
 
-impl IgnoreInterrupts {
-    fn new() -> IgnoreInterrupts {
-        // SAFETY: SIG_IGN is a valid disposition for these signals; no handler code runs.
-        let old = unsafe {
-            [
-                libc::signal(libc::SIGINT, libc::SIG_IGN),
-                libc::signal(libc::SIGQUIT, libc::SIG_IGN),
-            ]
+impl Forwarder {
+    fn new() -> Forwarder {
+        // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` and `old` are live sigset_t values; the calls only write them, and
+        // pthread_sigmask changes this thread's mask, which `drop` restores.
+        let fd = unsafe {
+            libc::sigemptyset(&mut set);
+            for s in FORWARDED {
+                libc::sigaddset(&mut set, s);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
         };
-        IgnoreInterrupts { old }
+        // SAFETY: a fresh descriptor from signalfd (checked >= 0), owned once.
+        let fd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) });
+        Forwarder { fd, old }
+    }
+
+    fn raw(&self) -> RawFd {
+        self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
+    }
+
+    /// Passes pending signals sent by other processes on to the program behind `pidfd`.
+    fn forward(&self, pidfd: &OwnedFd) {
+        let Some(fd) = &self.fd else {
+            return;
+        };
+        loop {
+            // SAFETY: signalfd_siginfo is plain data; all-zero is valid.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            let size = size_of::<libc::signalfd_siginfo>();
+            // SAFETY: `info` is writable memory of exactly `size` bytes.
+            let n = unsafe {
+                libc::read(
+                    fd.as_raw_fd(),
+                    (&mut info as *mut libc::signalfd_siginfo).cast(),
+                    size,
+                )
+            };
+            if usize::try_from(n).ok() != Some(size) {
+                return;
+            }
+            if info.ssi_code == SI_KERNEL {
+                continue;
+            }
+            let signo = i32::try_from(info.ssi_signo).unwrap_or(0);
+            // SAFETY: pidfd_send_signal on our own child's pidfd with no siginfo; integers only.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    pidfd.as_raw_fd(),
+                    signo,
+                    ptr::null::<libc::siginfo_t>(),
+                    0,
+                );
+            }
+        }
     }
 }
 
-impl Drop for IgnoreInterrupts {
+impl Drop for Forwarder {
     fn drop(&mut self) {
-        // SAFETY: restores dispositions that `signal` returned before.
-        unsafe {
-            libc::signal(libc::SIGINT, self.old[0]);
-            libc::signal(libc::SIGQUIT, self.old[1]);
-        }
+        // SAFETY: restores the mask `new` saved; a null old-set pointer is allowed.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, ptr::null_mut()) };
     }
 }
