@@ -14,6 +14,20 @@
 //!   Each export comes with a loss report ([`Exported::losses`]) listing what the target cannot
 //!   express; where it cannot be exact, the export refuses more, never less, and says so.
 //!
+//! ```
+//! use moat_export::{Format, Options, export, load_bytes};
+//! use moat_policy::Context;
+//!
+//! let json = br#"{"defaultAction": "SCMP_ACT_ALLOW",
+//!                 "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}"#;
+//! let loaded = load_bytes(json, "profile.json", &Options::default())?;
+//! assert!(loaded.text.contains("\ndeny mkdir\n"));
+//! let unit = export(&loaded, Format::Systemd, &Context::default(), "profile")?;
+//! assert!(unit.text().contains("SystemCallFilter=~mkdir:EPERM"));
+//! assert!(unit.losses.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! What it does not do: compile BPF (that is `moat-compile`; raw BPF export lives with it), write
 //! files, or talk to a container runtime.
 
