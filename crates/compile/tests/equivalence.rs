@@ -61,7 +61,7 @@ fn check_all(p: &Policy, text: &str, weights: Option<Weights>) -> Result<(), Tes
 }
 
 proptest! {
-    #![proptest_config(config(40))]
+    #![proptest_config(config(128))]
 
     #[test]
     fn random_policies_compile_to_their_meaning(text in common::random::policy()) {
@@ -73,7 +73,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(12))]
+    #![proptest_config(config(32))]
 
     #[test]
     fn weighted_trees_compile_to_the_same_meaning(
