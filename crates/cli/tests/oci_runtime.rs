@@ -199,7 +199,6 @@ fn runc_run_enforces_the_inline_policy_and_returns_the_containers_status() {
 }
 
 #[test]
-#[ignore = "needs the moat-export change that writes `deny clone if flags & CLONE_NEW_ANY` as a masked compare; until it lands, linux.seccomp denies clone entirely (a reported loss) and busybox sh cannot fork under runc"]
 fn runc_run_enforces_use_container() {
     need_root!();
     let case = bundle(
