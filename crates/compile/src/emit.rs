@@ -684,3 +684,85 @@ pub(crate) fn emit(
         Err(err) => Err(CompileError::Build(err)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPS: [CmpOp; 6] = [
+        CmpOp::Eq,
+        CmpOp::Ne,
+        CmpOp::Lt,
+        CmpOp::Le,
+        CmpOp::Gt,
+        CmpOp::Ge,
+    ];
+
+    /// `trivially` agrees with brute force over every submask value, for 4-bit masks and values.
+    #[test]
+    fn trivially_matches_brute_force() {
+        for op in OPS {
+            for m in 0u64..16 {
+                for v in 0u64..20 {
+                    let outcomes: Vec<bool> = (0u64..16)
+                        .filter(|x| x & !m == 0)
+                        .map(|x| op.apply(x, v))
+                        .collect();
+                    let all = outcomes.iter().all(|&b| b);
+                    let none = outcomes.iter().all(|&b| !b);
+                    match trivially(op, v, m) {
+                        Some(true) => assert!(all, "{op:?} {v} {m}"),
+                        Some(false) => assert!(none, "{op:?} {v} {m}"),
+                        // Not decided: both outcomes must be possible, or the emitter would
+                        // leave a dead branch.
+                        None => assert!(!all && !none, "{op:?} {v} {m}: {outcomes:?}"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// `split_range` returns exactly the values of the range on each side of the test.
+    #[test]
+    fn split_range_matches_brute_force() {
+        for op in [JumpOp::Eq, JumpOp::Gt, JumpOp::Ge, JumpOp::Set] {
+            for lo in 0u32..8 {
+                for hi in lo..8 {
+                    for k in 0u32..9 {
+                        let holds = |x: u32| match op {
+                            JumpOp::Eq => x == k,
+                            JumpOp::Gt => x > k,
+                            JumpOp::Ge => x >= k,
+                            JumpOp::Set => x != 0,
+                        };
+                        let (t, f) = split_range(op, k, (lo, hi));
+                        let inside =
+                            |r: Option<Range>, x: u32| r.is_some_and(|(a, b)| a <= x && x <= b);
+                        for x in lo..=hi {
+                            // Every value lies in the range of the side it goes to (the false
+                            // side of Eq may be a hull that also covers k).
+                            if holds(x) {
+                                assert!(inside(t, x), "{op:?} k={k} [{lo},{hi}] x={x}");
+                            } else {
+                                assert!(inside(f, x), "{op:?} k={k} [{lo},{hi}] x={x}");
+                            }
+                        }
+                        // An empty side really is empty.
+                        if t.is_none() {
+                            assert!((lo..=hi).all(|x| !holds(x)));
+                        }
+                        if f.is_none() {
+                            assert!((lo..=hi).all(holds));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn halves_split_high_and_low_words() {
+        assert_eq!(halves(0x1234_5678_9abc_def0), (0x1234_5678, 0x9abc_def0));
+        assert_eq!(halves(u64::MAX), (u32::MAX, u32::MAX));
+    }
+}
