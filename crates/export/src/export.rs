@@ -10,8 +10,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use moat_policy::model::Guard;
 use moat_policy::{Action, CmpOp, Cond, Context, Policy, Width};
-use moat_syscalls::Arch;
+use moat_syscalls::{Arch, KernelVersion};
 use serde_json::{Value, json};
 
 use crate::error::ExportError;
@@ -96,7 +97,10 @@ pub fn export(
             notes: Vec::new(),
         }),
         Format::Docker | Format::Oci | Format::K8s => {
-            let (s, losses) = to_seccomp(&loaded.policy, ctx, &loaded.extras)?;
+            // Docker's format (read by Docker, containerd and CRI-O for Kubernetes Localhost
+            // profiles) keeps capability and kernel guards as includes/excludes; OCI has none.
+            let guards = format != Format::Oci;
+            let (s, losses) = to_seccomp_with(&loaded.policy, ctx, &loaded.extras, guards)?;
             let v = s.to_value(format != Format::Oci);
             let mut text = serde_json::to_string_pretty(&v)
                 .map_err(|e| ExportError::Unsupported(e.to_string()))?;
@@ -639,13 +643,26 @@ fn region_rules(c: &Cond, limit: usize) -> Option<Vec<Vec<Arg>>> {
     Some(out)
 }
 
-/// Translates a policy into a Docker/OCI seccomp section, with the losses.
-#[allow(clippy::too_many_lines)]
+/// Translates a policy into a Docker/OCI seccomp section, with the losses. `when` guards are
+/// resolved for `ctx`.
 pub fn to_seccomp(
     policy: &Policy,
     ctx: &Context,
     extras: &Extras,
 ) -> Result<(Seccomp, Vec<Loss>), ExportError> {
+    to_seccomp_with(policy, ctx, extras, false)
+}
+
+/// What one guard context makes of a policy: the actions and, per syscall name, its entries.
+struct World {
+    oci_default: Action,
+    arches: Vec<Arch>,
+    entries: BTreeMap<&'static str, NameEntries>,
+    losses: Vec<Loss>,
+}
+
+#[allow(clippy::too_many_lines)]
+fn world(policy: &Policy, ctx: &Context) -> Result<World, ExportError> {
     let lowered = policy
         .lower(ctx)
         .map_err(|e| ExportError::Lower(e.to_string()))?;
@@ -783,15 +800,188 @@ pub fn to_seccomp(
             );
         }
     }
-    let mut rules: BTreeMap<(ScmpActionKey, Vec<ArgKey>), Vec<String>> = BTreeMap::new();
-    for (name, es) in entries {
+    Ok(World {
+        oci_default,
+        arches,
+        entries,
+        losses,
+    })
+}
+
+/// Capabilities and kernel versions the guards of the rules covering each name mention.
+fn guard_inputs(
+    policy: &Policy,
+) -> BTreeMap<&'static str, (BTreeSet<u8>, BTreeSet<KernelVersion>)> {
+    fn walk(g: &Guard, caps: &mut BTreeSet<u8>, kernels: &mut BTreeSet<KernelVersion>) {
+        match g {
+            Guard::Cap(list) => caps.extend(list.iter().map(|(_, n)| *n)),
+            Guard::Kernel { version, .. } => {
+                kernels.insert(*version);
+            }
+            Guard::Arch(_) => {}
+            Guard::And(v) | Guard::Or(v) => v.iter().for_each(|g| walk(g, caps, kernels)),
+            Guard::Not(x) => walk(x, caps, kernels),
+        }
+    }
+    let mut out: BTreeMap<&'static str, (BTreeSet<u8>, BTreeSet<KernelVersion>)> = BTreeMap::new();
+    for (i, r) in policy.rules().iter().enumerate() {
+        let Some(g) = &r.guard else { continue };
+        let (mut caps, mut kernels) = (BTreeSet::new(), BTreeSet::new());
+        walk(g, &mut caps, &mut kernels);
+        if caps.is_empty() && kernels.is_empty() {
+            continue;
+        }
+        let mut names: Vec<&'static str> = policy.covered(i).collect();
+        // A rule on a multiplexed call also decides socketcall/ipc sub-calls.
+        let muxes: Vec<&'static str> = names
+            .iter()
+            .flat_map(|n| {
+                policy
+                    .arches()
+                    .iter()
+                    .filter_map(move |a| moat_syscalls::multiplexed(*a, n))
+            })
+            .map(|m| match m.via {
+                moat_syscalls::Multiplexer::Socketcall => "socketcall",
+                moat_syscalls::Multiplexer::Ipc => "ipc",
+            })
+            .collect();
+        names.extend(muxes);
+        for n in names {
+            let e = out.entry(n).or_default();
+            e.0.extend(caps.iter().copied());
+            e.1.extend(kernels.iter().copied());
+        }
+    }
+    out
+}
+
+/// Like [`to_seccomp`]; with `guards`, capability and kernel guards become Docker's
+/// `includes`/`excludes` instead of being resolved: for each syscall whose rules depend on them,
+/// one set of entries per combination of the capabilities and kernel ranges that matter to it.
+#[allow(clippy::too_many_lines)]
+pub fn to_seccomp_with(
+    policy: &Policy,
+    ctx: &Context,
+    extras: &Extras,
+    guards: bool,
+) -> Result<(Seccomp, Vec<Loss>), ExportError> {
+    let base = world(policy, ctx)?;
+    let oci_default = base.oci_default;
+    let mut losses = base.losses.clone();
+    let mut arches = base.arches.clone();
+    // (action, comparisons, includes, excludes) -> names
+    type Key = (ScmpActionKey, Vec<ArgKey>, FilterKey, FilterKey);
+    let mut rules: BTreeMap<Key, Vec<String>> = BTreeMap::new();
+    let mut add = |name: &str, es: &NameEntries, inc: &Filter, exc: &Filter| {
         for (a, alts) in es {
             for args in alts {
                 let key = (
-                    ScmpActionKey::from(a),
+                    ScmpActionKey::from(*a),
                     args.iter().map(ArgKey::from).collect(),
+                    FilterKey(inc.clone()),
+                    FilterKey(exc.clone()),
                 );
                 rules.entry(key).or_default().push(name.to_string());
+            }
+        }
+    };
+    let inputs = if guards {
+        guard_inputs(policy)
+    } else {
+        BTreeMap::new()
+    };
+    let mut worlds: BTreeMap<(Vec<u8>, Option<KernelVersion>), World> = BTreeMap::new();
+    for (name, es) in &base.entries {
+        let Some((caps, kernels)) = inputs.get(name) else {
+            add(name, es, &Filter::default(), &Filter::default());
+            continue;
+        };
+        let caps: Vec<u8> = caps.iter().copied().collect();
+        if caps.len() > 8 {
+            losses.push(Loss(format!(
+                "{name}: depends on more than 8 capabilities; its guards are resolved for the given capabilities"
+            )));
+            add(name, es, &Filter::default(), &Filter::default());
+            continue;
+        }
+        // Kernel ranges: [none, k0), [k0, k1), ..., [kn, none).
+        let ks: Vec<KernelVersion> = kernels.iter().copied().collect();
+        let mut ranges: Vec<(Option<KernelVersion>, Option<KernelVersion>)> = Vec::new();
+        for i in 0..=ks.len() {
+            ranges.push((i.checked_sub(1).map(|j| ks[j]), ks.get(i).copied()));
+        }
+        let mut per_world: Vec<(Filter, Filter, NameEntries)> = Vec::new();
+        for bits in 0u32..(1 << caps.len()) {
+            let held: Vec<u8> = caps
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| bits >> j & 1 == 1)
+                .map(|(_, c)| *c)
+                .collect();
+            for (lo, hi) in &ranges {
+                let kernel = Some(lo.unwrap_or(KernelVersion::new(0, 0)));
+                let key = (held.clone(), if hi.is_none() { None } else { kernel });
+                if !worlds.contains_key(&key) {
+                    let c = Context {
+                        caps: Some(held.iter().copied().collect()),
+                        kernel: key.1,
+                    };
+                    let w = world(policy, &c)?;
+                    for a in &base.arches {
+                        if !w.arches.contains(a) {
+                            arches.retain(|x| x != a);
+                        }
+                    }
+                    worlds.insert(key.clone(), w);
+                }
+                let w = &worlds[&key];
+                if w.oci_default != oci_default {
+                    return Err(ExportError::Unsupported(format!(
+                        "{name}: the default action depends on capabilities or the kernel"
+                    )));
+                }
+                let cap_name =
+                    |c: &u8| moat_syscalls::capability_name(*c).unwrap_or_else(|| c.to_string());
+                let inc = Filter {
+                    caps: held.iter().map(cap_name).collect(),
+                    arches: Vec::new(),
+                    min_kernel: lo.map(|k| k.to_string()),
+                };
+                let exc = Filter {
+                    caps: caps
+                        .iter()
+                        .filter(|c| !held.contains(c))
+                        .map(cap_name)
+                        .collect(),
+                    arches: Vec::new(),
+                    min_kernel: hi.map(|k| k.to_string()),
+                };
+                let es = w.entries.get(name).cloned().unwrap_or_default();
+                per_world.push((inc, exc, es));
+            }
+        }
+        if per_world.iter().all(|(_, _, e)| *e == per_world[0].2) {
+            add(
+                name,
+                &per_world[0].2,
+                &Filter::default(),
+                &Filter::default(),
+            );
+        } else {
+            for (inc, exc, es) in &per_world {
+                add(name, es, inc, exc);
+            }
+        }
+    }
+    // Names only some worlds give entries to (none in the base world).
+    for (key, w) in &worlds {
+        let _ = key;
+        for name in w.entries.keys() {
+            if !base.entries.contains_key(name) {
+                return Err(ExportError::Unsupported(format!(
+                    "{name}: known only in some capability/kernel contexts"
+                )));
             }
         }
     }
@@ -799,7 +989,7 @@ pub fn to_seccomp(
     let (da, de) = scmp_action(oci_default);
     let mut syscalls: Vec<Entry> = rules
         .into_iter()
-        .map(|((ak, args), names)| {
+        .map(|((ak, args, inc, exc), names)| {
             let (action, errno_ret) = scmp_action(ak.0);
             Entry {
                 names,
@@ -807,8 +997,8 @@ pub fn to_seccomp(
                 errno_ret,
                 args: args.into_iter().map(|k| k.0).collect(),
                 comment: None,
-                includes: Filter::default(),
-                excludes: Filter::default(),
+                includes: inc.0,
+                excludes: exc.0,
             }
         })
         .collect();
@@ -959,6 +1149,23 @@ impl PartialOrd for ScmpActionKey {
 impl Ord for ScmpActionKey {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (rank(self.0), self.0.to_ret()).cmp(&(rank(other.0), other.0.to_ret()))
+    }
+}
+
+/// Sort key for includes/excludes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct FilterKey(Filter);
+
+impl PartialOrd for FilterKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for FilterKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let k = |f: &Filter| (f.caps.clone(), f.min_kernel.clone());
+        k(&self.0).cmp(&k(&other.0))
     }
 }
 

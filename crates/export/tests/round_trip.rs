@@ -63,8 +63,49 @@ fn docker_default_round_trips_on_aarch64_and_arm() {
     round_trip(&[Arch::Aarch64, Arch::Arm]);
 }
 
+/// Capability sets and kernels the Docker export's includes/excludes must keep apart.
+fn contexts() -> Vec<Context> {
+    let mut all = CapSet::EMPTY;
+    for c in 0..=40 {
+        all.insert(c);
+    }
+    let mut ptrace = CapSet::docker_default();
+    ptrace.insert(19);
+    let admin: CapSet = [21u8].into_iter().collect();
+    let old = Some(moat_syscalls::KernelVersion::new(4, 4));
+    vec![
+        docker_ctx(),
+        Context {
+            caps: Some(CapSet::EMPTY),
+            kernel: None,
+        },
+        Context {
+            caps: Some(admin),
+            kernel: None,
+        },
+        Context {
+            caps: Some(all),
+            kernel: None,
+        },
+        Context {
+            caps: Some(ptrace),
+            kernel: old,
+        },
+        Context {
+            caps: Some(CapSet::docker_default()),
+            kernel: old,
+        },
+    ]
+}
+
+fn cap_names(c: CapSet) -> Vec<String> {
+    (0u8..64)
+        .filter(|n| c.contains(*n))
+        .filter_map(moat_syscalls::capability_name)
+        .collect()
+}
+
 fn round_trip(abis: &[Arch]) {
-    let ctx = docker_ctx();
     let opts = Options {
         arches: Some(abis.to_vec()),
         ..Options::default()
@@ -73,44 +114,61 @@ fn round_trip(abis: &[Arch]) {
     // moat text → parse again → same policy.
     let again = load_bytes(first.text.as_bytes(), "again.moat", &Options::default()).unwrap();
     assert_eq!(again.policy, first.policy);
-    let json = export(&first, Format::Docker, &ctx, "docker").unwrap();
+    // Docker JSON keeps the guards as includes/excludes: one export serves every context.
+    let json = export(&first, Format::Docker, &docker_ctx(), "docker").unwrap();
     assert!(json.losses.is_empty(), "{:?}", json.losses);
     let second = load_bytes(&json.data, "exported.json", &opts).unwrap();
-    let lowered = first.policy.lower(&ctx).unwrap();
-    let program = compiled(&second.policy, &ctx);
-    let libseccomp = libseccomp(&json.text());
     let mut checked = 0usize;
-    for &arch in abis {
-        for n in 0..1024u32 {
-            let nr = n + arch.nr_bias();
-            // Junk in the upper half of 32-bit arguments too: the export masks it like the kernel.
-            for args in boundary_args(&lowered, arch, nr, false) {
-                let want = first
-                    .policy
-                    .evaluate(&ctx, arch.audit_arch(), nr, args)
-                    .action;
-                let back = second
-                    .policy
-                    .evaluate(&ctx, arch.audit_arch(), nr, args)
-                    .action;
-                assert_eq!(back, want, "{arch} {nr} {args:x?}");
-                assert_eq!(
-                    run(&program, arch, nr, args),
-                    want.to_ret(),
-                    "compiled {arch} {nr} {args:x?}"
-                );
-                if libseccomp_knows(arch, nr) {
+    for ctx in contexts() {
+        let lowered = first.policy.lower(&ctx).unwrap();
+        let program = compiled(&second.policy, &ctx);
+        // libseccomp applies the exported profile the way moby does for this context.
+        let caps = cap_names(ctx.caps.unwrap_or_default());
+        let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
+        let kernel = ctx
+            .kernel
+            .map_or((6, 18), |k| (u32::from(k.major), u32::from(k.minor)));
+        let host = if abis.contains(&Arch::X86_64) {
+            Arch::X86_64
+        } else {
+            Arch::Aarch64
+        };
+        let f = moat_oracle::docker_profile(&json.text(), oracle_arch(host), &caps, Some(kernel))
+            .unwrap();
+        let libseccomp = Program::from_bytes(&moat_oracle::compile(&f).unwrap().bytes).unwrap();
+        for &arch in abis {
+            for n in 0..1024u32 {
+                let nr = n + arch.nr_bias();
+                // Junk in the upper half of 32-bit arguments too: the export masks it like the kernel.
+                for args in boundary_args(&lowered, arch, nr, false) {
+                    let want = first
+                        .policy
+                        .evaluate(&ctx, arch.audit_arch(), nr, args)
+                        .action;
+                    let back = second
+                        .policy
+                        .evaluate(&ctx, arch.audit_arch(), nr, args)
+                        .action;
+                    assert_eq!(back, want, "{arch} {nr} {args:x?} {ctx:?}");
                     assert_eq!(
-                        run(&libseccomp, arch, nr, args),
+                        run(&program, arch, nr, args),
                         want.to_ret(),
-                        "libseccomp {arch} {nr} {args:x?}"
+                        "compiled {arch} {nr} {args:x?}"
                     );
+                    if libseccomp_knows(arch, nr) {
+                        assert_eq!(
+                            run(&libseccomp, arch, nr, args),
+                            want.to_ret(),
+                            "libseccomp {arch} {:?} {args:x?} {ctx:?}",
+                            arch.by_nr(nr).map(|s| s.name)
+                        );
+                    }
+                    checked += 1;
                 }
-                checked += 1;
             }
         }
     }
-    assert!(checked > abis.len() * 1024, "{checked}");
+    assert!(checked > 6 * abis.len() * 1024, "{checked}");
 }
 
 #[test]

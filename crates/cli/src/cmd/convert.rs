@@ -71,7 +71,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     for w in &loaded.warnings {
         eprintln!("moat: warning: {w}");
     }
-    let ctx = context(&args, &loaded.policy)?;
+    // Docker's format keeps capability and kernel guards (includes/excludes); moat text keeps them
+    // as they are; every other format resolves them.
+    let resolves = !matches!(args.to, To::Docker | To::K8s | To::Moat);
+    let ctx = context(&args, &loaded.policy, resolves)?;
     let name = args.name.clone().unwrap_or_else(|| {
         Path::new(&args.input).file_stem().map_or_else(
             || "policy".to_string(),
@@ -109,7 +112,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// The guard context: `--cap` (default Docker's set when the policy has capability guards) and
 /// `--kernel`.
-fn context(args: &Args, policy: &moat::policy::Policy) -> anyhow::Result<Context> {
+fn context(args: &Args, policy: &moat::policy::Policy, resolves: bool) -> anyhow::Result<Context> {
     let mut caps = None;
     for c in &args.caps {
         let n = sc::capability(&c.to_ascii_uppercase())
@@ -122,9 +125,11 @@ fn context(args: &Args, policy: &moat::policy::Policy) -> anyhow::Result<Context
             .iter()
             .any(|r| r.guard.as_ref().is_some_and(has_cap))
     {
-        eprintln!(
-            "moat: note: capability guards resolved for Docker's default capabilities (choose others with --cap)"
-        );
+        if resolves {
+            eprintln!(
+                "moat: note: capability guards resolved for Docker's default capabilities (choose others with --cap)"
+            );
+        }
         caps = Some(CapSet::docker_default());
     }
     let kernel = match &args.kernel {
