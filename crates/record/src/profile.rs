@@ -307,10 +307,18 @@ impl Profile {
                             Policy::load(&path).ok()
                         }
                     };
+                    // A `default` written before the `use` is overridden by the base's own.
+                    if base
+                        .as_ref()
+                        .is_some_and(|b| b.default_action().location.is_some())
+                    {
+                        p.default = None;
+                    }
                     p.base_arches = base.map(|b| b.arches().iter().copied().collect());
                 }
                 Statement::Default(a) => p.default = Some(*a),
-                Statement::Unknown(_) | Statement::Arch(_) => {}
+                Statement::Arch(_) => {}
+                Statement::Unknown(a) if *a == Action::Errno(ENOSYS) => {}
                 Statement::Rule(i) => {
                     let Some(rule) = policy.rules().get(*i) else {
                         continue;

@@ -155,3 +155,62 @@ proptest! {
         }
     }
 }
+
+/// Lines a policy fed to `--merge` may hold, hand-edited ones included.
+const LINES: &[&str] = &[
+    "default kill",
+    "default deny",
+    "arch x86_64 x86",
+    "use container",
+    "unknown errno ENOSYS",
+    "allow read write # seen 3 times",
+    "allow socket if domain == AF_INET # seen once",
+    "allow socket if domain in {AF_UNIX, AF_INET6}",
+    "allow clone if flags & CLONE_NEWUSER",
+    "allow clone if flags & CLONE_NEW_ANY == 0 # seen 2 times",
+    "allow @timer # seen 4 times, all 8 of its syscalls",
+    "errno ENOSYS clone3 # seen once",
+    "allow mmap if prot & PROT_EXEC == 0",
+    "allow mprotect if prot & PROT_WRITE | PROT_EXEC != PROT_WRITE | PROT_EXEC",
+    "allow ioctl if request in {TCGETS, 0x5413} # seen 3 times",
+    "allow openat unless flags & O_ACCMODE == O_RDWR",
+    "allow prctl if option == PR_SET_NAME or option == PR_GET_NAME",
+    "allow fcntl if cmd > 3",
+    "allow personality if persona == 0xffffffff",
+    "deny write",
+    "kernel 5.10",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Whatever `--merge` accepts it prints as a valid policy that allows at least what the
+    /// input allowed; what it refuses it refuses with an error, never a panic.
+    #[test]
+    fn merge_reads_any_policy_soundly(
+        picks in prop::collection::vec(prop::sample::select(LINES.to_vec()), 1..8),
+        calls in prop::collection::vec(prop_oneof![call(), watched_call()], 1..40),
+    ) {
+        let text = picks.join("\n") + "\n";
+        let Ok(policy) = Policy::parse(&text, "hand.moat") else {
+            return Ok(());
+        };
+        let Ok(profile) = Profile::from_policy(&policy) else {
+            return Ok(());
+        };
+        let out = profile.to_text();
+        let again = Policy::parse(&out, "merged.moat")
+            .unwrap_or_else(|e| panic!("{e}\ninput:\n{text}\noutput:\n{out}"));
+        let ctx = Context::default();
+        for (arch, i, args) in &calls {
+            let s = &arch.syscalls()[*i];
+            let before = policy.evaluate(&ctx, arch.audit_arch(), s.nr, *args).action;
+            let after = again.evaluate(&ctx, arch.audit_arch(), s.nr, *args).action;
+            prop_assert!(
+                !before.runs_call() || after.runs_call() || (s.name == "clone3" && after == Action::Errno(38)),
+                "{arch} {}({args:x?}): {before} before, {after} after\ninput:\n{text}\noutput:\n{out}",
+                s.name
+            );
+        }
+    }
+}
