@@ -157,6 +157,10 @@ pub struct Child {
     pid: libc::pid_t,
     session: Option<u32>,
     sigfd: OwnedFd,
+    /// Readable when the child exits (`pidfd_open`, Linux 5.3); `None` on older kernels, which
+    /// then poll for the exit every 100 ms. SIGCHLD alone is not enough: in a multi-threaded
+    /// caller another thread may take it.
+    pidfd: Option<OwnedFd>,
     old_mask: libc::sigset_t,
 }
 
@@ -172,8 +176,10 @@ const MSG_EXEC: u32 = 6;
 /// environment, working directory and process group. The caller's signal mask is changed
 /// (the [`FORWARDED`] signals and `SIGCHLD` are blocked) until [`Child::wait`] returns.
 ///
-/// Call it from a single-threaded process: the child runs only async-signal-safe code, but a
-/// multi-threaded caller's other threads keep running with the changed signal mask.
+/// Meant for a single-threaded supervisor such as `moat run`. A multi-threaded caller works
+/// (the child runs only async-signal-safe code, and the exit is detected through a pidfd), but
+/// a signal sent to the process may be taken by one of its other threads, which do not block
+/// the [`FORWARDED`] signals, instead of being forwarded.
 pub fn spawn(path: &Path, argv: &[&OsStr], conf: &Confinement<'_>) -> Result<Child, SpawnError> {
     let c_path = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| SpawnError::Nul(path.display().to_string()))?;
@@ -305,10 +311,20 @@ pub fn spawn(path: &Path, argv: &[&OsStr], conf: &Confinement<'_>) -> Result<Chi
             _ => {}
         }
     }
+    // SAFETY: pidfd_open takes a pid and flags; `pid` is our child and not yet reaped, so it
+    // names that process. A fresh descriptor is wrapped once.
+    let pidfd = unsafe {
+        let r = libc::syscall(libc::SYS_pidfd_open, pid, 0u32);
+        i32::try_from(r)
+            .ok()
+            .filter(|&fd| fd >= 0)
+            .map(|fd| OwnedFd::from_raw_fd(fd))
+    };
     let child = Child {
         pid,
         session,
         sigfd,
+        pidfd,
         old_mask,
     };
     if let Some(f) = failure {
@@ -565,9 +581,15 @@ impl Child {
                     events: libc::POLLIN,
                     revents: 0,
                 },
+                libc::pollfd {
+                    fd: self.pidfd.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
             ];
-            // SAFETY: `fds` is a live array of two pollfd; a negative fd is ignored by poll.
-            let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            let timeout = if self.pidfd.is_some() { -1 } else { 100 };
+            // SAFETY: `fds` is a live array of three pollfd; a negative fd is ignored by poll.
+            let r = unsafe { libc::poll(fds.as_mut_ptr(), 3, timeout) };
             if r < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {

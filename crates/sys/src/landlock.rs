@@ -302,54 +302,13 @@ impl Ruleset {
     /// says. Returns a [`Prepared`] ruleset that [`Prepared::restrict_self`] enforces.
     pub fn prepare(&self, compat: Compat) -> Result<Prepared, LandlockError> {
         let have = abi();
-        let mut warnings = Vec::new();
-        let mut lacking = |what: String, needs: u32| -> Result<(), LandlockError> {
-            match compat {
-                Compat::Required => Err(LandlockError::Unsupported { what, needs, have }),
-                Compat::BestEffort => {
-                    warnings.push(format!(
-                        "landlock: {what} needs ABI {needs}, this kernel has ABI {have}: not enforced"
-                    ));
-                    Ok(())
-                }
-            }
-        };
-        if self.is_empty() {
+        let (attr, mut warnings) = self.plan(have, compat)?;
+        let Some(attr) = attr else {
             return Ok(Prepared {
                 fd: None,
                 abi: have,
                 warnings,
             });
-        }
-        if have == 0 {
-            lacking("landlock".to_string(), 1)?;
-            return Ok(Prepared {
-                fd: None,
-                abi: 0,
-                warnings,
-            });
-        }
-        for (bit, name, needs) in [
-            (fs::REFER, "fs write (link/rename across directories)", 2),
-            (fs::TRUNCATE, "fs write (truncate)", 3),
-            (fs::IOCTL_DEV, "fs write (device ioctl)", 5),
-        ] {
-            // REFER/TRUNCATE/IOCTL_DEV only come with `fs write`; missing them on an old kernel
-            // leaves that operation unrestricted (REFER: always denied by ABI 1, so stricter).
-            if self.handled_fs & bit != 0 && fs_known(have) & bit == 0 && bit != fs::REFER {
-                lacking(name.to_string(), needs)?;
-            }
-        }
-        if self.handled_net & !net_known(have) != 0 {
-            lacking("net bind/connect".to_string(), 4)?;
-        }
-        if self.scoped & !scope_known(have) != 0 {
-            lacking("scope".to_string(), 6)?;
-        }
-        let attr = RulesetAttr {
-            handled_access_fs: self.handled_fs & fs_known(have),
-            handled_access_net: self.handled_net & net_known(have),
-            scoped: self.scoped & scope_known(have),
         };
         // SAFETY: `attr` is a live, initialised `struct landlock_ruleset_attr` (three u64 words,
         // the layout of ABI 6+) and the size passed is exactly its size; an older kernel accepts
@@ -423,6 +382,65 @@ impl Ruleset {
             abi: have,
             warnings,
         })
+    }
+}
+
+impl Ruleset {
+    /// What a kernel speaking Landlock ABI `have` can enforce of this ruleset: the handled
+    /// rights (`None` when nothing is left to enforce) and, in best effort, one warning per
+    /// feature left out. With [`Compat::Required`] a missing feature is an error.
+    fn plan(
+        &self,
+        have: u32,
+        compat: Compat,
+    ) -> Result<(Option<RulesetAttr>, Vec<String>), LandlockError> {
+        let mut warnings = Vec::new();
+        let mut lacking = |what: &str, needs: u32| -> Result<(), LandlockError> {
+            match compat {
+                Compat::Required => Err(LandlockError::Unsupported {
+                    what: what.to_string(),
+                    needs,
+                    have,
+                }),
+                Compat::BestEffort => {
+                    warnings.push(format!(
+                        "landlock: {what} needs ABI {needs}, this kernel has ABI {have}: not enforced"
+                    ));
+                    Ok(())
+                }
+            }
+        };
+        if self.is_empty() {
+            return Ok((None, warnings));
+        }
+        if have == 0 {
+            lacking("landlock", 1)?;
+            return Ok((None, warnings));
+        }
+        // TRUNCATE and IOCTL_DEV only come with `fs write`; on an older kernel those operations
+        // stay unrestricted. REFER is not reported: ABI 1 always denies reparenting, which is
+        // stricter than the rule.
+        for (bit, name, needs) in [
+            (fs::TRUNCATE, "fs write (truncate)", 3),
+            (fs::IOCTL_DEV, "fs write (device ioctl)", 5),
+        ] {
+            if self.handled_fs & bit != 0 && fs_known(have) & bit == 0 {
+                lacking(name, needs)?;
+            }
+        }
+        if self.handled_net & !net_known(have) != 0 {
+            lacking("net bind/connect", 4)?;
+        }
+        if self.scoped & !scope_known(have) != 0 {
+            lacking("scope", 6)?;
+        }
+        let attr = RulesetAttr {
+            handled_access_fs: self.handled_fs & fs_known(have),
+            handled_access_net: self.handled_net & net_known(have),
+            scoped: self.scoped & scope_known(have),
+        };
+        let empty = attr.handled_access_fs == 0 && attr.handled_access_net == 0 && attr.scoped == 0;
+        Ok(((!empty).then_some(attr), warnings))
     }
 }
 
@@ -533,6 +551,58 @@ mod tests {
         assert_eq!(net_known(3), 0);
         assert_eq!(scope_known(5), 0);
         assert_eq!(scope_known(7), 3);
+    }
+
+    fn planned(rs: &Ruleset, have: u32, compat: Compat) -> Result<(u64, u64, u64, usize), String> {
+        rs.plan(have, compat)
+            .map(|(a, w)| {
+                let a = a.unwrap_or(RulesetAttr {
+                    handled_access_fs: 0,
+                    handled_access_net: 0,
+                    scoped: 0,
+                });
+                (a.handled_access_fs, a.handled_access_net, a.scoped, w.len())
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn older_kernels_degrade_in_best_effort_and_fail_when_required() {
+        let mut rs = Ruleset::new();
+        rs.allow_path("/usr", fs::READ)
+            .allow_path("/tmp", fs::WRITE)
+            .allow_port(443, net::CONNECT_TCP)
+            .scope(scope::SIGNAL);
+        // ABI 7: everything.
+        assert_eq!(
+            planned(&rs, 7, Compat::Required),
+            Ok((fs::READ | fs::WRITE, net::CONNECT_TCP, scope::SIGNAL, 0))
+        );
+        // ABI 3: no device ioctl, no network, no scopes.
+        assert_eq!(
+            planned(&rs, 3, Compat::BestEffort),
+            Ok(((fs::READ | fs::WRITE) & !fs::IOCTL_DEV, 0, 0, 3))
+        );
+        assert_eq!(
+            planned(&rs, 3, Compat::Required),
+            Err("landlock required but fs write (device ioctl) needs ABI 5 and this kernel has ABI 3".into())
+        );
+        // ABI 1: REFER and TRUNCATE dropped too.
+        assert_eq!(
+            planned(&rs, 1, Compat::BestEffort).unwrap().0,
+            ((1 << 13) - 1) & (fs::READ | fs::WRITE)
+        );
+        // No Landlock at all.
+        assert_eq!(planned(&rs, 0, Compat::BestEffort), Ok((0, 0, 0, 1)));
+        assert_eq!(
+            planned(&rs, 0, Compat::Required),
+            Err("landlock required but landlock needs ABI 1 and this kernel has ABI 0".into())
+        );
+        // Only what an old kernel cannot do: nothing left, no ruleset.
+        let mut net_only = Ruleset::new();
+        net_only.allow_port(80, net::BIND_TCP);
+        assert!(net_only.plan(3, Compat::BestEffort).unwrap().0.is_none());
+        assert!(net_only.plan(3, Compat::Required).is_err());
     }
 
     #[test]
