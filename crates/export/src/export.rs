@@ -898,9 +898,9 @@ pub fn to_seccomp_with(
             continue;
         };
         let caps: Vec<u8> = caps.iter().copied().collect();
-        if caps.len() > 8 {
+        if caps.len() > 6 {
             losses.push(Loss(format!(
-                "{name}: depends on more than 8 capabilities; its guards are resolved for the given capabilities"
+                "{name}: depends on more than 6 capabilities; its guards are resolved for the given capabilities"
             )));
             add(name, es, &Filter::default(), &Filter::default());
             continue;
