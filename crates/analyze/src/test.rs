@@ -281,7 +281,7 @@ pub fn arches(e: &Expectation, subject: &Subject, pool: Option<&[Arch]>) -> Vec<
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CheckError {
     /// The syscall does not exist on the named ABI.
-    #[error("line {line}: {syscall} does not exist on {arch}")]
+    #[error("{line}: {syscall} does not exist on {arch}")]
     NoSuchSyscall {
         /// Line in the test file.
         line: u32,
@@ -291,7 +291,7 @@ pub enum CheckError {
         arch: Arch,
     },
     /// `*` matched no ABI.
-    #[error("line {line}: no accepted ABI has {syscall}")]
+    #[error("{line}: no accepted ABI has {syscall}")]
     NoAbi {
         /// Line in the test file.
         line: u32,
@@ -299,7 +299,7 @@ pub enum CheckError {
         syscall: String,
     },
     /// The case split gave up.
-    #[error("line {line}: {source}")]
+    #[error("{line}: {source}")]
     TooComplex {
         /// Line in the test file.
         line: u32,

@@ -456,6 +456,7 @@ fn to_json(policy: &Policy, exp: &Explanation, refused: &[Arch]) -> Value {
         "badarch": setting(policy.badarch_action()),
         "kernel": policy.kernel().map(|k| k.to_string()),
         "rules": rules,
+        "landlock": policy.landlock().describe(),
         "groups": groups,
         "syscalls": syscalls,
     })
