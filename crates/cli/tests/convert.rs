@@ -349,3 +349,16 @@ fn bad_inputs_give_one_line_naming_the_path_and_exit_2() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn bpf_output_is_what_moat_compile_writes() {
+    let compiled = Command::new(env!("CARGO_BIN_EXE_moat"))
+        .args(["compile", "container", "--format", "raw"])
+        .output()
+        .unwrap();
+    assert!(compiled.status.success(), "{}", stderr(&compiled));
+    let converted = moat(&["container", "--to", "bpf"]);
+    assert!(converted.status.success(), "{}", stderr(&converted));
+    assert_eq!(converted.stdout, compiled.stdout);
+    assert_eq!(converted.stdout.len() % 8, 0);
+}
