@@ -421,6 +421,9 @@ fn explain_shows_landlock_statements() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("# landlock: best effort"), "{text}");
+    let json = moat(&["explain", path.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["landlock"].as_array().map(Vec::len), Some(3), "{v}");
     assert!(
         text.contains("# fs read: read files and list directories only beneath /usr ("),
         "{text}"
