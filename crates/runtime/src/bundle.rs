@@ -276,6 +276,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
@@ -295,7 +296,10 @@ mod tests {
             e.contains("annotations.\"moat.dev/policy\": annotation values must be strings"),
             "{e}"
         );
-        assert!(Bundle::open(&dir("missing"), None).is_err());
+        let missing = dir("missing");
+        assert!(Bundle::open(&missing, None).is_err());
+        let _ = std::fs::remove_dir_all(&d);
+        let _ = std::fs::remove_dir_all(&missing);
     }
 
     #[test]
@@ -327,5 +331,6 @@ mod tests {
             e.contains("process.capabilities.bounding[0]: unknown capability \"CAP_FLY\""),
             "{e}"
         );
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -6,12 +6,12 @@ use serde_json::json;
 
 use super::*;
 
+/// A bundle in memory: planning reads nothing but profiles from the disk.
 fn bundle(name: &str, config: &Value) -> Bundle {
-    let d = std::env::temp_dir().join(format!("moat-runtime-plan-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("config.json"), config.to_string()).unwrap();
-    Bundle::open(&d, None).unwrap()
+    Bundle {
+        config_path: PathBuf::from(format!("/nonexistent/{name}/config.json")),
+        config: config.clone(),
+    }
 }
 
 fn config(annotations: Value) -> Value {
@@ -343,7 +343,7 @@ fn profiles_resolve_inside_the_directory_only() {
         );
         assert!(matches!(e, Err(PlanError::Profile { .. })), "{bad}: {e:?}");
     }
-    let _ = PathBuf::new();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 proptest::proptest! {
@@ -376,15 +376,18 @@ fn an_applied_annotation_from_the_pod_is_refused() {
 
 #[test]
 fn planning_a_written_bundle_again_starts_from_the_original() {
-    let b = bundle(
-        "again",
-        &config(json!({POLICY_ANNOTATION: "use container\ndeny mkdir\n"})),
-    );
+    let d = std::env::temp_dir().join(format!("moat-runtime-again-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let cfg = config(json!({POLICY_ANNOTATION: "use container\ndeny mkdir\n"}));
+    std::fs::write(d.join("config.json"), cfg.to_string()).unwrap();
+    let b = Bundle::open(&d, None).unwrap();
     let first = apply(plan(&b, &NodeConfig::default(), &BPF).unwrap());
     b.write(&first.config).unwrap();
-    let reopened = Bundle::open(b.config_path.parent().unwrap(), None).unwrap();
+    let reopened = Bundle::open(&d, None).unwrap();
     let second = apply(plan(&reopened, &NodeConfig::default(), &BPF).unwrap());
     assert_eq!(second.config, first.config);
+    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]

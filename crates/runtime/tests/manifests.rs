@@ -310,4 +310,5 @@ fn the_installed_node_config_and_the_example_pod_plan() {
         plan_bundle(&config, &node, Format::Oci, "web"),
         Outcome::Apply(_)
     ));
+    let _ = std::fs::remove_dir_all(&node.profile_dir);
 }
