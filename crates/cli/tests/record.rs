@@ -609,3 +609,20 @@ fn a_sigterm_sent_to_moat_reaches_the_program() {
     let text = std::fs::read_to_string(&policy).unwrap();
     assert!(text.contains("\nallow rt_sigreturn "), "{text}");
 }
+
+#[test]
+fn clone3_flags_are_read_from_memory_and_allowed_on_clone() {
+    let dir = scratch("clone3");
+    let w = workload().to_str().unwrap();
+    let (o, text) = record(&dir, "p", &[], &[w, "clone3-user"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "clone3 ok\n");
+    assert!(text.contains("\nerrno ENOSYS clone3 "), "{text}");
+    assert!(
+        text.contains("\nallow clone if flags & CLONE_NEW_ANY in {0, CLONE_NEWUSER} "),
+        "{text}"
+    );
+    let policy = dir.join("p.moat");
+    let net = emu(&policy, &["clone", "0x40000011"]);
+    assert!(net.starts_with("kill (process) by default"), "{net}");
+}

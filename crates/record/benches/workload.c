@@ -7,6 +7,7 @@
  *                               (and with `inet`, also an AF_INET socket)
  *   workload fork-exec PROG...  fork; the child execs PROG; the parent waits
  *   workload unshare-user       unshare(CLONE_NEWUSER)
+ *   workload clone3-user        a child created by a raw clone3(CLONE_NEWUSER); it exits at once
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -19,6 +20,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/sched.h>
+#include <signal.h>
 
 static void *thread_main(void *arg) {
     int sv[2];
@@ -93,6 +96,19 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "unshare-user")) {
         if (unshare(CLONE_NEWUSER) != 0) { perror("unshare"); return 1; }
         printf("unshare ok\n");
+        return 0;
+    }
+    if (!strcmp(mode, "clone3-user")) {
+        struct clone_args args;
+        memset(&args, 0, sizeof args);
+        args.flags = CLONE_NEWUSER;
+        args.exit_signal = SIGCHLD;
+        long pid = syscall(SYS_clone3, &args, sizeof args);
+        if (pid < 0) { perror("clone3"); return 1; }
+        if (pid == 0) syscall(SYS_exit_group, 0);
+        int st;
+        if (waitpid((pid_t)pid, &st, 0) != pid) return 1;
+        printf("clone3 ok\n");
         return 0;
     }
     return 2;

@@ -177,15 +177,16 @@ impl Profile {
                 _ => When::Always,
             };
             if name == "clone3" {
-                p.rules.insert(
-                    name.to_string(),
-                    Allowance {
+                // Seen on several ABIs: one rule, counts added.
+                p.rules
+                    .entry(name.to_string())
+                    .or_insert(Allowance {
                         action: Action::Errno(ENOSYS),
-                        count: s.count,
+                        count: 0,
                         when: When::Always,
                         note: None,
-                    },
-                );
+                    })
+                    .count += s.count;
                 let mut values = rec.clone3_flags().clone();
                 values.insert(0);
                 let when = When::Any(vec![Alt::In {
