@@ -330,6 +330,11 @@ const BAD: &[(&str, &str, &str)] = &[
         "apiVersion: security-profiles-operator.x-k8s.io/v1beta1\nkind: SeccompProfile\nmetadata:\n  name: i\nspec:\n  defaultAction: SCMP_ACT_ERRNO\n  syscalls:\n    - action: SCMP_ACT_ALLOW\n      names: [read]\n      args:\n        - index: 0\n          op: SCMP_CMP_GT\n          value: -3\n",
         "spec.syscalls[0].args[0].value: expected an unsigned 64-bit integer, found -3",
     ),
+    (
+        "j.yaml",
+        "apiVersion: security-profiles-operator.x-k8s.io/v1beta1\nkind: SeccompProfile\nmetadata:\n  name: base\nspec:\n  defaultAction: SCMP_ACT_ERRNO\n  syscalls:\n    - action: SCMP_ACT_ALLOW\n      names: [read, raed]\n---\napiVersion: security-profiles-operator.x-k8s.io/v1beta1\nkind: SeccompProfile\nmetadata:\n  name: app\nspec:\n  baseProfileName: base\n  defaultAction: SCMP_ACT_ERRNO\n",
+        r#"j.yaml: documents[0].spec.syscalls[0].names[1]: unknown syscall "raed" (did you mean "read"?)"#,
+    ),
 ];
 
 #[test]

@@ -999,6 +999,7 @@ pub fn to_seccomp_with(
                 comment: None,
                 includes: inc.0,
                 excludes: exc.0,
+                path: None,
             }
         })
         .collect();

@@ -215,7 +215,10 @@ pub fn import(
     let mut conditional = Vec::new();
     let mut unconditional = Vec::new();
     for (i, e) in s.syscalls.iter().enumerate() {
-        let path = root.key("syscalls").index(i);
+        let path = e
+            .path
+            .clone()
+            .unwrap_or_else(|| root.key("syscalls").index(i));
         let Some(line) = entry_line(e, &path, origin, &arches, opts, &mut warnings)? else {
             continue;
         };

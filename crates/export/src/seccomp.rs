@@ -208,6 +208,8 @@ pub struct Entry {
     pub includes: Filter,
     /// Docker's `excludes`.
     pub excludes: Filter,
+    /// Where the entry was read (for messages), when it came from a document.
+    pub path: Option<JsonPath>,
 }
 
 /// A `linux.seccomp` section or Docker profile.
@@ -690,6 +692,7 @@ fn entry(r: &Reader<'_>, v: &Value, path: &JsonPath) -> Result<Entry, Error> {
         comment,
         includes,
         excludes,
+        path: Some(path.clone()),
     })
 }
 
