@@ -77,6 +77,31 @@ impl Exported {
     }
 }
 
+/// A Kubernetes object name (DNS-1123 subdomain): lowercase letters, digits, `-` and `.`,
+/// starting and ending with a letter or digit, at most 253 characters.
+pub fn k8s_name(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.truncate(253);
+    let s = s
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
+    if s.is_empty() {
+        "policy".to_string()
+    } else {
+        s
+    }
+}
+
 /// Exports a loaded policy. `ctx` resolves `when` guards (formats other than moat have none of
 /// their own).
 pub fn export(
@@ -85,6 +110,7 @@ pub fn export(
     ctx: &Context,
     name: &str,
 ) -> Result<Exported, ExportError> {
+    let name = &k8s_name(name);
     match format {
         Format::Moat => Ok(Exported {
             data: if loaded.format == crate::InputFormat::Moat {

@@ -46,7 +46,7 @@ use moat_policy::{CapSet, Policy};
 use serde_json::Value;
 
 pub use error::{Error, ExportError, JsonPath};
-pub use export::{Exported, Format, Loss, export, to_seccomp};
+pub use export::{Exported, Format, Loss, export, k8s_name, to_seccomp, to_seccomp_with};
 pub use import::{Imported, Options, arch_token, import, scmp_arch};
 pub use seccomp::Seccomp;
 

@@ -247,3 +247,17 @@ fn a_twin_the_profile_does_not_list_keeps_the_profiles_verdict() {
     assert_eq!(ev("getuid32"), Action::Allow);
     assert_eq!(ev("getuid"), Action::Allow);
 }
+
+#[test]
+fn kubernetes_names_are_dns_subdomains() {
+    assert_eq!(moat_export::k8s_name("My_Profile"), "my-profile");
+    assert_eq!(moat_export::k8s_name("docker-default"), "docker-default");
+    assert_eq!(moat_export::k8s_name("__"), "policy");
+    let l = load("strict", &Options::default()).unwrap();
+    let out = export(&l, Format::Spo, &Context::default(), "Strict Profile").unwrap();
+    assert!(
+        out.text().contains("name: strict-profile"),
+        "{}",
+        out.text()
+    );
+}
