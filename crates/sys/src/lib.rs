@@ -4,9 +4,11 @@
 //! `prctl(PR_SET_NO_NEW_PRIVS)` and `seccomp(SECCOMP_SET_MODE_FILTER)`. [`testing`] runs code in
 //! a forked child, so tests can install filters without touching the test runner's process.
 //! [`read_filters`] reads the filters attached to another process (`PTRACE_SECCOMP_GET_FILTER`).
+//! [`notify`] starts a program under a user-notification filter and answers its calls, for
+//! `moat record`.
 //!
-//! It does not build or check programs (that is `moat-bpf`), does not remove filters (the kernel
-//! offers no way to), and does not set up user notification listeners.
+//! It does not build or check programs (that is `moat-bpf`) and does not remove filters (the
+//! kernel offers no way to).
 //!
 //! # Safety
 //! Every `unsafe` block in this crate calls into libc. The contract each block argues is:
