@@ -553,11 +553,11 @@ impl Child {
 
     /// Answers every notification with `CONTINUE` after passing it to `on_call`, calling
     /// `on_tick` about every `tick` (if given), until every task holding the filter has ended;
-    /// returns how the program itself ended. Meanwhile the signals in [`FORWARDED`] are blocked
-    /// in the calling thread: those another process sends (`kill`, a service manager's
-    /// SIGTERM) are passed on to the program, those the terminal generates already reach it
-    /// directly, so the supervisor outlives the program and keeps answering its calls. The
-    /// calling thread's signal mask is restored on return.
+    /// returns how the program itself ended. Meanwhile SIGHUP, SIGINT, SIGQUIT, SIGTERM,
+    /// SIGUSR1, SIGUSR2, SIGALRM and SIGWINCH are blocked in the calling thread: those another
+    /// process sends (`kill`, a service manager's SIGTERM) are passed on to the program, those
+    /// the terminal generates already reach it directly, so the supervisor outlives the program
+    /// and keeps answering its calls. The calling thread's signal mask is restored on return.
     ///
     /// An `execve` that failed in the child shows here as exit code 127; [`Child::exec_error`]
     /// then has the reason.
