@@ -89,3 +89,36 @@ fn clone3_flags_are_readable_from_the_caller() {
     assert_eq!(got, flags);
     assert!(notify::read_u64(std::process::id(), 8).is_err());
 }
+
+#[test]
+fn a_call_can_be_failed_instead_of_continued() {
+    let dir = std::env::temp_dir().join(format!("moat-notify-fail-{}", std::process::id()));
+    let argv = [
+        c("/usr/bin/busybox"),
+        c("mkdir"),
+        CString::new(dir.to_str().unwrap()).unwrap(),
+    ];
+    let mut child = notify::spawn(&argv[0], &argv, &[], &notify_all()).unwrap();
+    let mut failed = 0;
+    loop {
+        let Some(n) = child.listener().recv().unwrap() else {
+            continue;
+        };
+        match name(n.data.arch, n.data.nr) {
+            "mkdir" | "mkdirat" => {
+                child.listener().fail_call(n.id, libc::EROFS).unwrap();
+                failed += 1;
+            }
+            "exit_group" => {
+                child.listener().continue_call(n.id).unwrap();
+                break;
+            }
+            _ => child.listener().continue_call(n.id).unwrap(),
+        }
+    }
+    // Nothing is left to answer but the exit; supervise reaps the program.
+    let exit = child.supervise(|_| {}, None, || {}).unwrap();
+    assert_eq!(failed, 1);
+    assert_eq!(exit, Exit::Code(1));
+    assert!(!dir.exists(), "the refused mkdir did not run");
+}
