@@ -162,8 +162,12 @@ fn merge(args: &Args) -> anyhow::Result<ExitCode> {
 /// cannot express is reported on standard error, one line each.
 fn write_policy(text: &str, path: Option<&Path>, format: Format) -> anyhow::Result<()> {
     let origin = path.map_or_else(|| "<stdout>".to_string(), |p| p.display().to_string());
-    Policy::parse(text, &origin)
+    let policy = Policy::parse(text, &origin)
         .map_err(|e| anyhow::anyhow!("internal error: the recorded policy does not parse: {e}"))?;
+    // Still written (it is the record of what ran), but say so if it cannot be enforced.
+    if let Err(e) = moat::compile::compile(&policy, &moat::compile::Options::default()) {
+        eprintln!("moat: warning: {origin}: the policy does not compile: {e}");
+    }
     let target = match format {
         Format::Moat => None,
         Format::Docker => Some(moat_export::Format::Docker),
