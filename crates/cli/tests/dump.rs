@@ -273,3 +273,14 @@ fn runc_container_shows_the_libseccomp_filter() {
     let o = moat(&["disasm", "--pid", &pid.to_string()]);
     assert!(o.status.success());
 }
+
+#[test]
+fn missing_process_is_one_line_and_exit_2() {
+    let o = moat(&["dump", "999999999"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("999999999"), "{err}");
+    let o = moat(&["diff", "pid:nope", "container"]);
+    assert_eq!(o.status.code(), Some(2));
+}

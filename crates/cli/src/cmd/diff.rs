@@ -46,7 +46,7 @@ pub(crate) fn subject(spec: &str, ctx: &Context) -> anyhow::Result<Subject> {
         let pid: i32 = pid
             .parse()
             .with_context(|| format!("{spec}: expected pid:NUMBER"))?;
-        let programs = moat_sys::read_filters(pid)?;
+        let programs = moat_sys::read_filters(pid).map_err(|e| anyhow::anyhow!("{e}"))?;
         if programs.is_empty() {
             bail!("process {pid} has no seccomp filters");
         }

@@ -29,7 +29,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(a) => a.parse::<Arch>().map_err(|e| anyhow::anyhow!("{e}"))?,
         None => Arch::native(),
     };
-    let filters = moat_sys::read_filters(args.pid)?;
+    let filters = moat_sys::read_filters(args.pid).map_err(|e| anyhow::anyhow!("{e}"))?;
     if filters.is_empty() {
         bail!("process {} has no seccomp filters", args.pid);
     }
