@@ -9,9 +9,20 @@
 //! the program directly; signals *sent* to the supervisor by another process (`kill`,
 //! `sigqueue`) are forwarded to the program; the program's exit status is returned.
 //!
+//! The supervisor stays outside the sandbox, so the sandbox must not reach it. [`spawn`] makes
+//! the calling process non-dumpable (`PR_SET_DUMPABLE` 0) before it forks, and leaves it so: the
+//! kernel's ptrace access check (`__ptrace_may_access`, `kernel/ptrace.c`), made for `ptrace`,
+//! `process_vm_*` and opening `/proc/<pid>/mem`, then refuses a caller without `CAP_SYS_PTRACE`
+//! in the target's user namespace even when the uids match. That stops an unprivileged program
+//! only: root holds `CAP_SYS_PTRACE`. What stops root too is a Landlock domain around the child
+//! ([`crate::landlock::Ruleset::isolate`], which `moat run` always asks for), as Landlock refuses
+//! ptrace access from inside a domain to outside it.
+//!
 //! The child between `fork` and `execve` only makes system calls on memory prepared before the
-//! fork: restore the signal mask, reset `SIGPIPE`, optionally start a new audit session, set
-//! `no_new_privs`, enforce Landlock, install the filter, exec. A failure is reported to the
+//! fork: restore the signal mask, reset `SIGPIPE`, make itself dumpable again (`execve` would
+//! anyway; the audit-session files under `/proc/self` belong to root while it is not),
+//! optionally start a new audit session, set `no_new_privs`, enforce Landlock, install the
+//! filter, exec. A failure is reported to the
 //! parent through a close-on-exec pipe (stage and errno), so the parent tells "the kernel
 //! refused the filter" from "the program ran and failed", and the program never starts
 //! unconfined.
@@ -174,7 +185,9 @@ const MSG_EXEC: u32 = 6;
 
 /// Forks and execs `path` with `argv` (`argv[0]` included) under `conf`, in the caller's
 /// environment, working directory and process group. The caller's signal mask is changed
-/// (the [`FORWARDED`] signals and `SIGCHLD` are blocked) until [`Child::wait`] returns.
+/// (the [`FORWARDED`] signals and `SIGCHLD` are blocked) until [`Child::wait`] returns. The
+/// caller becomes non-dumpable for good (no core dumps, `/proc/<pid>` owned by root, no
+/// same-uid `ptrace`): the program's descendants can outlive it.
 ///
 /// Meant for a single-threaded supervisor such as `moat run`. A multi-threaded caller works
 /// (the child runs only async-signal-safe code, and the exit is detected through a pidfd), but
@@ -204,6 +217,14 @@ pub fn spawn(path: &Path, argv: &[&OsStr], conf: &Confinement<'_>) -> Result<Chi
         call: "pipe2",
         error: source,
     })?;
+
+    // SAFETY: prctl with PR_SET_DUMPABLE takes integers only and touches no memory.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(SpawnError::Os {
+            call: "prctl(PR_SET_DUMPABLE)",
+            error: io::Error::last_os_error(),
+        });
+    }
 
     // Block the forwarded signals and SIGCHLD, read them through a signalfd: none is lost
     // between fork and the wait loop.
@@ -251,8 +272,8 @@ pub fn spawn(path: &Path, argv: &[&OsStr], conf: &Confinement<'_>) -> Result<Chi
 
     // SAFETY: fork has no memory preconditions. The child below touches only memory prepared
     // before the fork (C strings, pointer arrays, the filter's instructions, the saved signal
-    // mask), calls only async-signal-safe functions (sigprocmask, signal, open, read, write,
-    // close, prctl, syscall, execv, _exit) and leaves with execv or _exit, so it never returns
+    // mask), calls only async-signal-safe functions (sigprocmask, signal, prctl, open, read,
+    // write, close, syscall, execv, _exit) and leaves with execv or _exit, so it never returns
     // into Rust code that could observe state copied from other threads.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -375,11 +396,16 @@ unsafe fn child(
         // SAFETY: _exit ends the child without running Rust destructors or atexit handlers.
         unsafe { libc::_exit(127) }
     };
-    // SAFETY: `old_mask` is the caller's saved mask; signal() with SIG_DFL is async-signal-safe.
+    // SAFETY: `old_mask` is the caller's saved mask; signal() with SIG_DFL and prctl() with
+    // integer arguments are async-signal-safe and touch no other memory.
     unsafe {
         libc::sigprocmask(libc::SIG_SETMASK, old_mask, std::ptr::null_mut());
         // The Rust runtime ignores SIGPIPE; an ignored signal stays ignored across execve.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        // The fork copied the supervisor's non-dumpable mm; execve resets it, but until then
+        // `/proc/self/loginuid` would belong to root and an unprivileged child could not start
+        // its audit session. Nothing untrusted runs in this process before execve.
+        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
     }
     if let Some((loginuid, sessionid, value)) = session {
         // SAFETY: the paths are NUL-terminated and `value`/`buf` are live buffers of the given

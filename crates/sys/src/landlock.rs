@@ -13,6 +13,12 @@
 //! evaluates a file access against the rules of the path's ancestors, so a rule on `/usr` covers
 //! everything beneath it.
 //!
+//! Any Landlock domain, whatever it handles, also fences `ptrace` access: a process inside the
+//! domain cannot trace, open `/proc/<pid>/mem` of, or `process_vm_writev` into a process outside
+//! it (`security/landlock/task.c`, `hook_ptrace_access_check`: access is allowed only to tasks in
+//! the same domain or a nested one). [`Ruleset::isolate`] uses that to put a supervised program
+//! in a domain of its own even when the policy restricts nothing else.
+//!
 //! The raw system calls are used instead of the `landlock` crate: the three calls are small, the
 //! ABI downgrade rules are this module's to state exactly, and `restrict_self` must run in a
 //! forked child where only async-signal-safe work is allowed.
@@ -236,7 +242,12 @@ pub struct Ruleset {
     scoped: u64,
     paths: Vec<(PathBuf, u64)>,
     ports: Vec<(u16, u64)>,
+    isolate: bool,
 }
+
+/// The warning [`Ruleset::prepare`] gives for an isolating ruleset on a kernel without Landlock.
+const UNISOLATED: &str = "landlock: not available on this kernel: processes outside the sandbox, \
+the supervisor included, stay reachable from it (/proc/<pid>/mem, signals); seccomp still applies";
 
 impl Ruleset {
     /// An empty ruleset: restricts nothing.
@@ -244,9 +255,35 @@ impl Ruleset {
         Ruleset::default()
     }
 
-    /// True when the ruleset restricts nothing.
+    /// True when the ruleset handles no access right and scopes nothing ([`Ruleset::isolate`]
+    /// aside).
     pub fn is_empty(&self) -> bool {
         self.handled_fs == 0 && self.handled_net == 0 && self.scoped == 0
+    }
+
+    /// Makes [`Ruleset::prepare`] create a Landlock domain even when the ruleset restricts
+    /// nothing, so that the confined process cannot reach processes outside it: Landlock
+    /// refuses `ptrace` access (`/proc/<pid>/mem`, `process_vm_*`) from inside a domain to
+    /// outside it, and on ABI 6+ the domain also scopes signals ([`scope::SIGNAL`]). For a
+    /// supervised program such as `moat run`'s, whose unconfined supervisor is its parent.
+    ///
+    /// On ABI 6+ a domain needs no handled access right: it scopes signals and changes nothing
+    /// else. Before ABI 6 a domain must handle some file-system right; when the ruleset handles
+    /// none, it handles one and grants it on `/`: [`fs::REFER`] on ABI 2 to 5 (a rename or link
+    /// across directories stays allowed everywhere beneath `/`), [`fs::MAKE_BLOCK`] on ABI 1,
+    /// where every Landlock domain that handles a file-system right refuses renames and links
+    /// across directories (`EXDEV`). A domain that handles a file-system right also makes the
+    /// kernel refuse `mount`, `umount` and `pivot_root` (`EPERM`). Signals are not scoped before
+    /// ABI 6 (a warning says so). On a kernel without Landlock nothing is enforced: a warning in
+    /// best effort, [`LandlockError::Unsupported`] with [`Compat::Required`].
+    pub fn isolate(&mut self) -> &mut Ruleset {
+        self.isolate = true;
+        self
+    }
+
+    /// Whether [`Ruleset::isolate`] was asked for.
+    pub fn isolates(&self) -> bool {
+        self.isolate
     }
 
     /// Restricts these file-system rights everywhere except beneath paths allowed by
@@ -301,8 +338,17 @@ impl Ruleset {
     /// Creates the kernel ruleset and adds the rules, degrading to the kernel's ABI as `compat`
     /// says. Returns a [`Prepared`] ruleset that [`Prepared::restrict_self`] enforces.
     pub fn prepare(&self, compat: Compat) -> Result<Prepared, LandlockError> {
-        let have = abi();
-        let (attr, mut warnings) = self.plan(have, compat)?;
+        self.prepare_as(compat, abi())
+    }
+
+    /// [`Ruleset::prepare`] as for a kernel speaking ABI `have` (no newer than the running
+    /// kernel's): tests use it to try what an older kernel gets on this one.
+    fn prepare_as(&self, compat: Compat, have: u32) -> Result<Prepared, LandlockError> {
+        let Plan {
+            attr,
+            mut warnings,
+            root_grant,
+        } = self.plan(have, compat)?;
         let Some(attr) = attr else {
             return Ok(Prepared {
                 fd: None,
@@ -331,6 +377,13 @@ impl Ruleset {
         }
         // SAFETY: the kernel returned a fresh descriptor (close-on-exec); we wrap it once.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        if root_grant != 0 {
+            // The right isolation handles only to make a domain at all: denied nowhere.
+            add_path(&fd, Path::new("/"), root_grant).map_err(|error| LandlockError::Syscall {
+                call: "landlock_add_rule(/)",
+                error,
+            })?;
+        }
         for (path, access) in &self.paths {
             let access = access & fs_known(have);
             if access == 0 {
@@ -385,15 +438,21 @@ impl Ruleset {
     }
 }
 
+/// What [`Ruleset::prepare`] asks of a kernel.
+struct Plan {
+    /// The ruleset to create; `None` when nothing is left to enforce.
+    attr: Option<RulesetAttr>,
+    /// One line per feature best effort left out.
+    warnings: Vec<String>,
+    /// File-system rights handled only to create a domain ([`Ruleset::isolate`]), granted on `/`.
+    root_grant: u64,
+}
+
 impl Ruleset {
     /// What a kernel speaking Landlock ABI `have` can enforce of this ruleset: the handled
-    /// rights (`None` when nothing is left to enforce) and, in best effort, one warning per
-    /// feature left out. With [`Compat::Required`] a missing feature is an error.
-    fn plan(
-        &self,
-        have: u32,
-        compat: Compat,
-    ) -> Result<(Option<RulesetAttr>, Vec<String>), LandlockError> {
+    /// rights and, in best effort, one warning per feature left out. With [`Compat::Required`]
+    /// a missing feature is an error.
+    fn plan(&self, have: u32, compat: Compat) -> Result<Plan, LandlockError> {
         let mut warnings = Vec::new();
         let mut lacking = |what: &str, needs: u32| -> Result<(), LandlockError> {
             match compat {
@@ -410,12 +469,25 @@ impl Ruleset {
                 }
             }
         };
-        if self.is_empty() {
-            return Ok((None, warnings));
+        if self.is_empty() && !self.isolate {
+            return Ok(Plan {
+                attr: None,
+                warnings,
+                root_grant: 0,
+            });
         }
         if have == 0 {
-            lacking("landlock", 1)?;
-            return Ok((None, warnings));
+            if !self.is_empty() || compat == Compat::Required {
+                lacking("landlock", 1)?;
+            }
+            if self.isolate {
+                warnings.push(UNISOLATED.to_string());
+            }
+            return Ok(Plan {
+                attr: None,
+                warnings,
+                root_grant: 0,
+            });
         }
         // TRUNCATE and IOCTL_DEV only come with `fs write`; on an older kernel those operations
         // stay unrestricted. REFER is not reported: ABI 1 always denies reparenting, which is
@@ -434,13 +506,37 @@ impl Ruleset {
         if self.scoped & !scope_known(have) != 0 {
             lacking("scope", 6)?;
         }
-        let attr = RulesetAttr {
+        let mut attr = RulesetAttr {
             handled_access_fs: self.handled_fs & fs_known(have),
             handled_access_net: self.handled_net & net_known(have),
             scoped: self.scoped & scope_known(have),
         };
+        let mut root_grant = 0;
+        if self.isolate {
+            if scope_known(have) & scope::SIGNAL != 0 {
+                attr.scoped |= scope::SIGNAL;
+            } else if self.scoped & scope::SIGNAL == 0 {
+                // (An explicit `scope signals` has been reported above.)
+                warnings.push(format!(
+                    "landlock: signals to processes outside the sandbox are not scoped (needs ABI 6, this kernel has ABI {have})"
+                ));
+            }
+            // landlock_create_ruleset refuses a ruleset that handles nothing (ENOMSG,
+            // security/landlock/ruleset.c): before ABI 6 handle one file-system right and
+            // grant it on `/`. REFER alone, granted on `/`, leaves renames and links across
+            // directories allowed beneath `/`; ABI 1 has no REFER, and creating block devices
+            // is the least used right it has.
+            if attr.handled_access_fs == 0 && attr.handled_access_net == 0 && attr.scoped == 0 {
+                root_grant = if have >= 2 { fs::REFER } else { fs::MAKE_BLOCK };
+                attr.handled_access_fs = root_grant;
+            }
+        }
         let empty = attr.handled_access_fs == 0 && attr.handled_access_net == 0 && attr.scoped == 0;
-        Ok(((!empty).then_some(attr), warnings))
+        Ok(Plan {
+            attr: (!empty).then_some(attr),
+            warnings,
+            root_grant,
+        })
     }
 }
 
@@ -555,13 +651,18 @@ mod tests {
 
     fn planned(rs: &Ruleset, have: u32, compat: Compat) -> Result<(u64, u64, u64, usize), String> {
         rs.plan(have, compat)
-            .map(|(a, w)| {
-                let a = a.unwrap_or(RulesetAttr {
+            .map(|p| {
+                let a = p.attr.unwrap_or(RulesetAttr {
                     handled_access_fs: 0,
                     handled_access_net: 0,
                     scoped: 0,
                 });
-                (a.handled_access_fs, a.handled_access_net, a.scoped, w.len())
+                (
+                    a.handled_access_fs,
+                    a.handled_access_net,
+                    a.scoped,
+                    p.warnings.len(),
+                )
             })
             .map_err(|e| e.to_string())
     }
@@ -601,8 +702,149 @@ mod tests {
         // Only what an old kernel cannot do: nothing left, no ruleset.
         let mut net_only = Ruleset::new();
         net_only.allow_port(80, net::BIND_TCP);
-        assert!(net_only.plan(3, Compat::BestEffort).unwrap().0.is_none());
+        assert!(net_only.plan(3, Compat::BestEffort).unwrap().attr.is_none());
         assert!(net_only.plan(3, Compat::Required).is_err());
+    }
+
+    #[test]
+    fn isolation_makes_a_domain_on_every_abi() {
+        let mut rs = Ruleset::new();
+        rs.isolate();
+        assert!(rs.is_empty() && rs.isolates());
+        let grant = |have| rs.plan(have, Compat::BestEffort).unwrap().root_grant;
+        // ABI 6+: a signal scope and nothing else, no rule.
+        assert_eq!(
+            planned(&rs, 7, Compat::Required),
+            Ok((0, 0, scope::SIGNAL, 0))
+        );
+        assert_eq!(grant(6), 0);
+        // ABI 2 to 5: REFER handled and granted on `/`; one warning (signals not scoped).
+        assert_eq!(planned(&rs, 5, Compat::Required), Ok((fs::REFER, 0, 0, 1)));
+        assert_eq!(grant(2), fs::REFER);
+        // ABI 1: no REFER.
+        assert_eq!(
+            planned(&rs, 1, Compat::BestEffort),
+            Ok((fs::MAKE_BLOCK, 0, 0, 1))
+        );
+        assert_eq!(grant(1), fs::MAKE_BLOCK);
+        // No Landlock: one warning that the supervisor is reachable, or an error when required.
+        let none = rs.plan(0, Compat::BestEffort).unwrap();
+        assert!(none.attr.is_none());
+        assert_eq!(none.warnings, vec![UNISOLATED.to_string()]);
+        assert_eq!(
+            planned(&rs, 0, Compat::Required),
+            Err("landlock required but landlock needs ABI 1 and this kernel has ABI 0".into())
+        );
+        // With policy rights: no extra handled right, the signal scope added on ABI 6+.
+        let mut read = Ruleset::new();
+        read.allow_path("/usr", fs::READ).isolate();
+        assert_eq!(
+            planned(&read, 6, Compat::Required),
+            Ok((fs::READ, 0, scope::SIGNAL, 0))
+        );
+        assert_eq!(
+            planned(&read, 3, Compat::BestEffort),
+            Ok((fs::READ, 0, 0, 1))
+        );
+        assert_eq!(read.plan(3, Compat::BestEffort).unwrap().root_grant, 0);
+        // An explicit `scope signals` on an old kernel is reported once.
+        let mut sig = Ruleset::new();
+        sig.scope(scope::SIGNAL).isolate();
+        assert_eq!(
+            planned(&sig, 5, Compat::BestEffort),
+            Ok((fs::REFER, 0, 0, 1))
+        );
+    }
+
+    #[test]
+    fn isolation_on_this_kernel_prepares_a_domain() {
+        let mut rs = Ruleset::new();
+        rs.isolate();
+        let p = rs.prepare(Compat::BestEffort).unwrap();
+        assert_eq!(p.is_active(), abi() >= 1, "{p:?}");
+    }
+
+    /// In a forked child under an isolating domain prepared as for ABI `have`: bit 0 set when
+    /// `/proc/<parent>/mem` opens for writing, bit 1 when `kill(parent, 0)` succeeds, bit 2 when
+    /// a rename across directories succeeds, bit 3 when it fails with EXDEV; 100 + stage when
+    /// setting up failed.
+    fn reach_under_isolation(have: u32, dir: &Path) -> i32 {
+        let mut rs = Ruleset::new();
+        rs.isolate();
+        // ABI 0: no domain at all, the control.
+        let compat = if have == 0 {
+            Compat::BestEffort
+        } else {
+            Compat::Required
+        };
+        let prepared = rs.prepare_as(compat, have).unwrap();
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        let mem = CString::new(format!("/proc/{parent}/mem")).unwrap();
+        let (from, to) = (dir.join("a/f"), dir.join("b/f"));
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::fs::create_dir_all(dir.join("b")).unwrap();
+        std::fs::write(&from, b"x").unwrap();
+        let from = CString::new(from.as_os_str().as_bytes()).unwrap();
+        let to = CString::new(to.as_os_str().as_bytes()).unwrap();
+        crate::testing::in_child(|| {
+            if prepared.restrict_self().is_err() {
+                return 100;
+            }
+            let mut bits = 0;
+            // SAFETY: a NUL-terminated path; the descriptor is closed at once.
+            let fd = unsafe { libc::open(mem.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+            if fd >= 0 {
+                bits |= 1;
+                // SAFETY: closing the descriptor just opened.
+                unsafe { libc::close(fd) };
+            }
+            // SAFETY: signal 0 sends nothing; it checks permission only.
+            if unsafe { libc::kill(parent, 0) } == 0 {
+                bits |= 2;
+            }
+            // SAFETY: two NUL-terminated paths.
+            if unsafe { libc::rename(from.as_ptr(), to.as_ptr()) } == 0 {
+                bits |= 4;
+            } else if io::Error::last_os_error().raw_os_error() == Some(libc::EXDEV) {
+                bits |= 8;
+            }
+            bits
+        })
+        .unwrap()
+        .code()
+        .unwrap()
+    }
+
+    /// The isolation domain of every ABI, tried on this kernel: the test runner (outside the
+    /// domain), which a child without a domain reaches, cannot be reached through
+    /// `/proc/<pid>/mem`; signals are scoped from ABI 6;
+    /// renames across directories work from ABI 2 and fail with EXDEV on ABI 1.
+    #[test]
+    fn isolation_fences_off_the_parent_on_every_abi() {
+        let have = abi();
+        if have < 6 {
+            eprintln!("SKIP: this kernel has Landlock ABI {have}, the test needs 6");
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("moat-isolate-{}", std::process::id()));
+        let mut results = Vec::new();
+        for abi in [0, have, 5, 2, 1] {
+            let dir = base.join(abi.to_string());
+            results.push((abi, reach_under_isolation(abi, &dir)));
+        }
+        let _ = std::fs::remove_dir_all(&base);
+        eprintln!("isolation (abi, bits): {results:?}");
+        assert_eq!(
+            results,
+            vec![
+                (0, 1 | 2 | 4),
+                (have, 4),
+                (5, 2 | 4),
+                (2, 2 | 4),
+                (1, 2 | 8)
+            ]
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use moat::bpf::consts::{
 use moat::policy::Policy;
 use moat::sandbox::{self, Sandbox};
 use moat::sys::exec::{self, Confinement, Exit, SpawnError, Stage};
+use moat::sys::landlock::Ruleset;
 use moat::sys::{Flags, audit};
 use moat::syscalls::Arch;
 
@@ -121,19 +122,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Flags::NONE
     };
-    let prepared = if args.audit {
-        None
+    // Always a Landlock domain (best effort): it fences the unconfined supervisor, this
+    // process, off from the program (`/proc/<moat>/mem`, ptrace) and scopes the program's
+    // signals to the sandbox. `--audit` applies no Landlock statement but keeps the fence.
+    let mut ruleset = if args.audit {
+        Ruleset::new()
     } else {
-        let p = sandbox.prepare_landlock()?;
-        for w in p.warnings() {
-            eprintln!("moat: warning: {w}");
-        }
-        Some(p)
+        sandbox.ruleset().clone()
     };
+    ruleset.isolate();
+    let prepared = ruleset.prepare(sandbox.compat())?;
+    for w in prepared.warnings() {
+        eprintln!("moat: warning: {w}");
+    }
     let argv: Vec<&std::ffi::OsStr> = args.command.iter().map(OsString::as_os_str).collect();
     let conf = Confinement {
         filter: Some((&program, flags)),
-        landlock: prepared.as_ref().filter(|p| p.is_active()),
+        landlock: Some(&prepared).filter(|p| p.is_active()),
         audit_session: socket.is_ok(),
     };
     let child = match exec::spawn(&path, &argv, &conf) {
