@@ -3,9 +3,12 @@
 //!
 //! The calls are made with `libc::syscall` and integer or NULL arguments only, so the kernel
 //! touches none of this process's memory; the filter is installed in a child (`in_child`), never
-//! in the test runner.
+//! in the test runner. Random policies on `getpid`/`getppid`/`gettid` (no signature: every
+//! argument is 64-bit) check the two-word comparisons against real registers.
 
 #![allow(unsafe_code, clippy::cast_possible_truncation, clippy::unwrap_used)]
+
+mod common;
 
 use std::io::{Read as _, Write as _};
 
@@ -13,6 +16,7 @@ use moat_compile::{Options, compile};
 use moat_policy::{Action, Context, Policy};
 use moat_sys::testing::{ChildStatus, in_child, no_core_dumps, pipe};
 use moat_syscalls::Arch;
+use proptest::prelude::*;
 
 /// What a call does when the filter lets it run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,4 +156,99 @@ fn builtin_profiles_do_in_the_kernel_what_the_evaluator_says() {
         }
     }
     assert!(checked >= 30, "{checked}");
+}
+
+/// Conditions on `arg0`..`arg5` of syscalls without a signature: every argument is compared on
+/// all 64 bits, so the kernel checks moat's two-word comparisons with real registers.
+fn cond() -> impl Strategy<Value = String> {
+    let value = prop_oneof![
+        prop::sample::select(
+            &[
+                0u64,
+                1,
+                0xffff_ffff,
+                0x1_0000_0000,
+                0x1_0000_0005,
+                u64::MAX,
+                0x8000_0000_0000_0000
+            ][..]
+        ),
+        any::<u64>(),
+    ];
+    let atom = (
+        0u8..6,
+        prop::sample::select(&["==", "!=", "<", "<=", ">", ">="][..]),
+        value.clone(),
+        prop::option::of(value),
+    )
+        .prop_map(|(a, op, v, m)| match m {
+            Some(m) => format!("arg{a} & {m:#x} {op} {v:#x}"),
+            None => format!("arg{a} {op} {v:#x}"),
+        });
+    atom.prop_recursive(2, 6, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} and {b}")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) or {b}")),
+            inner.prop_map(|a| format!("not ({a})")),
+        ]
+    })
+}
+
+fn kernel_policy() -> impl Strategy<Value = String> {
+    let action = prop::sample::select(
+        &[
+            "allow",
+            "deny",
+            "errno 13",
+            "errno 4095",
+            "kill",
+            "trap",
+            "log",
+            "trace 1",
+        ][..],
+    );
+    let rule = (
+        action.clone(),
+        prop::sample::select(&["getpid", "getppid", "gettid"][..]),
+        prop::option::weighted(0.8, cond()),
+    )
+        .prop_map(|(a, s, c)| match c {
+            Some(c) => format!("{a} {s} if {c}"),
+            None => format!("{a} {s}"),
+        });
+    (action, prop::collection::vec(rule, 1..6))
+        // The child must keep running after the call (write its result, exit), so everything
+        // but the three tested calls is allowed; their fallback is a random action.
+        .prop_map(|(d, rules)| {
+            format!(
+                "arch native\ndefault allow\n{d} getpid getppid gettid\n{}\n",
+                rules.join("\n")
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Random argument conditions, compiled and installed: the kernel's verdict on real calls
+    /// with boundary arguments is the evaluator's.
+    #[test]
+    fn random_policies_do_in_the_kernel_what_the_evaluator_says(text in kernel_policy()) {
+        let policy = Policy::parse(&text, "random.moat").map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        let ctx = Context::default();
+        let c = compile(&policy, &Options::default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let arch = Arch::native();
+        for name in ["getpid", "getppid", "gettid"] {
+            let nr = arch.by_name(name).unwrap().nr;
+            let rules = c.lowered.abis[0].syscalls.get(&nr).cloned().unwrap_or_default();
+            let vectors = common::arg_vectors(&rules);
+            // A spread of at most 12 vectors per syscall keeps the forks few.
+            let step = (vectors.len() / 12).max(1);
+            for args in vectors.into_iter().step_by(step).take(12) {
+                let want = expected(policy.evaluate(&ctx, arch.audit_arch(), nr, args).action, Natural::Ok);
+                let got = run(&c.program, nr, args);
+                prop_assert_eq!(got, want, "{}({:#x?})\n{}", name, args, text);
+            }
+        }
+    }
 }
