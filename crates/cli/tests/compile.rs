@@ -68,7 +68,7 @@ fn every_builtin_reports() {
         assert!(text.contains("cached by the kernel ("), "{text}");
         assert!(text.contains("run the filter ("), "{text}");
     }
-    let o = moat(&["compile", "container", "--report", "--arch", "x86_64,x32"]);
+    let o = moat(&["compile", "--arch", "x86_64,x32", "container", "--report"]);
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(text.contains("\nx32: "), "{text}");
     assert!(text.contains("cached by the kernel: none"), "{text}");

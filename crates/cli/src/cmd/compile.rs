@@ -24,7 +24,7 @@ pub(crate) struct Args {
     #[arg(long, value_enum, default_value_t = Format::Raw)]
     format: Format,
     /// Accept these ABIs instead of the ones the policy names (comma-separated or repeated).
-    #[arg(long, value_name = "ABI", value_delimiter = ',', num_args = 1..)]
+    #[arg(long, value_name = "ABI", value_delimiter = ',')]
     arch: Vec<String>,
     /// Capabilities the confined process holds, for `when cap` guards (comma-separated).
     #[arg(long, alias = "cap", value_name = "CAP", value_delimiter = ',')]
@@ -32,7 +32,7 @@ pub(crate) struct Args {
     /// Kernel the filter is for, for `when kernel` guards (e.g. 5.10).
     #[arg(long, value_name = "X.Y")]
     kernel: Option<String>,
-    /// Call frequencies (`name count` per line, as `moat record` counts them): lay the search
+    /// Call frequencies (`name count` per line, e.g. counted by a recording): lay the search
     /// out for the least expected cost instead of the least worst case.
     #[arg(long, value_name = "FILE")]
     weights: Option<String>,
