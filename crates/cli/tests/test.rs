@@ -68,7 +68,10 @@ fn raw_bpf_is_tested_too() {
     // Raw programs know no accepted ABIs: `*` covers every ABI, and strict kills foreign ones.
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("aarch64 read(0, 0, 0, 0, 0, 0) is kill"), "{out}");
+    assert!(
+        out.contains("aarch64 read(0, 0, 0, 0, 0, 0) is kill"),
+        "{out}"
+    );
     assert!(!out.contains(": x86_64 read("), "{out}");
     let t = tmp(
         "x.tests",

@@ -1,8 +1,8 @@
 //! One module per subcommand. Each exposes `Args` (clap) and `run(Args) -> anyhow::Result<ExitCode>`.
 
 pub(crate) mod compile;
-pub(crate) mod diff;
 pub(crate) mod convert;
+pub(crate) mod diff;
 pub(crate) mod disasm;
 pub(crate) mod dump;
 pub(crate) mod emu;
