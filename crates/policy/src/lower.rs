@@ -177,8 +177,10 @@ pub(crate) fn lower(p: &Policy, ctx: &Context) -> Result<Lowered, LowerError> {
         // Every number the ABI knows (after the `kernel` cut), and the numbers of each name.
         // The table is sorted by number, so the map is built in bulk.
         let table = arch.syscalls();
-        let mut numbers: HashMap<&str, Vec<u32>, BuildHasherDefault<Fnv>> =
+        let mut numbers: HashMap<&str, u32, BuildHasherDefault<Fnv>> =
             HashMap::with_capacity_and_hasher(table.len(), BuildHasherDefault::default());
+        // Names are unique within a table; a second number for a name would land here.
+        let mut more: Vec<(&str, u32)> = Vec::new();
         let mut syscalls: BTreeMap<u32, Vec<LoweredRule>> = table
             .iter()
             .filter(|sc| {
@@ -186,7 +188,9 @@ pub(crate) fn lower(p: &Policy, ctx: &Context) -> Result<Lowered, LowerError> {
                 !cut || p.explicit.contains(sc.name)
             })
             .map(|sc| {
-                numbers.entry(sc.name).or_default().push(sc.nr);
+                if *numbers.entry(sc.name).or_insert(sc.nr) != sc.nr {
+                    more.push((sc.name, sc.nr));
+                }
                 (sc.nr, Vec::new())
             })
             .collect();
@@ -206,7 +210,8 @@ pub(crate) fn lower(p: &Policy, ctx: &Context) -> Result<Lowered, LowerError> {
                 if cond == Cond::False {
                     return;
                 }
-                for nr in numbers.get(name).into_iter().flatten() {
+                let extra = more.iter().filter(|(n, _)| *n == name).map(|(_, nr)| nr);
+                for nr in numbers.get(name).into_iter().chain(extra) {
                     if let Some(rules) = syscalls.get_mut(nr) {
                         rules.push(LoweredRule {
                             cond: cond.clone(),
