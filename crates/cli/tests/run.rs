@@ -195,6 +195,38 @@ fn sigterm_to_moat_reaches_the_program() {
     assert_eq!(st.code(), Some(9));
 }
 
+/// `moat run` always puts the program in a Landlock domain that scopes signals (ABI 6+): the
+/// program signals itself and its descendants, but not its parent `moat` nor this test
+/// process; the same script outside `moat run` reaches both.
+#[test]
+fn signals_stay_inside_the_sandbox() {
+    let abi = moat_sys::landlock::abi();
+    if abi < 6 {
+        eprintln!("SKIP: Landlock ABI {abi} has no signal scope (needs 6)");
+        return;
+    }
+    let script = format!(
+        "sleep 30 & c=$!; kill -0 $PPID; p=$?; kill -0 {}; t=$?; kill $c; wait $c; \
+         echo parent=$p runner=$t child=$?",
+        std::process::id()
+    );
+    let free = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let out = moat(&["run", "--", "sh", "-c", &script]);
+    assert_eq!(
+        stdout(&free),
+        "parent=0 runner=0 child=143\n",
+        "{}",
+        stderr(&free)
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "parent=1 runner=1 child=143\n",
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn each_action_has_its_documented_effect() {
     let p = probe();

@@ -165,6 +165,11 @@ impl Sandbox {
     /// the calling thread (and every thread and process it creates afterwards), then installs
     /// the filter on every thread (`TSYNC`). Fails without installing anything when Landlock
     /// is required and cannot be enforced. Returns what best-effort Landlock left out.
+    ///
+    /// Unlike `moat run`, which always puts its program in a Landlock domain to fence off its
+    /// unconfined supervisor ([`Ruleset::isolate`]), `confine` creates a domain only when the
+    /// policy has a Landlock statement: a process that confines itself leaves no unconfined
+    /// supervisor behind. Add `scope signals` to keep it from signalling processes outside.
     pub fn confine(&self) -> Result<Vec<String>, Error> {
         let prepared = self.prepare_landlock()?;
         let mut warnings = prepared.warnings().to_vec();
