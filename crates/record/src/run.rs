@@ -11,6 +11,7 @@ use moat_bpf::Program;
 use moat_bpf::builder::Builder;
 use moat_bpf::consts::SECCOMP_RET_USER_NOTIF;
 use moat_policy::{Action, Context, Policy};
+use moat_sys::listener;
 use moat_sys::notify::{self, Exit, SpawnError};
 
 use crate::Recording;
@@ -148,7 +149,7 @@ pub fn record(
                 let d = &n.data;
                 rec.record(d.arch, d.nr, &d.args);
                 if is_clone3(d.arch, d.nr)
-                    && let Ok(flags) = notify::read_u64(n.pid, d.args[0])
+                    && let Ok(flags) = listener::read_u64(n.pid, d.args[0])
                 {
                     rec.record_clone3_flags(flags);
                 }

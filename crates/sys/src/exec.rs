@@ -55,7 +55,7 @@ pub const FORWARDED: [libc::c_int; 8] = [
 
 /// `si_code` of a signal the kernel generated (e.g. the terminal's Ctrl-C), as opposed to one a
 /// process sent with `kill(2)`.
-const SI_KERNEL: i32 = 0x80;
+pub(crate) const SI_KERNEL: i32 = 0x80;
 
 /// How the confined child is set up before `execve`.
 #[derive(Clone, Copy, Debug, Default)]

@@ -4,8 +4,9 @@
 //! `prctl(PR_SET_NO_NEW_PRIVS)` and `seccomp(SECCOMP_SET_MODE_FILTER)`. [`testing`] runs code in
 //! a forked child, so tests can install filters without touching the test runner's process.
 //! [`read_filters`] reads the filters attached to another process (`PTRACE_SECCOMP_GET_FILTER`).
-//! [`notify`] starts a program under a user-notification filter and answers its calls, for
-//! `moat record`.
+//! [`listener`] is the supervisor's end of a user-notification filter (receive a call, answer
+//! it, read the caller's memory); [`notify`] starts a program under such a filter and answers
+//! its calls, for `moat record`.
 //!
 //! It does not build or check programs (that is `moat-bpf`) and does not remove filters (the
 //! kernel offers no way to).
@@ -135,6 +136,15 @@ pub fn install_unchecked(insns: &[Insn], flags: Flags) -> Result<(), InstallErro
 }
 
 fn install_filter(insns: &[Insn], flags: Flags) -> Result<(), InstallError> {
+    match set_mode_filter(insns, flags.bits())? {
+        0 => Ok(()),
+        tid => Err(InstallError::Tsync { tid }),
+    }
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, insns)`: the kernel's non-negative result (0, a
+/// thread id that TSYNC could not synchronize, or with `NEW_LISTENER` the listener descriptor).
+fn set_mode_filter(insns: &[Insn], flags: u32) -> Result<libc::c_long, InstallError> {
     let len = u16::try_from(insns.len()).map_err(|_| InstallError::TooLong { len: insns.len() })?;
     let fprog = libc::sock_fprog {
         len,
@@ -150,13 +160,13 @@ fn install_filter(insns: &[Insn], flags: Flags) -> Result<(), InstallError> {
         libc::syscall(
             libc::SYS_seccomp,
             SECCOMP_SET_MODE_FILTER,
-            libc::c_uint::from(flags.bits()),
+            libc::c_uint::from(flags),
             &fprog as *const libc::sock_fprog,
         )
     };
-    match r {
-        0 => Ok(()),
-        r if r < 0 => Err(InstallError::Seccomp(io::Error::last_os_error())),
-        tid => Err(InstallError::Tsync { tid }),
+    if r < 0 {
+        Err(InstallError::Seccomp(io::Error::last_os_error()))
+    } else {
+        Ok(r)
     }
 }

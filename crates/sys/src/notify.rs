@@ -21,9 +21,8 @@
 //! sound here because the supervisor only observes (`seccomp_unotify(2)` explains why it must
 //! never be used to make security decisions).
 //!
-//! [`crate::listener`] is the general-purpose listener (install in this process, answer with any
-//! response); this module's [`Listener`] adds what recording needs: synchronous wake-ups and
-//! treating vanished callers as normal.
+//! The listener is [`crate::listener::Listener`]; this module only adds how the program is
+//! started, the supervision loop and signal forwarding.
 
 use std::ffi::CStr;
 use std::ffi::CString;
@@ -34,19 +33,16 @@ use std::ptr;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
-use moat_bpf::{Program, SeccompData};
+use moat_bpf::Program;
 
-/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` (Linux 5.0): `seccomp(2)` returns a listener fd.
-const FLAG_NEW_LISTENER: u32 = 1 << 3;
+pub use crate::exec::Exit;
+use crate::exec::{FORWARDED, SI_KERNEL};
+use crate::listener::{FLAG_NEW_LISTENER, Listener, Notification, Response};
+
 /// `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` (Linux 5.19): once the supervisor has received a
 /// notification, the caller waits killably, so a signal no longer withdraws and re-sends it
 /// (which would count one call twice).
 const FLAG_WAIT_KILLABLE_RECV: u32 = 1 << 5;
-/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux 6.6): wake the caller and the supervisor on the
-/// current CPU instead of migrating the work.
-const FD_SYNC_WAKE_UP: u64 = 1;
-/// `SECCOMP_USER_NOTIF_FLAG_CONTINUE`.
-const FLAG_CONTINUE: u32 = 1;
 /// `CLONE_PIDFD` (Linux 5.2).
 const CLONE_PIDFD: u64 = 0x1000;
 /// `P_PIDFD` for `waitid` (Linux 5.4).
@@ -72,166 +68,6 @@ struct CloneArgs {
 }
 
 const _: () = assert!(size_of::<CloneArgs>() == 88);
-const _: () = assert!(size_of::<libc::seccomp_notif>() == 80);
-const _: () = assert!(size_of::<libc::seccomp_notif_resp>() == 24);
-
-/// One intercepted call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Notification {
-    /// The kernel's cookie for this notification.
-    pub id: u64,
-    /// The calling thread's id, in the supervisor's pid namespace.
-    pub pid: u32,
-    /// What the filter saw: number, `AUDIT_ARCH_*`, instruction pointer, arguments.
-    pub data: SeccompData,
-}
-
-/// A seccomp user-notification listener, as a recorder uses it.
-#[derive(Debug)]
-pub struct Listener {
-    fd: OwnedFd,
-}
-
-impl Listener {
-    /// Wraps a listener descriptor (from `seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)`).
-    pub fn from_fd(fd: OwnedFd) -> Listener {
-        Listener { fd }
-    }
-
-    /// Asks the kernel to run the woken caller or supervisor on the waker's CPU
-    /// (`SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`, Linux 6.6). An error means the kernel is older;
-    /// notifications work without it.
-    #[doc(alias = "SECCOMP_IOCTL_NOTIF_SET_FLAGS")]
-    pub fn set_sync_wake_up(&self) -> io::Result<()> {
-        // SAFETY: SECCOMP_IOCTL_NOTIF_SET_FLAGS takes the flags by value (the kernel reads the
-        // argument as an integer, not a pointer); no memory is passed.
-        let r = unsafe {
-            libc::ioctl(
-                self.fd.as_raw_fd(),
-                libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
-                FD_SYNC_WAKE_UP,
-            )
-        };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Receives the next notification, blocking until there is one. `Ok(None)` when the
-    /// notification vanished before it could be read (the caller was killed or interrupted)
-    /// or a signal interrupted the wait.
-    #[doc(alias = "SECCOMP_IOCTL_NOTIF_RECV")]
-    pub fn recv(&self) -> io::Result<Option<Notification>> {
-        // SAFETY: seccomp_notif is plain integers; all-zero is a valid value (and the kernel
-        // requires the buffer to be zeroed).
-        let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
-        // SAFETY: `n` is a live, writable seccomp_notif of exactly the size the ioctl number
-        // encodes (asserted above); the kernel writes at most that many bytes into it.
-        let r = unsafe {
-            libc::ioctl(
-                self.fd.as_raw_fd(),
-                libc::SECCOMP_IOCTL_NOTIF_RECV,
-                &mut n as *mut libc::seccomp_notif,
-            )
-        };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::ENOENT | libc::EINTR) => Ok(None),
-                _ => Err(e),
-            };
-        }
-        Ok(Some(Notification {
-            id: n.id,
-            pid: n.pid,
-            data: SeccompData {
-                nr: n.data.nr.cast_unsigned(),
-                arch: n.data.arch,
-                instruction_pointer: n.data.instruction_pointer,
-                args: n.data.args,
-            },
-        }))
-    }
-
-    /// Lets the call run as if no filter had stopped it (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`).
-    /// A caller that is gone meanwhile is not an error.
-    pub fn continue_call(&self, id: u64) -> io::Result<()> {
-        self.send(libc::seccomp_notif_resp {
-            id,
-            val: 0,
-            error: 0,
-            flags: FLAG_CONTINUE,
-        })
-    }
-
-    /// Fails the call with `errno` without running it. A caller that is gone meanwhile is not
-    /// an error.
-    pub fn fail_call(&self, id: u64, errno: i32) -> io::Result<()> {
-        self.send(libc::seccomp_notif_resp {
-            id,
-            val: 0,
-            error: -errno,
-            flags: 0,
-        })
-    }
-
-    #[doc(alias = "SECCOMP_IOCTL_NOTIF_SEND")]
-    fn send(&self, mut resp: libc::seccomp_notif_resp) -> io::Result<()> {
-        // SAFETY: `resp` is a live seccomp_notif_resp of exactly the size the ioctl number
-        // encodes (asserted above); the kernel only reads it.
-        let r = unsafe {
-            libc::ioctl(
-                self.fd.as_raw_fd(),
-                libc::SECCOMP_IOCTL_NOTIF_SEND,
-                &mut resp as *mut libc::seccomp_notif_resp,
-            )
-        };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            // ENOENT: the caller died or was interrupted before the answer arrived.
-            if e.raw_os_error() == Some(libc::ENOENT) {
-                return Ok(());
-            }
-            return Err(e);
-        }
-        Ok(())
-    }
-}
-
-impl AsRawFd for Listener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-}
-
-/// Reads a native-endian `u64` at `addr` in the memory of thread `pid` (`process_vm_readv`),
-/// for arguments behind pointers such as `clone3`'s `struct clone_args`. The value can change
-/// after it was read, so it may inform a recording, never a security decision.
-pub fn read_u64(pid: u32, addr: u64) -> io::Result<u64> {
-    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
-    let mut value = 0u64;
-    let local = libc::iovec {
-        iov_base: (&mut value as *mut u64).cast(),
-        iov_len: size_of::<u64>(),
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: size_of::<u64>(),
-    };
-    // SAFETY: `local` describes the 8 writable bytes of `value`, live for the call; `remote`
-    // is an address in the other process, which the kernel checks (EFAULT) and never
-    // dereferences in ours.
-    let r = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
-    if r == 8 {
-        Ok(value)
-    } else if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Err(io::Error::from_raw_os_error(libc::EFAULT))
-    }
-}
 
 /// Why [`spawn`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -257,25 +93,6 @@ pub enum SpawnError {
     /// The child died before it installed the filter.
     #[error("the child ended before it installed the filter")]
     Vanished,
-}
-
-/// How a supervised program ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Exit {
-    /// It exited with this code.
-    Code(i32),
-    /// It was killed by this signal.
-    Signal(i32),
-}
-
-impl Exit {
-    /// The shell's convention: the code, or 128 + the signal.
-    pub fn shell_code(self) -> i32 {
-        match self {
-            Exit::Code(c) => c,
-            Exit::Signal(s) => 128 + s,
-        }
-    }
 }
 
 /// The page the child writes its progress into. Lives in a `MAP_SHARED` anonymous mapping, so
@@ -610,7 +427,7 @@ impl Child {
             if fds[0].revents & libc::POLLIN != 0 {
                 if let Some(n) = self.listener.recv()? {
                     on_call(&n);
-                    self.listener.continue_call(n.id)?;
+                    self.listener.respond(n.id, Response::Continue)?;
                 }
             } else if fds[0].revents & (libc::POLLHUP | libc::POLLERR) != 0 && exit.is_some() {
                 // No task holds the filter any more: every thread, fork and exec has ended
@@ -668,23 +485,6 @@ impl Drop for Child {
         unsafe { libc::munmap(self.shared.cast(), PAGE) };
     }
 }
-
-/// Signals the supervisor passes on to the program when another process sends them to it.
-/// Those the terminal generates (Ctrl-C, Ctrl-\, window size) reach the program directly, as it
-/// is in the terminal's foreground process group, and are not passed on twice.
-const FORWARDED: [libc::c_int; 8] = [
-    libc::SIGHUP,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGTERM,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGALRM,
-    libc::SIGWINCH,
-];
-
-/// `si_code` of a signal the kernel generated (such as the terminal's), as opposed to `kill(2)`.
-const SI_KERNEL: i32 = 0x80;
 
 /// While alive, blocks [`FORWARDED`] in the calling thread and receives them on a signalfd;
 /// restores the signal mask on drop.

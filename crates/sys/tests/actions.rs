@@ -258,12 +258,21 @@ fn notify_with_a_listener_gets_the_supervisors_answer() {
         // The supervisor thread is created after the filter and inherits it; it only calls
         // ioctl, which the filter allows.
         let sup = std::thread::spawn(move || {
-            let n = l.recv().unwrap();
+            let next = || loop {
+                if let Some(n) = l.recv().unwrap() {
+                    break n;
+                }
+            };
+            let n = next();
             let ok = n.data.nr == NR_GETPPID && n.data.arch == AUDIT_ARCH_X86_64;
-            l.respond(n.id, Response::Value(if ok { 4242 } else { 1 }))
+            // Pending until answered, stale after.
+            let valid = l.id_valid(n.id).unwrap();
+            l.respond(n.id, Response::Value(if ok && valid { 4242 } else { 1 }))
                 .unwrap();
-            let n = l.recv().unwrap();
-            l.respond(n.id, Response::Errno(libc::EACCES)).unwrap();
+            let stale = !l.id_valid(n.id).unwrap();
+            let n = next();
+            let errno = if stale { libc::EACCES } else { libc::EPERM };
+            l.respond(n.id, Response::Errno(errno)).unwrap();
         });
         let first = getppid();
         let second = getppid();

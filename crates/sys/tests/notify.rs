@@ -8,6 +8,7 @@ use std::ffi::CString;
 use moat_bpf::Program;
 use moat_bpf::builder::Builder;
 use moat_bpf::consts::SECCOMP_RET_USER_NOTIF;
+use moat_sys::listener::{self, Response};
 use moat_sys::notify::{self, Exit};
 use moat_syscalls::Arch;
 
@@ -85,9 +86,9 @@ fn clone3_flags_are_readable_from_the_caller() {
     // The recorder reads clone_args.flags from the caller's memory; here from our own.
     let flags: u64 = 0x1000_0011;
     let addr = &flags as *const u64 as u64;
-    let got = notify::read_u64(std::process::id(), addr).unwrap();
+    let got = listener::read_u64(std::process::id(), addr).unwrap();
     assert_eq!(got, flags);
-    assert!(notify::read_u64(std::process::id(), 8).is_err());
+    assert!(listener::read_u64(std::process::id(), 8).is_err());
 }
 
 #[test]
@@ -98,6 +99,7 @@ fn a_call_can_be_failed_instead_of_continued() {
         c("mkdir"),
         CString::new(dir.to_str().unwrap()).unwrap(),
     ];
+    let want = argv[2].as_bytes_with_nul().to_vec();
     let mut child = notify::spawn(&argv[0], &argv, &[], &notify_all()).unwrap();
     let mut failed = 0;
     loop {
@@ -105,15 +107,25 @@ fn a_call_can_be_failed_instead_of_continued() {
             continue;
         };
         match name(n.data.arch, n.data.nr) {
-            "mkdir" | "mkdirat" => {
-                child.listener().fail_call(n.id, libc::EROFS).unwrap();
+            call @ ("mkdir" | "mkdirat") => {
+                // The path argument, read from the waiting caller's memory; the notification
+                // is still pending, so the thread id named the caller during the read.
+                let addr = n.data.args[usize::from(call == "mkdirat")];
+                let mut path = vec![0u8; want.len()];
+                listener::read_memory(n.pid, addr, &mut path).unwrap();
+                assert_eq!(path, want);
+                assert!(child.listener().id_valid(n.id).unwrap());
+                child
+                    .listener()
+                    .respond(n.id, Response::Errno(libc::EROFS))
+                    .unwrap();
                 failed += 1;
             }
             "exit_group" => {
-                child.listener().continue_call(n.id).unwrap();
+                child.listener().respond(n.id, Response::Continue).unwrap();
                 break;
             }
-            _ => child.listener().continue_call(n.id).unwrap(),
+            _ => child.listener().respond(n.id, Response::Continue).unwrap(),
         }
     }
     // Nothing is left to answer but the exit; supervise reaps the program.

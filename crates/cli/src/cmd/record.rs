@@ -134,7 +134,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             output.display()
         );
     }
-    let code = outcome.exit.shell_code();
+    let code = outcome.exit.shell_status();
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)))
 }
 
