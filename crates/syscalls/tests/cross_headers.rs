@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use moat_syscalls::{Arch, KernelVersion};
+use moat_syscalls::Arch;
+
+mod common;
 
 /// Macros that are not syscalls.
 const NOT_SYSCALLS: &[&str] = &[
@@ -96,32 +98,7 @@ fn header_table(arch: Arch, include: &str, defines: &[&str]) -> BTreeMap<String,
 }
 
 fn compare(arch: Arch, include: &str, defines: &[&str]) {
-    let header = header_table(arch, include, defines);
-    for (name, nr) in &header {
-        let ours = arch
-            .by_name(name)
-            .unwrap_or_else(|| panic!("{arch}: {name} ({nr}) missing"));
-        assert_eq!(ours.nr, *nr, "{arch}: {name}");
-    }
-    let v6_1 = KernelVersion::new(6, 1);
-    for s in arch.syscalls() {
-        if s.since <= v6_1 {
-            assert_eq!(
-                header.get(s.name),
-                Some(&s.nr),
-                "{arch}: {} (since {})",
-                s.name,
-                s.since
-            );
-        } else {
-            assert!(
-                !header.contains_key(s.name),
-                "{arch}: {} is in 6.1 but since {}",
-                s.name,
-                s.since
-            );
-        }
-    }
+    common::compare(arch, &header_table(arch, include, defines));
 }
 
 #[test]

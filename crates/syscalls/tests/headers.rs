@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use moat_syscalls::{Arch, KernelVersion};
+use moat_syscalls::Arch;
+
+mod common;
 
 const HEADERS: &str = "/usr/include/x86_64-linux-gnu/asm";
 
@@ -36,32 +38,7 @@ fn parse(file: &str) -> BTreeMap<String, u32> {
 }
 
 fn compare(arch: Arch, file: &str) {
-    let header = parse(file);
-    for (name, nr) in &header {
-        let ours = arch
-            .by_name(name)
-            .unwrap_or_else(|| panic!("{arch}: {name} missing"));
-        assert_eq!(ours.nr, *nr, "{arch}: {name}");
-    }
-    let v6_1 = KernelVersion::new(6, 1);
-    for s in arch.syscalls() {
-        if s.since <= v6_1 {
-            assert_eq!(
-                header.get(s.name),
-                Some(&s.nr),
-                "{arch}: {} (since {})",
-                s.name,
-                s.since
-            );
-        } else {
-            assert!(
-                !header.contains_key(s.name),
-                "{arch}: {} is in 6.1 but since {}",
-                s.name,
-                s.since
-            );
-        }
-    }
+    common::compare(arch, &parse(file));
 }
 
 #[test]
