@@ -42,6 +42,8 @@ pub mod model;
 mod parse;
 mod print;
 mod resolve;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -7,8 +7,7 @@
     clippy::cast_possible_truncation
 )]
 
-mod common;
-
+use moat_policy::testing::policy;
 use moat_policy::{CapSet, Context, Policy};
 use moat_syscalls::{Arch, KernelVersion};
 use proptest::prelude::*;
@@ -25,7 +24,7 @@ proptest! {
     #![proptest_config(config(400))]
 
     #[test]
-    fn print_then_parse_is_identity(text in common::policy()) {
+    fn print_then_parse_is_identity(text in policy()) {
         let p = Policy::parse(&text, "random.moat").map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         let printed = p.to_string();
         let q = Policy::parse(&printed, "random.moat").map_err(|e| TestCaseError::fail(format!("{e}\n{printed}")))?;
@@ -198,7 +197,7 @@ proptest! {
     #![proptest_config(config(150))]
 
     #[test]
-    fn lowering_equals_evaluation(text in common::policy(), seed in any::<u64>()) {
+    fn lowering_equals_evaluation(text in policy(), seed in any::<u64>()) {
         let p = Policy::parse(&text, "random.moat").map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         let values = interesting(&p);
         let mut rng = seed;

@@ -1,11 +1,12 @@
-//! Random valid policies for property tests (adapted from moat-policy's generator: more ABI
-//! sets, masks with high bits, twins and multiplexed calls).
+//! Random valid policies for property tests: moat-policy's generator over a larger vocabulary
+//! (more ABI sets, masks with high bits, twins and multiplexed calls).
 
+use moat_policy::testing::{Target, Vocabulary};
 use proptest::prelude::*;
 
 /// Targets with the highest argument index every covered syscall has on every ABI, and the
 /// parameter names usable on single-target rules.
-const TARGETS: &[(&str, u8, &[&str])] = &[
+const TARGETS: &[Target] = &[
     ("socket", 2, &["domain", "type", "protocol"]),
     ("ioctl", 2, &["fd", "request"]),
     ("personality", 0, &["persona"]),
@@ -37,20 +38,6 @@ const TARGETS: &[(&str, u8, &[&str])] = &[
     ("statx", 4, &[]),
 ];
 
-const ACTIONS: &[&str] = &[
-    "allow",
-    "deny",
-    "errno ENOSYS",
-    "errno 13",
-    "kill",
-    "kill-thread",
-    "trap",
-    "trap 7",
-    "log",
-    "trace 3",
-    "notify",
-];
-
 const VALUES: &[&str] = &[
     "0",
     "1",
@@ -76,156 +63,26 @@ const VALUES: &[&str] = &[
     "0xff",
 ];
 
-fn action() -> impl Strategy<Value = String> {
-    prop::sample::select(ACTIONS).prop_map(str::to_string)
-}
-
-fn value() -> impl Strategy<Value = String> {
-    prop_oneof![
-        3 => prop::sample::select(VALUES).prop_map(str::to_string),
-        1 => any::<u32>().prop_map(|v| format!("{v:#x}")),
-        1 => (0u32..0x8000_0000).prop_map(|v| format!("-{v}")),
-    ]
-}
-
-fn cmp_op() -> impl Strategy<Value = &'static str> {
-    prop::sample::select(&["==", "!=", "<", "<=", ">", ">="][..])
-}
-
-fn test(args: Vec<String>) -> impl Strategy<Value = String> {
-    let arg = prop::sample::select(args);
-    prop_oneof![
-        (arg.clone(), cmp_op(), value()).prop_map(|(a, o, v)| format!("{a} {o} {v}")),
-        (arg.clone(), value()).prop_map(|(a, m)| format!("{a} & {m}")),
-        (arg.clone(), value(), cmp_op(), value())
-            .prop_map(|(a, m, o, v)| format!("{a} & {m} {o} {v}")),
-        (arg.clone(), prop::collection::vec(value(), 1..4))
-            .prop_map(|(a, vs)| format!("{a} in {{{}}}", vs.join(", "))),
-        (arg, prop::collection::vec(value(), 1..4))
-            .prop_map(|(a, vs)| format!("{a} not in {{{}}}", vs.join(", "))),
-    ]
-}
-
-fn cond(args: Vec<String>) -> impl Strategy<Value = String> {
-    test(args).prop_recursive(3, 12, 3, |inner| {
-        prop_oneof![
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} and {b}")),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) or {b}")),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} or ({b})")),
-            inner.clone().prop_map(|a| format!("not ({a})")),
-            inner.prop_map(|a| format!("not {a}")),
-        ]
-    })
-}
-
-fn guard() -> impl Strategy<Value = String> {
-    let atom = prop::sample::select(
-        &[
-            "cap CAP_SYS_ADMIN",
-            "cap SYS_PTRACE CAP_BPF",
-            "arch x86",
-            "arch x86_64",
-            "arch native",
-            "kernel >= 5.4",
-            "kernel < 4.8",
-        ][..],
-    )
-    .prop_map(str::to_string);
-    atom.prop_recursive(2, 6, 2, |inner| {
-        prop_oneof![
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} and {b}")),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} or ({b})")),
-            inner.prop_map(|a| format!("not ({a})")),
-        ]
-    })
-}
-
-fn rule() -> impl Strategy<Value = String> {
-    let targets = prop::collection::vec(prop::sample::select(TARGETS), 1..4);
-    (action(), targets).prop_flat_map(|(action, targets)| {
-        let names: Vec<&str> = targets.iter().map(|t| t.0).collect();
-        let max = targets.iter().map(|t| t.1).min().unwrap_or(0);
-        let mut args: Vec<String> = (0..=max).map(|i| format!("arg{i}")).collect();
-        if targets.len() == 1 {
-            args.extend(targets[0].2.iter().map(|s| s.to_string()));
-        }
-        let head = format!("{action} {}", names.join(" "));
-        (
-            Just(head),
-            prop::option::weighted(0.6, (any::<bool>(), cond(args))),
-            prop::option::weighted(0.2, guard()),
-            prop::option::weighted(0.3, "[a-z][a-z ()-]{0,20}[a-z]"),
-        )
-            .prop_map(|(head, c, g, reason)| {
-                let mut s = head;
-                if let Some((unless, c)) = c {
-                    s.push_str(if unless { " unless " } else { " if " });
-                    s.push_str(&c);
-                }
-                if let Some(g) = g {
-                    s.push_str(" when ");
-                    s.push_str(&g);
-                }
-                if let Some(r) = reason {
-                    s.push_str("  # ");
-                    s.push_str(&r);
-                }
-                s
-            })
-    })
-}
+/// `arch` lines: moat-policy's and more ABI sets.
+const ARCHES: &[&str] = &[
+    "arch x86_64",
+    "arch x86_64 x86",
+    "arch native compat",
+    "arch x86_64 x32 x86",
+    "arch aarch64 arm",
+    "arch x86",
+    "arch x86_64 x32",
+    "arch x32",
+    "arch aarch64 arm riscv64",
+    "arch x86 x86_64 ppc64le s390x loongarch64",
+];
 
 /// A random valid policy text.
 pub fn policy() -> impl Strategy<Value = String> {
-    (
-        prop::option::of(action()),
-        prop::option::of(action()),
-        prop::option::of(action()),
-        prop::option::of(prop::sample::select(
-            &[
-                "arch x86_64",
-                "arch x86_64 x86",
-                "arch native compat",
-                "arch x86_64 x32 x86",
-                "arch aarch64 arm",
-                "arch x86",
-                "arch x86_64 x32",
-                "arch x32",
-                "arch aarch64 arm riscv64",
-                "arch x86 x86_64 ppc64le s390x loongarch64",
-            ][..],
-        )),
-        prop::option::weighted(
-            0.2,
-            prop::sample::select(&["kernel 4.0", "kernel 5.4", "kernel 3.19"][..]),
-        ),
-        prop::collection::vec(rule(), 0..8),
-        any::<bool>(),
-    )
-        .prop_map(|(d, u, b, arch, kernel, rules, use_container)| {
-            let mut lines = Vec::new();
-            if use_container {
-                lines.push("use container".to_string());
-            }
-            if let Some(a) = arch {
-                lines.push(a.to_string());
-            }
-            if let Some(d) = d {
-                lines.push(format!("default {d}"));
-            }
-            if let Some(u) = u {
-                lines.push(format!("unknown {u}"));
-            }
-            if let Some(b) = b {
-                lines.push(format!("badarch {b}"));
-            }
-            if let Some(k) = kernel {
-                lines.push(k.to_string());
-            }
-            lines.extend(rules);
-            if lines.is_empty() {
-                lines.push("default allow".into());
-            }
-            lines.join("\n") + "\n"
-        })
+    Vocabulary {
+        targets: TARGETS,
+        values: VALUES,
+        arches: ARCHES,
+    }
+    .policy()
 }
