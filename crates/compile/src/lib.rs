@@ -33,7 +33,7 @@ mod weights;
 
 use moat_bpf::Program;
 use moat_bpf::builder::BuildError;
-use moat_policy::{Context, Location, LowerError, Lowered, ParseError, Policy};
+use moat_policy::{Context, Location, LowerError, Lowered, Policy};
 use moat_syscalls::Arch;
 
 pub use report::{AbiReport, Report, SyscallCost, report};
@@ -109,19 +109,4 @@ pub fn compile(policy: &Policy, options: &Options) -> Result<Compiled, CompileEr
         lowered,
         dispatch,
     })
-}
-
-/// The same policy accepting `arches` instead of the ABIs it names: its text is parsed again
-/// with an `arch` statement appended (the last `arch` statement wins), so every check the
-/// parser makes for the new ABIs runs again.
-pub fn with_arches(policy: &Policy, arches: &[Arch]) -> Result<Policy, ParseError> {
-    let names: Vec<&str> = arches.iter().map(|a| a.name()).collect();
-    let mut source = policy.source().to_string();
-    if !source.ends_with('\n') {
-        source.push('\n');
-    }
-    source.push_str("arch ");
-    source.push_str(&names.join(" "));
-    source.push('\n');
-    Policy::parse(&source, policy.origin())
 }

@@ -101,11 +101,8 @@ fn builtin_profiles_compile_to_their_meaning() {
         // their targets and go through one `JA` trampoline each.
         let variants = vec![
             (base.clone(), 0),
-            (moat_compile::with_arches(&base, &Arch::ALL).unwrap(), 2),
-            (
-                moat_compile::with_arches(&base, &[Arch::X86_64, Arch::X32]).unwrap(),
-                0,
-            ),
+            (base.with_arches(&Arch::ALL).unwrap(), 2),
+            (base.with_arches(&[Arch::X86_64, Arch::X32]).unwrap(), 0),
         ];
         for (p, extra) in variants {
             for ctx in contexts() {

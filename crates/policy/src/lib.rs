@@ -269,6 +269,59 @@ impl Policy {
         &self.arches
     }
 
+    /// The same policy accepting `arches` (in this order, duplicates dropped) instead of the ABIs
+    /// it names, as if an `arch` statement naming them ended the top-level file: the statement
+    /// is appended to [`Policy::source`] and replaces the top-level `arch` statements in
+    /// [`Policy::items`], so the canonical text says what the policy now accepts. Every
+    /// condition is checked again on the new ABIs (named parameters, argument counts, 32-bit
+    /// values), with the errors parsing the new text would give.
+    pub fn with_arches(&self, arches: &[Arch]) -> Result<Policy, ParseError> {
+        let mut accepted: Vec<Arch> = Vec::new();
+        for &a in arches {
+            if !accepted.contains(&a) {
+                accepted.push(a);
+            }
+        }
+        let mut source = self.source.clone();
+        if !source.is_empty() && !source.ends_with('\n') {
+            source.push('\n');
+        }
+        let line = u32::try_from(source.lines().count() + 1).unwrap_or(u32::MAX);
+        let span = Span { line, col: 1 };
+        if accepted.is_empty() {
+            return Err(ParseError::at(
+                &self.origin,
+                span,
+                ErrorKind::Expected {
+                    expected: "an ABI name (x86_64, x86, x32, aarch64, arm, ...)".to_string(),
+                    found: "end of line".to_string(),
+                },
+            ));
+        }
+        let names: Vec<ArchName> = accepted.iter().map(|&a| ArchName::Abi(a)).collect();
+        let written: Vec<String> = accepted.iter().map(ToString::to_string).collect();
+        source.push_str(&format!("arch {}\n", written.join(" ")));
+        let mut items: Vec<Item> = self
+            .items
+            .iter()
+            .filter(|i| !matches!(i.statement, Statement::Arch(_)))
+            .cloned()
+            .collect();
+        items.push(Item {
+            statement: Statement::Arch(names),
+            span,
+            reason: None,
+        });
+        let policy = Policy {
+            source,
+            items,
+            arches: accepted,
+            ..self.clone()
+        };
+        resolve::check(&policy)?;
+        Ok(policy)
+    }
+
     /// The `default` action and where it was set.
     pub fn default_action(&self) -> &Setting {
         &self.default

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, anyhow, bail};
 use moat::bpf::Program;
-use moat::compile::{Options, Weights, compile, report, with_arches};
+use moat::compile::{Options, Weights, compile, report};
 use moat::syscalls::Arch;
 
 /// Compile a policy to a seccomp BPF program.
@@ -64,7 +64,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|a| a.parse::<Arch>().map_err(|e| anyhow!("--arch: {e}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        policy = with_arches(&policy, &arches).map_err(|e| anyhow!("{e}"))?;
+        policy = policy.with_arches(&arches).map_err(|e| anyhow!("{e}"))?;
     }
     let ctx = super::explain::context(&args.caps, args.kernel.as_deref())?;
     let weights = match &args.weights {
