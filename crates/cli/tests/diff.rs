@@ -169,3 +169,57 @@ fn bad_input_is_one_line_and_exit_2() {
     let o = moat(&["diff", "container", "no-such-profile"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn cap_and_kernel_options_decide_guarded_rules() {
+    let plain = tmp("plain.moat", b"arch x86_64\ndefault allow\n");
+    let cap = tmp(
+        "cap.moat",
+        b"arch x86_64\ndefault allow\ndeny bpf when not cap CAP_BPF\n",
+    );
+    // Without capabilities the guarded rule applies: bpf is denied.
+    let o = moat(&["diff", &cap, &plain]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("bpf [x86_64]"), "{}", stdout(&o));
+    // With CAP_BPF (any spelling, comma-separated lists too) it does not.
+    for caps in [&["--cap", "CAP_BPF"][..], &["--cap", "bpf,sys_admin"][..]] {
+        let o = moat(&[&["diff", &cap, &plain][..], caps].concat());
+        assert_eq!(o.status.code(), Some(0), "{caps:?}: {}", stdout(&o));
+    }
+    let kernel = tmp(
+        "kernel.moat",
+        b"arch x86_64\ndefault allow\ndeny io_uring_setup when kernel < 5.10\n",
+    );
+    // Without --kernel the kernel is new enough for every guard.
+    assert_eq!(moat(&["diff", &kernel, &plain]).status.code(), Some(0));
+    let o = moat(&["diff", &kernel, &plain, "--kernel", "5.4"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("io_uring_setup [x86_64]"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn docker_differs_from_container_by_more_with_cap_sys_admin() {
+    let without = moat(&["diff", "docker", "container"]);
+    let with = moat(&["diff", "docker", "container", "--cap", "CAP_SYS_ADMIN"]);
+    assert_eq!(without.status.code(), Some(1));
+    assert_eq!(with.status.code(), Some(1));
+    assert_ne!(stdout(&without), stdout(&with));
+    // docker allows mount and friends to CAP_SYS_ADMIN; container denies them to everyone.
+    let mount = |o: &Output| stdout(o).lines().any(|l| l.starts_with("mount ["));
+    assert!(!mount(&without), "{}", stdout(&without));
+    assert!(mount(&with), "{}", stdout(&with));
+}
+
+#[test]
+fn bad_cap_or_kernel_is_one_line_and_exit_2() {
+    for bad in [&["--cap", "CAP_NOPE"][..], &["--kernel", "4.x"][..]] {
+        let o = moat(&[&["diff", "docker", "docker"][..], bad].concat());
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}

@@ -104,3 +104,21 @@ fn json_and_sarif() {
         "allows-ptrace"
     );
 }
+
+#[test]
+fn cap_and_kernel_options_decide_guarded_rules() {
+    let f = tmp(
+        "guarded.moat",
+        "arch x86_64\ndefault errno EPERM\nallow read write exit_group rt_sigreturn restart_syscall\nallow bpf when cap CAP_SYS_ADMIN and kernel >= 5.8\n",
+    );
+    // No capabilities: the guarded allowance is not in effect.
+    let o = moat(&["lint", &f]);
+    assert!(!stdout(&o).contains("allows-bpf"), "{}", stdout(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let o = moat(&["lint", &f, "--cap", "SYS_ADMIN"]);
+    assert!(stdout(&o).contains("[allows-bpf]"), "{}", stdout(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    // An older kernel turns it off again.
+    let o = moat(&["lint", &f, "--cap", "SYS_ADMIN", "--kernel", "5.4"]);
+    assert!(!stdout(&o).contains("allows-bpf"), "{}", stdout(&o));
+}

@@ -96,3 +96,21 @@ fn malformed_test_file_is_one_line_and_exit_2() {
         "{err}"
     );
 }
+
+#[test]
+fn cap_and_kernel_options_decide_guarded_rules() {
+    let p = tmp(
+        "guarded.moat",
+        "arch x86_64\ndefault allow\ndeny bpf when not cap CAP_BPF\ndeny io_uring_setup when kernel < 5.10\n",
+    );
+    let denied = tmp("denied.tests", "x86_64 bpf(*, *, *) = deny\n");
+    let allowed = tmp("allowed.tests", "x86_64 bpf(*, *, *) = allow\n");
+    let old = tmp("old.tests", "x86_64 io_uring_setup(*, *) = deny\n");
+    let code = |args: &[&str]| moat(args).status.code();
+    assert_eq!(code(&["test", &p, &denied]), Some(0));
+    assert_eq!(code(&["test", &p, &allowed]), Some(1));
+    assert_eq!(code(&["test", &p, &denied, "--cap", "CAP_BPF"]), Some(1));
+    assert_eq!(code(&["test", &p, &allowed, "--cap", "CAP_BPF"]), Some(0));
+    assert_eq!(code(&["test", &p, &old]), Some(1));
+    assert_eq!(code(&["test", &p, &old, "--kernel", "5.4"]), Some(0));
+}

@@ -26,12 +26,8 @@ pub(crate) struct Args {
     /// Accept these ABIs instead of the ones the policy names (comma-separated or repeated).
     #[arg(long, value_name = "ABI", value_delimiter = ',')]
     arch: Vec<String>,
-    /// Capabilities the confined process holds, for `when cap` guards (comma-separated).
-    #[arg(long, alias = "cap", value_name = "CAP", value_delimiter = ',')]
-    caps: Vec<String>,
-    /// Kernel the filter is for, for `when kernel` guards (e.g. 5.10).
-    #[arg(long, value_name = "X.Y")]
-    kernel: Option<String>,
+    #[command(flatten)]
+    guards: super::explain::Guards,
     /// Call frequencies (`name count` per line, e.g. counted by a recording): lay the search
     /// out for the least expected cost instead of the least worst case.
     #[arg(long, value_name = "FILE")]
@@ -66,7 +62,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect::<anyhow::Result<Vec<_>>>()?;
         policy = policy.with_arches(&arches).map_err(|e| anyhow!("{e}"))?;
     }
-    let ctx = super::explain::context(&args.caps, args.kernel.as_deref())?;
+    let ctx = args.guards.context()?;
     let weights = match &args.weights {
         None => None,
         Some(path) => {

@@ -27,6 +27,8 @@ pub(crate) struct Args {
     /// trap > kill-thread > kill), or print a call where it is.
     #[arg(long)]
     subset: bool,
+    #[command(flatten)]
+    guards: super::explain::Guards,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -81,7 +83,7 @@ fn looks_like_bpf_text(text: &str) -> bool {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let ctx = Context::default();
+    let ctx = args.guards.context()?;
     let a = subject(&args.a, &ctx)?;
     let b = subject(&args.b, &ctx)?;
     let mut out = std::io::stdout().lock();

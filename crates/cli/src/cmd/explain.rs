@@ -23,12 +23,8 @@ pub(crate) struct Args {
     /// Only this syscall, in detail.
     #[arg(long, value_name = "NAME")]
     syscall: Option<String>,
-    /// Capabilities the confined process holds, for `when cap` guards (repeatable).
-    #[arg(long = "cap", value_name = "CAP")]
-    caps: Vec<String>,
-    /// Kernel the filter is for, for `when kernel` guards (e.g. 5.10).
-    #[arg(long, value_name = "VERSION")]
-    kernel: Option<String>,
+    #[command(flatten)]
+    guards: Guards,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -52,8 +48,34 @@ pub(crate) fn open(spec: &str) -> anyhow::Result<Policy> {
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// `--cap` and `--kernel`: what `when cap` and `when kernel` guards are resolved against, shared
+/// by the commands that evaluate or compile a policy.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Guards {
+    /// Capabilities the confined process holds, for `when cap` guards (repeatable or
+    /// comma-separated); default: none.
+    #[arg(
+        long = "cap",
+        alias = "caps",
+        value_name = "CAP",
+        value_delimiter = ','
+    )]
+    caps: Vec<String>,
+    /// Kernel the filter is for, for `when kernel` guards (e.g. 5.10); default: new enough for
+    /// every guard.
+    #[arg(long, value_name = "X.Y")]
+    kernel: Option<String>,
+}
+
+impl Guards {
+    /// The guard context these options describe.
+    pub(crate) fn context(&self) -> anyhow::Result<Context> {
+        context(&self.caps, self.kernel.as_deref())
+    }
+}
+
 /// The guard context from `--cap` and `--kernel`.
-pub(crate) fn context(caps: &[String], kernel: Option<&str>) -> anyhow::Result<Context> {
+fn context(caps: &[String], kernel: Option<&str>) -> anyhow::Result<Context> {
     let mut set = None;
     for c in caps {
         let upper = c.to_ascii_uppercase();
@@ -72,7 +94,7 @@ pub(crate) fn context(caps: &[String], kernel: Option<&str>) -> anyhow::Result<C
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let policy = open(&args.policy)?;
-    let ctx = context(&args.caps, args.kernel.as_deref())?;
+    let ctx = args.guards.context()?;
     let mut selected = Vec::new();
     for a in &args.arch {
         let arch: Arch = a.parse().map_err(|e| anyhow::anyhow!("--arch {a}: {e}"))?;

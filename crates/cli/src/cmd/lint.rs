@@ -4,7 +4,6 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use moat::analyze::{Finding, Level};
-use moat::policy::Context;
 use serde_json::json;
 
 /// Report dangerous allowances, equivalent-call gaps, missing essentials, shadowed rules and
@@ -20,6 +19,8 @@ pub(crate) struct Args {
     /// Exit 1 when any finding is at or above this level: info, warning or error.
     #[arg(long, value_name = "LEVEL", default_value = "warning", value_parser = parse_level)]
     deny: Level,
+    #[command(flatten)]
+    guards: super::explain::Guards,
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -34,7 +35,7 @@ enum Format {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let ctx = Context::default();
+    let ctx = args.guards.context()?;
     let subject = super::diff::subject(&args.policy, &ctx)?;
     let findings = moat::analyze::lint(&subject, &ctx)?;
     let mut out = std::io::stdout().lock();

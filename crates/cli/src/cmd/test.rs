@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use moat::analyze::Subject;
 use moat::analyze::test::{check_in, parse};
-use moat::policy::Context;
 
 /// Check expectations such as `x86_64 openat(AT_FDCWD, *, O_RDONLY) = allow` against the
 /// reference evaluator (exactly: `*` ranges over every value) and the compiled program (over
@@ -19,10 +18,12 @@ pub(crate) struct Args {
     /// Test files: one expectation a line, `#` comments.
     #[arg(value_name = "TESTFILE", required = true)]
     tests: Vec<String>,
+    #[command(flatten)]
+    guards: super::explain::Guards,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let ctx = Context::default();
+    let ctx = args.guards.context()?;
     let subject = super::diff::subject(&args.policy, &ctx)?;
     // A policy is also compiled, and the program must agree with every expectation too.
     let pool = match &subject {
