@@ -6,10 +6,12 @@
 //! [`crate::Policy::evaluate`]. This module is written independently of the evaluator; a property
 //! test interprets its output and compares.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
-use moat_syscalls::{Arch, Width};
+use moat_syscalls::{Arch, Syscall, Width};
 
 use crate::error::LowerError;
 use crate::eval::mux_name;
@@ -174,26 +176,21 @@ impl Lowered {
 pub(crate) fn lower(p: &Policy, ctx: &Context) -> Result<Lowered, LowerError> {
     let mut abis = Vec::new();
     for &arch in &p.arches {
-        // Every number the ABI knows (after the `kernel` cut), and the numbers of each name.
-        // The table is sorted by number, so the map is built in bulk.
-        let table = arch.syscalls();
-        let mut numbers: HashMap<&str, u32, BuildHasherDefault<Fnv>> =
-            HashMap::with_capacity_and_hasher(table.len(), BuildHasherDefault::default());
-        // Names are unique within a table; a second number for a name would land here.
-        let mut more: Vec<(&str, u32)> = Vec::new();
-        let mut syscalls: BTreeMap<u32, Vec<LoweredRule>> = table
+        // Every number the ABI knows (after the `kernel` cut). The table is sorted by number, so
+        // the map is built in bulk.
+        let kept = |sc: &Syscall| {
+            let cut = p.kernel.as_ref().is_some_and(|(v, _)| sc.since > *v);
+            !cut || p.explicit.contains(sc.name)
+        };
+        let mut syscalls: BTreeMap<u32, Vec<LoweredRule>> = arch
+            .syscalls()
             .iter()
-            .filter(|sc| {
-                let cut = p.kernel.as_ref().is_some_and(|(v, _)| sc.since > *v);
-                !cut || p.explicit.contains(sc.name)
-            })
-            .map(|sc| {
-                if *numbers.entry(sc.name).or_insert(sc.nr) != sc.nr {
-                    more.push((sc.name, sc.nr));
-                }
-                (sc.nr, Vec::new())
-            })
+            .filter(|sc| kept(sc))
+            .map(|sc| (sc.nr, Vec::new()))
             .collect();
+        // The number of a name, if the ABI keeps it (names are unique within a table).
+        let names = by_name(arch);
+        let number = |name: &str| names.get(name).filter(|sc| kept(sc)).map(|sc| sc.nr);
         // Rules in source order, each visiting only the syscalls it covers (and the
         // multiplexers that reach them), so every list stays in source order.
         for (index, rule) in p.rules.iter().enumerate() {
@@ -214,19 +211,16 @@ pub(crate) fn lower(p: &Policy, ctx: &Context) -> Result<Lowered, LowerError> {
                 if cond == Cond::False {
                     return;
                 }
-                let extra = more.iter().filter(|(n, _)| *n == name).map(|(_, nr)| nr);
-                for nr in numbers.get(name).into_iter().chain(extra) {
-                    if let Some(rules) = syscalls.get_mut(nr) {
-                        rules.push(LoweredRule {
-                            cond: cond.clone(),
-                            action: rule.action,
-                            rule: index,
-                        });
-                    }
+                if let Some(rules) = number(name).and_then(|nr| syscalls.get_mut(&nr)) {
+                    rules.push(LoweredRule {
+                        cond,
+                        action: rule.action,
+                        rule: index,
+                    });
                 }
             };
             for &name in &p.covers[index] {
-                if !numbers.contains_key(name) {
+                if number(name).is_none() {
                     continue;
                 }
                 let direct = match &rule.condition {
@@ -245,7 +239,7 @@ pub(crate) fn lower(p: &Policy, ctx: &Context) -> Result<Lowered, LowerError> {
                 push(name, direct);
             }
             for mux in ["socketcall", "ipc"] {
-                if !p.covers[index].contains(mux) && numbers.contains_key(mux) {
+                if !p.covers[index].contains(mux) && number(mux).is_some() {
                     push(mux, Cond::False);
                 }
             }
@@ -261,6 +255,28 @@ pub(crate) fn lower(p: &Policy, ctx: &Context) -> Result<Lowered, LowerError> {
         badarch: p.badarch.action,
         abis,
     })
+}
+
+type NameMap = HashMap<&'static str, &'static Syscall, BuildHasherDefault<Fnv>>;
+
+/// Every syscall of `arch` by name, built once per process: the tables are static, and building
+/// the map on every lowering was a tenth of its time. (An ABI missing from [`Arch::ALL`] gets a
+/// fresh map on every call.)
+fn by_name(arch: Arch) -> Cow<'static, NameMap> {
+    static MAPS: [OnceLock<NameMap>; Arch::ALL.len()] =
+        [const { OnceLock::new() }; Arch::ALL.len()];
+    let build = || {
+        let mut map =
+            NameMap::with_capacity_and_hasher(arch.syscalls().len(), BuildHasherDefault::default());
+        for sc in arch.syscalls() {
+            map.entry(sc.name).or_insert(sc);
+        }
+        map
+    };
+    match Arch::ALL.iter().position(|a| *a == arch) {
+        Some(slot) => Cow::Borrowed(MAPS[slot].get_or_init(build)),
+        None => Cow::Owned(build()),
+    }
 }
 
 /// FNV-1a: names are short and trusted, so SipHash's flood resistance buys nothing here and
@@ -376,4 +392,39 @@ fn lower_cond(c: &Condition, arch: Arch, name: &str) -> Result<Cond, String> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use moat_syscalls::Arch;
+
+    /// Lowering finds a name's number in a map with one entry per name: a table with a name twice
+    /// would lose the rules of the second number.
+    #[test]
+    fn syscall_names_unique_per_abi() {
+        for arch in Arch::ALL {
+            let mut names: Vec<&str> = arch.syscalls().iter().map(|s| s.name).collect();
+            let n = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), n, "{arch} has a syscall name twice");
+        }
+    }
+
+    /// The per-process name maps are per ABI, never mixed up.
+    #[test]
+    fn name_maps_match_their_abi() {
+        for arch in Arch::ALL {
+            let map = super::by_name(arch);
+            assert_eq!(map.len(), arch.syscalls().len(), "{arch}");
+            for sc in arch.syscalls() {
+                assert_eq!(
+                    map.get(sc.name).map(|s| s.nr),
+                    Some(sc.nr),
+                    "{arch} {}",
+                    sc.name
+                );
+            }
+        }
+    }
 }
