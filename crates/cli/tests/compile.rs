@@ -16,8 +16,10 @@ fn moat(args: &[&str]) -> Output {
         .expect("run moat")
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("moat-compile-cli-{}", std::process::id()));
+/// `name` in a directory of its own for `test`: tests run in parallel, and one test's
+/// `.tmp` file (atomic output in progress) must not show up in another's directory listing.
+fn tmp(test: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("moat-compile-cli-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
@@ -28,7 +30,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn raw_output_is_the_program_and_means_the_policy() {
-    let out = tmp("container.bpf");
+    let out = tmp("raw_output", "container.bpf");
     let o = moat(&["compile", "container", "-o", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let p = Program::from_bytes(&std::fs::read(&out).unwrap()).unwrap();
@@ -94,7 +96,7 @@ fn text_formats_carry_the_same_instructions() {
 
 #[test]
 fn weights_change_the_layout_not_the_meaning() {
-    let w = tmp("weights.txt");
+    let w = tmp("weights", "weights.txt");
     std::fs::write(&w, "# hot\npersonality 1000000\nread 5\n").unwrap();
     let plain = moat(&["compile", "container", "--arch", "x86_64"]).stdout;
     let o = moat(&[
@@ -124,8 +126,8 @@ fn weights_change_the_layout_not_the_meaning() {
 
 #[test]
 fn errors_are_one_line_exit_2_and_leave_no_file() {
-    let out = tmp("never.bpf");
-    let bad = tmp("bad.moat");
+    let out = tmp("errors", "never.bpf");
+    let bad = tmp("errors", "bad.moat");
     std::fs::write(&bad, "default allow\ndeny personality if persona = 3\n").unwrap();
     let o = moat(&[
         "compile",
@@ -144,7 +146,7 @@ fn errors_are_one_line_exit_2_and_leave_no_file() {
     let values: Vec<String> = (0..2100u64)
         .map(|v| format!("{:#x}", v * 0x1_0000_0003))
         .collect();
-    let long = tmp("long.moat");
+    let long = tmp("errors", "long.moat");
     std::fs::write(
         &long,
         format!(
@@ -164,7 +166,7 @@ fn errors_are_one_line_exit_2_and_leave_no_file() {
     assert!(e.contains("long.moat:3:1: program needs"), "{e}");
     assert_eq!(std::fs::read(&out).unwrap(), b"old");
 
-    let w = tmp("badweights.txt");
+    let w = tmp("errors", "badweights.txt");
     std::fs::write(&w, "read ten\n").unwrap();
     let o = moat(&["compile", "container", "--weights", w.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));

@@ -508,17 +508,12 @@ mod kernel {
             }
         }
 
-        /// A raw syscall's result: `Ok(ret)` or `Err(errno)`.
-        #[allow(unsafe_code)]
+        /// A raw syscall's result: `Ok(ret)` or `Err(errno)`. `moat_sys::raw` makes only calls
+        /// it can argue are sound (and panics on others, failing the child).
         pub(super) fn sys(nr: libc::c_long, a: [u64; 3]) -> Result<i64, i32> {
-            // SAFETY: the checks call syscalls whose pointer arguments are null or absent, so the
-            // kernel dereferences no memory of ours; they cannot alter this process's memory.
-            let r = unsafe { libc::syscall(nr, a[0], a[1], a[2]) };
-            if r < 0 {
-                Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-            } else {
-                Ok(r)
-            }
+            moat_sys::raw::syscall(nr, [a[0], a[1], a[2], 0, 0, 0])
+                .map(|r| i64::try_from(r).unwrap_or(i64::MAX))
+                .map_err(|e| e.0)
         }
     }
 
@@ -553,11 +548,9 @@ mod kernel {
         if sys(libc::SYS_socket, [40, 1, 0]) != Err(libc::EPERM) {
             return 15;
         }
-        match sys(libc::SYS_socket, [1, 1, 0]) {
-            Ok(fd) => {
-                let _ = sys(libc::SYS_close, [fd as u64, 0, 0]);
-            }
-            Err(_) => return 16,
+        // The descriptor closes itself (close is allowed too).
+        if moat_sys::raw::socket(1, 1, 0).is_err() {
+            return 16;
         }
         // personality(0xffffffff) (query) is allowed; libseccomp compares all 64 bits, so the same
         // low word with a high bit set matches no rule and gets the default EPERM, although the
@@ -623,23 +616,11 @@ mod kernel {
 
     /// An i386 syscall through `int 0x80` (the kernel reports AUDIT_ARCH_I386 for it): returns eax,
     /// i.e. the result or `-errno`.
-    #[allow(unsafe_code)]
     fn int80(nr: u32, a0: u32) -> i32 {
-        let ret: u32;
-        // SAFETY: the i386 syscalls used by the checks (getpid, getppid, bpf with a null attr,
-        // reboot with a bad magic) read and write none of our memory; int 0x80 from 64-bit mode
-        // clobbers at most r8-r11, declared here, and rbx is restored by the second xchg.
-        unsafe {
-            std::arch::asm!(
-                "xchg rbx, {a0}",
-                "int 0x80",
-                "xchg rbx, {a0}",
-                a0 = inout(reg) u64::from(a0) => _,
-                inlateout("eax") nr => ret,
-                out("r8") _, out("r9") _, out("r10") _, out("r11") _,
-            );
+        match moat_sys::raw::int80(nr, [a0, 0, 0]) {
+            Ok(eax) => i32::from_ne_bytes(eax.to_ne_bytes()),
+            Err(e) => -e.0,
         }
-        ret as i32
     }
 
     fn docker_x86_checks() -> i32 {
@@ -786,59 +767,13 @@ mod kernel {
     }
 
     /// Reads filter `index` (0 = the first installed) of a process that is not our child with
-    /// PTRACE_SECCOMP_GET_FILTER; needs CAP_SYS_ADMIN.
-    #[allow(unsafe_code)]
+    /// PTRACE_SECCOMP_GET_FILTER (`moat_sys::read_filters`); needs CAP_SYS_ADMIN.
     fn dump_filter(pid: i32, index: usize) -> Vec<u8> {
-        const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
-        // SAFETY: attaching takes no pointers; the waitpid status pointer is a valid local.
-        unsafe {
-            assert_eq!(
-                libc::ptrace(libc::PTRACE_ATTACH, pid, 0usize, 0usize),
-                0,
-                "ptrace attach: {}",
-                std::io::Error::last_os_error()
-            );
-            let mut status = 0;
-            assert_eq!(libc::waitpid(pid, &mut status, libc::__WALL), pid);
-        }
-        // SAFETY: with a null buffer the kernel only returns the instruction count.
-        let n = unsafe {
-            libc::ptrace(
-                PTRACE_SECCOMP_GET_FILTER,
-                pid,
-                index,
-                std::ptr::null_mut::<libc::sock_filter>(),
-            )
-        };
-        assert!(n > 0, "get filter: {}", std::io::Error::last_os_error());
-        let n = usize::try_from(n).unwrap();
-        let mut buf = vec![
-            libc::sock_filter {
-                code: 0,
-                jt: 0,
-                jf: 0,
-                k: 0
-            };
-            n
-        ];
-        // SAFETY: `buf` holds exactly the `n` instructions the kernel reported for this filter,
-        // and the tracee stays stopped between the two calls, so the count cannot change.
-        let got = unsafe {
-            let got = libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index, buf.as_mut_ptr());
-            libc::ptrace(libc::PTRACE_DETACH, pid, 0usize, 0usize);
-            got
-        };
-        assert_eq!(usize::try_from(got).unwrap(), n);
-        buf.iter()
-            .flat_map(|i| {
-                let mut b = Vec::with_capacity(8);
-                b.extend_from_slice(&i.code.to_ne_bytes());
-                b.push(i.jt);
-                b.push(i.jf);
-                b.extend_from_slice(&i.k.to_ne_bytes());
-                b
-            })
-            .collect()
+        let filters = moat_sys::read_filters(pid).unwrap();
+        filters
+            .get(index)
+            .unwrap_or_else(|| panic!("process {pid} has {} filters", filters.len()))
+            .to_bytes()
     }
 
     /// Deletes the container and its bundle however the test ends.

@@ -6,7 +6,9 @@
 //! [`read_filters`] reads the filters attached to another process (`PTRACE_SECCOMP_GET_FILTER`).
 //! [`listener`] is the supervisor's end of a user-notification filter (receive a call, answer
 //! it, read the caller's memory); [`notify`] starts a program under such a filter and answers
-//! its calls, for `moat record`.
+//! its calls, for `moat record`. [`raw`] makes the raw syscalls that tests and benchmarks of
+//! filters need (arbitrary registers, the i386 ABI), limited to a list that is sound from safe
+//! code.
 //!
 //! It does not build or check programs (that is `moat-bpf`) and does not remove filters (the
 //! kernel offers no way to).
@@ -28,6 +30,7 @@ mod filters;
 pub mod landlock;
 pub mod listener;
 pub mod notify;
+pub mod raw;
 pub mod testing;
 
 pub use filters::{ReadError, read_filters};
