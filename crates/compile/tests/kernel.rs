@@ -1,12 +1,12 @@
 //! Every built-in profile, compiled and installed in a forked child: a table of real calls gets
 //! what the reference evaluator predicts.
 //!
-//! The calls are made with `libc::syscall` and integer or NULL arguments only, so the kernel
+//! The calls are made through `moat_sys::raw`, with integer or NULL arguments only, so the kernel
 //! touches none of this process's memory; the filter is installed in a child (`in_child`), never
 //! in the test runner. Random policies on `getpid`/`getppid`/`gettid` (no signature: every
 //! argument is 64-bit) check the two-word comparisons against real registers.
 
-#![allow(unsafe_code, clippy::cast_possible_truncation, clippy::unwrap_used)]
+#![allow(clippy::cast_possible_truncation, clippy::unwrap_used)]
 
 mod common;
 
@@ -99,13 +99,14 @@ fn run(program: &moat_bpf::Program, nr: u32, a: [u64; 6]) -> Seen {
         if no_core_dumps().is_err() || moat_sys::install(&program, moat_sys::Flags::NONE).is_err() {
             return 90;
         }
-        // SAFETY: every argument in the table is an integer or NULL, and each call either takes
-        // no pointer or fails on NULL before writing memory, so no memory of this process is
-        // touched. The process is a forked child that exits right after.
-        let ret =
-            unsafe { libc::syscall(libc::c_long::from(nr), a[0], a[1], a[2], a[3], a[4], a[5]) };
-        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        let word: i64 = if ret < 0 { -i64::from(errno) } else { 0 };
+        // moat_sys::raw makes only calls it can argue touch no memory of this process.
+        let Ok(call) = moat_sys::raw::Call::native(i64::from(nr), a) else {
+            return 92;
+        };
+        let word: i64 = match call.run() {
+            Ok(_) => 0,
+            Err(e) => -i64::from(e.0),
+        };
         if w.write_all(&word.to_le_bytes()).is_err() {
             return 91;
         }

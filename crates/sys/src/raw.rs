@@ -19,6 +19,11 @@
 //! | `reboot` | all zero | the magic numbers are checked before anything else: `EINVAL` (or `EPERM`) |
 //! | `clone3` | all zero | a size below `CLONE_ARGS_SIZE_VER0` fails with `EINVAL` before anything is read or created |
 //! | `acct` | all zero | `acct(NULL)` switches process accounting off; no pointer is followed |
+//! | `close`, `ioctl` | first argument a negative `int` | the descriptor lookup fails with `EBADF` before any other argument is used, so no descriptor this process owns is touched |
+//! | `unshare` | any | takes only flags; it changes which namespaces, fs data or descriptor table the thread uses (a copied table keeps every descriptor valid), never this process's memory |
+//! | `mount` | all zero | a NULL target fails with `EFAULT` when the kernel copies the path |
+//! | `getrandom` | buffer NULL | the kernel writes only through the buffer pointer; NULL faults (`EFAULT`) or, with length 0, nothing is written |
+//! | `bpf` | `attr` NULL | every command reads its attributes through `attr`; NULL faults or fails with `EINVAL`, and the kernel writes results only through `attr` |
 //! | [`UNASSIGNED`] | any | no ABI assigns the number: the kernel answers `ENOSYS` |
 //!
 //! (Sources: `kernel/bpf/syscall.c: __sys_bpf, map_create`, `kernel/reboot.c`,
@@ -52,6 +57,13 @@ pub enum Accepts {
     /// Only all six arguments zero: the call takes pointers, and with NULL ones it fails (or
     /// does something pointer-free) before it could read or write user memory.
     Zeros,
+    /// The listed argument positions (the pointer parameters) must be zero, the others (plain
+    /// integers) may be anything: every pointer the kernel could follow is NULL.
+    NullAt(&'static [usize]),
+    /// The first argument, a file descriptor, must be negative as the kernel reads it (its low
+    /// 32 bits as an `int`): the kernel fails with `EBADF` at the descriptor lookup, before it
+    /// looks at any other argument, so no descriptor this process owns is closed or used.
+    BadFd,
 }
 
 /// One call this module makes: its name, its numbers on the native ABI and on i386, and the
@@ -76,10 +88,15 @@ pub const ALLOWED: &[Allowed] = &[
     allowed("gettid", libc::SYS_gettid, 224, Accepts::Any),
     allowed("personality", libc::SYS_personality, 136, Accepts::Any),
     allowed("socket", libc::SYS_socket, 359, Accepts::Any),
-    allowed("bpf", libc::SYS_bpf, 357, Accepts::Zeros),
+    allowed("bpf", libc::SYS_bpf, 357, Accepts::NullAt(&[1])),
     allowed("reboot", libc::SYS_reboot, 88, Accepts::Zeros),
     allowed("clone3", libc::SYS_clone3, 435, Accepts::Zeros),
     allowed("acct", libc::SYS_acct, 51, Accepts::Zeros),
+    allowed("close", libc::SYS_close, 6, Accepts::BadFd),
+    allowed("ioctl", libc::SYS_ioctl, 54, Accepts::BadFd),
+    allowed("unshare", libc::SYS_unshare, 310, Accepts::Any),
+    allowed("mount", libc::SYS_mount, 21, Accepts::Zeros),
+    allowed("getrandom", libc::SYS_getrandom, 355, Accepts::NullAt(&[0])),
     allowed("unassigned", UNASSIGNED, 1000, Accepts::Any),
 ];
 
@@ -235,6 +252,8 @@ fn accepts(a: &Allowed, args: &[u64; 6]) -> bool {
     match a.accepts {
         Accepts::Any => true,
         Accepts::Zeros => args.iter().all(|&v| v == 0),
+        Accepts::NullAt(pointers) => pointers.iter().all(|&i| args.get(i) == Some(&0)),
+        Accepts::BadFd => (args[0] & 0x8000_0000) != 0,
     }
 }
 
@@ -353,6 +372,20 @@ mod tests {
     }
 
     #[test]
+    fn negative_descriptors_fail_with_ebadf_before_anything_else() {
+        let minus_one = u64::MAX;
+        assert_eq!(
+            syscall(libc::SYS_close, [minus_one, 0, 0, 0, 0, 0]),
+            Err(Errno(libc::EBADF))
+        );
+        assert_eq!(
+            syscall(libc::SYS_ioctl, [minus_one, 0x5412, 0, 0, 0, 0]),
+            Err(Errno(libc::EBADF))
+        );
+        assert_eq!(syscall(libc::SYS_getrandom, [0; 6]), Ok(0));
+    }
+
+    #[test]
     fn unlisted_calls_and_arguments_are_refused() {
         for (nr, args) in [
             (libc::SYS_munmap, [0; 6]),
@@ -365,6 +398,11 @@ mod tests {
             (libc::SYS_clone3, [0, 88, 0, 0, 0, 0]),
             (libc::SYS_acct, [0x1000, 0, 0, 0, 0, 0]),
             (libc::SYS_reboot, [0xfee1_dead, 0, 0, 0, 0, 0]),
+            // Listed with a NULL pointer or a negative descriptor only.
+            (libc::SYS_getrandom, [0x1000, 8, 0, 0, 0, 0]),
+            (libc::SYS_ioctl, [1, 0x5412, 0, 0, 0, 0]),
+            (libc::SYS_close, [0x7fff_ffff, 0, 0, 0, 0, 0]),
+            (libc::SYS_mount, [0, 0x1000, 0, 0, 0, 0]),
         ] {
             let err = Call::native(nr, args).unwrap_err();
             assert_eq!((err.nr, err.args), (nr, args));
