@@ -27,60 +27,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn action_text(a: oracle::Action) -> String {
-    match a {
-        oracle::Action::Allow => "allow".into(),
-        oracle::Action::Errno(n) => format!("errno {n}"),
-        oracle::Action::KillProcess => "kill".into(),
-        oracle::Action::KillThread => "kill-thread".into(),
-        oracle::Action::Trap => "trap".into(),
-        oracle::Action::Log => "log".into(),
-        oracle::Action::Trace(n) => format!("trace {n}"),
-        oracle::Action::Notify => "notify".into(),
-    }
-}
-
-/// The moat policy meaning what `f` means to libseccomp (see moat-compile's differential test).
-fn to_moat(f: &oracle::Filter, skipped: &[String]) -> String {
-    let mut s = String::new();
-    let arches: Vec<&str> = f.arches.iter().map(|a| a.name()).collect();
-    s.push_str(&format!("arch {}\n", arches.join(" ")));
-    s.push_str(&format!("default {}\n", action_text(f.default)));
-    s.push_str(&format!("unknown {}\n", action_text(f.default)));
-    s.push_str(&format!("badarch {}\n", action_text(f.bad_arch)));
-    for r in &f.rules {
-        if skipped.contains(&r.syscall) || r.action == f.default {
-            continue;
-        }
-        let mut line = format!("{} {}", action_text(r.action), r.syscall);
-        let conds: Vec<String> = r
-            .args
-            .iter()
-            .map(|c| {
-                let a = format!("arg{}", c.index);
-                match c.op {
-                    oracle::Op::Ne => format!("{a} != {:#x}", c.value),
-                    oracle::Op::Lt => format!("{a} < {:#x}", c.value),
-                    oracle::Op::Le => format!("{a} <= {:#x}", c.value),
-                    oracle::Op::Eq => format!("{a} == {:#x}", c.value),
-                    oracle::Op::Ge => format!("{a} >= {:#x}", c.value),
-                    oracle::Op::Gt => format!("{a} > {:#x}", c.value),
-                    oracle::Op::MaskedEq { mask } => {
-                        format!("{a} & {mask:#x} == {:#x}", c.value & mask)
-                    }
-                }
-            })
-            .collect();
-        if !conds.is_empty() {
-            line.push_str(" if ");
-            line.push_str(&conds.join(" and "));
-        }
-        s.push_str(&line);
-        s.push('\n');
-    }
-    s
-}
-
 /// `container` without its `personality` line, as a libseccomp filter: libseccomp cannot
 /// express `persona not in {...}` (one comparison per argument per rule), the rest it can:
 /// `clone if flags & CLONE_NEW_ANY` becomes one masked rule per namespace bit, `in {a, b}` one
@@ -380,11 +326,11 @@ fn main() -> anyhow::Result<()> {
     // Docker's default profile as runc builds it on x86_64 (x86_64, x86, x32).
     let docker = oracle::docker_default(oracle::Arch::X86_64)?;
     let skipped = oracle::compile(&docker)?.skipped;
-    let docker_text = to_moat(&docker, &skipped);
+    let docker_text = docker.to_moat_text(&skipped);
     let (container_text, container_filter) = container_star()?;
     let mut docker64 = docker.clone();
     docker64.arches = vec![oracle::Arch::X86_64];
-    let docker64_text = to_moat(&docker64, &skipped);
+    let docker64_text = docker64.to_moat_text(&skipped);
 
     let profiles: Vec<(&str, String, Option<oracle::Filter>)> = vec![
         ("docker-default", docker_text, Some(docker)),
@@ -456,7 +402,7 @@ fn main() -> anyhow::Result<()> {
                 f.rules
                     .iter()
                     .filter(|r| (sf_first > 0) && r.action != oracle::Action::Allow)
-                    .map(|r| format!("{} {}", action_text(r.action), r.syscall))
+                    .map(|r| format!("{} {}", r.action.moat_text(), r.syscall))
                     .collect()
             };
             let single_abi = f.arches == [oracle::Arch::X86_64];

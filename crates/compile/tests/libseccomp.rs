@@ -48,64 +48,6 @@ use moat_policy::{Action, Context, Policy, Width};
 use moat_syscalls::Arch;
 use proptest::prelude::*;
 
-fn action_text(a: oracle::Action) -> String {
-    match a {
-        oracle::Action::Allow => "allow".into(),
-        oracle::Action::Errno(n) => format!("errno {n}"),
-        oracle::Action::KillProcess => "kill".into(),
-        oracle::Action::KillThread => "kill-thread".into(),
-        oracle::Action::Trap => "trap".into(),
-        oracle::Action::Log => "log".into(),
-        oracle::Action::Trace(n) => format!("trace {n}"),
-        oracle::Action::Notify => "notify".into(),
-    }
-}
-
-/// The moat policy meaning what `f` means to libseccomp: same arches, default, badarch and
-/// rules (conditions ANDed; `MaskedEq` as `arg & mask == value & mask`). Rules libseccomp
-/// skipped (names it does not know) are left out here too. Rule order is kept; the filters this
-/// is used on give every syscall one action, so "last rule wins" and libseccomp's "any rule
-/// matches" agree.
-fn to_moat(f: &oracle::Filter, skipped: &[String]) -> String {
-    let mut s = String::new();
-    let arches: Vec<&str> = f.arches.iter().map(|a| a.name()).collect();
-    s.push_str(&format!("arch {}\n", arches.join(" ")));
-    s.push_str(&format!("default {}\n", action_text(f.default)));
-    s.push_str(&format!("unknown {}\n", action_text(f.default)));
-    s.push_str(&format!("badarch {}\n", action_text(f.bad_arch)));
-    for r in &f.rules {
-        if skipped.contains(&r.syscall) || r.action == f.default {
-            continue;
-        }
-        let mut line = format!("{} {}", action_text(r.action), r.syscall);
-        let conds: Vec<String> = r
-            .args
-            .iter()
-            .map(|c| {
-                let a = format!("arg{}", c.index);
-                match c.op {
-                    oracle::Op::Ne => format!("{a} != {:#x}", c.value),
-                    oracle::Op::Lt => format!("{a} < {:#x}", c.value),
-                    oracle::Op::Le => format!("{a} <= {:#x}", c.value),
-                    oracle::Op::Eq => format!("{a} == {:#x}", c.value),
-                    oracle::Op::Ge => format!("{a} >= {:#x}", c.value),
-                    oracle::Op::Gt => format!("{a} > {:#x}", c.value),
-                    oracle::Op::MaskedEq { mask } => {
-                        format!("{a} & {mask:#x} == {:#x}", c.value & mask)
-                    }
-                }
-            })
-            .collect();
-        if !conds.is_empty() {
-            line.push_str(" if ");
-            line.push_str(&conds.join(" and "));
-        }
-        s.push_str(&line);
-        s.push('\n');
-    }
-    s
-}
-
 /// Clears the high word of every argument moat compares on 32 bits for this call.
 fn kernel_view(policy: &Policy, ctx: &Context, arch: Arch, nr: u32, args: [u64; 6]) -> [u64; 6] {
     let mut out = args;
@@ -275,7 +217,7 @@ fn compare(f: &oracle::Filter, text: &str) -> Result<Diff, String> {
 fn docker_default_profile_agrees_with_libseccomp() {
     let f = oracle::docker_default(oracle::Arch::X86_64).unwrap();
     let lib = oracle::compile(&f).unwrap();
-    let text = to_moat(&f, &lib.skipped);
+    let text = f.to_moat_text(&lib.skipped);
     let d = compare(&f, &text).unwrap_or_else(|e| panic!("{e}"));
     assert!(d.calls > 5_000, "{d:?}");
     // personality's `persona` is 32-bit: libseccomp rejects junk high words the kernel ignores.
@@ -441,7 +383,7 @@ proptest! {
         // libseccomp 2.5.4's binary tree misbehaves without rules (see moat-oracle).
         prop_assume!(!(f.rules.is_empty() && f.optimize == oracle::Layout::BinaryTree));
         let lib = oracle::compile(&f).map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
-        let text = to_moat(&f, &lib.skipped);
+        let text = f.to_moat_text(&lib.skipped);
         compare(&f, &text).map_err(TestCaseError::fail)?;
     }
 }

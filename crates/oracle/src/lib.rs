@@ -273,6 +273,20 @@ impl Action {
         }
     }
 
+    /// This action in moat's policy language (`allow`, `errno 1`, `kill`, ...).
+    pub fn moat_text(self) -> String {
+        match self {
+            Action::Allow => "allow".into(),
+            Action::Errno(n) => format!("errno {n}"),
+            Action::KillProcess => "kill".into(),
+            Action::KillThread => "kill-thread".into(),
+            Action::Trap => "trap".into(),
+            Action::Log => "log".into(),
+            Action::Trace(n) => format!("trace {n}"),
+            Action::Notify => "notify".into(),
+        }
+    }
+
     fn scmp(self) -> ScmpAction {
         match self {
             Action::Allow => ScmpAction::Allow,
@@ -356,6 +370,53 @@ pub struct Filter {
     pub rules: Vec<Rule>,
     /// Code layout.
     pub optimize: Layout,
+}
+
+impl Filter {
+    /// The moat policy text meaning what this filter means to libseccomp: same arches, default,
+    /// badarch and rules (conditions ANDed; `MaskedEq` as `arg & mask == value & mask`). Rules
+    /// whose syscall libseccomp skipped (`skipped`: names it does not know) and rules equal to
+    /// the default are left out. Rule order is kept; for filters that give every syscall one
+    /// action, moat's "last rule wins" and libseccomp's "any rule matches" agree.
+    pub fn to_moat_text(&self, skipped: &[String]) -> String {
+        let mut s = String::new();
+        let arches: Vec<&str> = self.arches.iter().map(|a| a.name()).collect();
+        s.push_str(&format!("arch {}\n", arches.join(" ")));
+        s.push_str(&format!("default {}\n", self.default.moat_text()));
+        s.push_str(&format!("unknown {}\n", self.default.moat_text()));
+        s.push_str(&format!("badarch {}\n", self.bad_arch.moat_text()));
+        for r in &self.rules {
+            if skipped.contains(&r.syscall) || r.action == self.default {
+                continue;
+            }
+            let mut line = format!("{} {}", r.action.moat_text(), r.syscall);
+            let conds: Vec<String> = r
+                .args
+                .iter()
+                .map(|c| {
+                    let a = format!("arg{}", c.index);
+                    match c.op {
+                        Op::Ne => format!("{a} != {:#x}", c.value),
+                        Op::Lt => format!("{a} < {:#x}", c.value),
+                        Op::Le => format!("{a} <= {:#x}", c.value),
+                        Op::Eq => format!("{a} == {:#x}", c.value),
+                        Op::Ge => format!("{a} >= {:#x}", c.value),
+                        Op::Gt => format!("{a} > {:#x}", c.value),
+                        Op::MaskedEq { mask } => {
+                            format!("{a} & {mask:#x} == {:#x}", c.value & mask)
+                        }
+                    }
+                })
+                .collect();
+            if !conds.is_empty() {
+                line.push_str(" if ");
+                line.push_str(&conds.join(" and "));
+            }
+            s.push_str(&line);
+            s.push('\n');
+        }
+        s
+    }
 }
 
 /// libseccomp's output for a [`Filter`].
