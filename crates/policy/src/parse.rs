@@ -384,42 +384,60 @@ impl Parser<'_> {
     // ----- conditions -----
 
     fn cond_or(&mut self) -> Result<Condition, ParseError> {
-        let mut parts = vec![self.cond_and()?];
+        self.bool_or(Self::cond_atom)
+    }
+
+    // ----- `and`/`or`/`not`/parentheses over conditions and guards alike -----
+
+    fn bool_or<T: BoolExpr>(
+        &mut self,
+        atom: fn(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        let mut parts = vec![self.bool_and(atom)?];
         while self.peek_word() == Some("or") {
             self.bump();
-            parts.push(self.cond_and()?);
+            parts.push(self.bool_and(atom)?);
         }
         Ok(flatten(parts, false))
     }
 
-    fn cond_and(&mut self) -> Result<Condition, ParseError> {
-        let mut parts = vec![self.cond_unary()?];
+    fn bool_and<T: BoolExpr>(
+        &mut self,
+        atom: fn(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        let mut parts = vec![self.bool_unary(atom)?];
         while self.peek_word() == Some("and") {
             self.bump();
-            parts.push(self.cond_unary()?);
+            parts.push(self.bool_unary(atom)?);
         }
         Ok(flatten(parts, true))
     }
 
-    fn cond_unary(&mut self) -> Result<Condition, ParseError> {
+    fn bool_unary<T: BoolExpr>(
+        &mut self,
+        atom: fn(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
         self.depth += 1;
-        let result = self.cond_unary_inner();
+        let result = self.bool_unary_inner(atom);
         self.depth -= 1;
         result
     }
 
-    fn cond_unary_inner(&mut self) -> Result<Condition, ParseError> {
+    fn bool_unary_inner<T: BoolExpr>(
+        &mut self,
+        atom: fn(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
         if self.depth > MAX_DEPTH {
             return Err(self.err(ErrorKind::TooDeep(MAX_DEPTH)));
         }
         if self.peek_word() == Some("not") {
             self.bump();
-            return Ok(Condition::Not(Box::new(self.cond_unary()?)));
+            return Ok(T::not(self.bool_unary(atom)?));
         }
         if self.is_punct("(") {
             let open = self.span();
             self.bump();
-            let c = self.cond_or()?;
+            let inner = self.bool_or(atom)?;
             if !self.is_punct(")") {
                 return Err(if self.at_end() {
                     self.err_at(open, ErrorKind::UnclosedParen)
@@ -428,9 +446,9 @@ impl Parser<'_> {
                 });
             }
             self.bump();
-            return Ok(c);
+            return Ok(inner);
         }
-        self.cond_atom()
+        atom(self)
     }
 
     fn cond_atom(&mut self) -> Result<Condition, ParseError> {
@@ -581,52 +599,10 @@ impl Parser<'_> {
     // ----- guards -----
 
     fn guard_or(&mut self) -> Result<Guard, ParseError> {
-        let mut parts = vec![self.guard_and()?];
-        while self.peek_word() == Some("or") {
-            self.bump();
-            parts.push(self.guard_and()?);
-        }
-        Ok(flatten_guard(parts, false))
+        self.bool_or(Self::guard_atom)
     }
 
-    fn guard_and(&mut self) -> Result<Guard, ParseError> {
-        let mut parts = vec![self.guard_unary()?];
-        while self.peek_word() == Some("and") {
-            self.bump();
-            parts.push(self.guard_unary()?);
-        }
-        Ok(flatten_guard(parts, true))
-    }
-
-    fn guard_unary(&mut self) -> Result<Guard, ParseError> {
-        self.depth += 1;
-        let result = self.guard_unary_inner();
-        self.depth -= 1;
-        result
-    }
-
-    fn guard_unary_inner(&mut self) -> Result<Guard, ParseError> {
-        if self.depth > MAX_DEPTH {
-            return Err(self.err(ErrorKind::TooDeep(MAX_DEPTH)));
-        }
-        if self.peek_word() == Some("not") {
-            self.bump();
-            return Ok(Guard::Not(Box::new(self.guard_unary()?)));
-        }
-        if self.is_punct("(") {
-            let open = self.span();
-            self.bump();
-            let g = self.guard_or()?;
-            if !self.is_punct(")") {
-                return Err(if self.at_end() {
-                    self.err_at(open, ErrorKind::UnclosedParen)
-                } else {
-                    self.expected("`)`, `and` or `or`")
-                });
-            }
-            self.bump();
-            return Ok(g);
-        }
+    fn guard_atom(&mut self) -> Result<Guard, ParseError> {
         match self.peek_word() {
             Some("cap") => {
                 self.bump();
@@ -680,13 +656,12 @@ impl Parser<'_> {
 
 /// Joins conditions with `and` (`is_and`) or `or`, splicing nested lists of the same kind so
 /// that the printed form parses back to the same tree.
-pub(crate) fn flatten(parts: Vec<Condition>, is_and: bool) -> Condition {
+pub(crate) fn flatten<T: BoolExpr>(parts: Vec<T>, is_and: bool) -> T {
     let mut out = Vec::new();
     for p in parts {
-        match p {
-            Condition::And(v) if is_and => out.extend(v),
-            Condition::Or(v) if !is_and => out.extend(v),
-            other => out.push(other),
+        match p.split(is_and) {
+            Ok(same_kind) => out.extend(same_kind),
+            Err(other) => out.push(other),
         }
     }
     if out.len() == 1
@@ -694,31 +669,55 @@ pub(crate) fn flatten(parts: Vec<Condition>, is_and: bool) -> Condition {
     {
         return only;
     }
-    if is_and {
-        Condition::And(out)
-    } else {
-        Condition::Or(out)
+    T::join(out, is_and)
+}
+
+/// A tree of `and`, `or` and `not` over atoms: conditions and guards share one parser.
+pub(crate) trait BoolExpr: Sized {
+    /// `and` (`is_and`) or `or` of `parts`.
+    fn join(parts: Vec<Self>, is_and: bool) -> Self;
+    /// `not inner`.
+    fn not(inner: Self) -> Self;
+    /// The operands when `self` is an `and` (`is_and`) or an `or`; else `self` back.
+    fn split(self, is_and: bool) -> Result<Vec<Self>, Self>;
+}
+
+impl BoolExpr for Condition {
+    fn join(parts: Vec<Self>, is_and: bool) -> Self {
+        if is_and {
+            Condition::And(parts)
+        } else {
+            Condition::Or(parts)
+        }
+    }
+    fn not(inner: Self) -> Self {
+        Condition::Not(Box::new(inner))
+    }
+    fn split(self, is_and: bool) -> Result<Vec<Self>, Self> {
+        match self {
+            Condition::And(v) if is_and => Ok(v),
+            Condition::Or(v) if !is_and => Ok(v),
+            other => Err(other),
+        }
     }
 }
 
-/// [`flatten`] for guards.
-pub(crate) fn flatten_guard(parts: Vec<Guard>, is_and: bool) -> Guard {
-    let mut out = Vec::new();
-    for p in parts {
-        match p {
-            Guard::And(v) if is_and => out.extend(v),
-            Guard::Or(v) if !is_and => out.extend(v),
-            other => out.push(other),
+impl BoolExpr for Guard {
+    fn join(parts: Vec<Self>, is_and: bool) -> Self {
+        if is_and {
+            Guard::And(parts)
+        } else {
+            Guard::Or(parts)
         }
     }
-    if out.len() == 1
-        && let Some(only) = out.pop()
-    {
-        return only;
+    fn not(inner: Self) -> Self {
+        Guard::Not(Box::new(inner))
     }
-    if is_and {
-        Guard::And(out)
-    } else {
-        Guard::Or(out)
+    fn split(self, is_and: bool) -> Result<Vec<Self>, Self> {
+        match self {
+            Guard::And(v) if is_and => Ok(v),
+            Guard::Or(v) if !is_and => Ok(v),
+            other => Err(other),
+        }
     }
 }
