@@ -2,19 +2,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{moat, stderr};
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use moat::bpf::{Program, SeccompData, emu};
 use moat::policy::{Context, Policy};
 use moat::syscalls::Arch;
-
-fn moat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_moat"))
-        .args(args)
-        .output()
-        .expect("run moat")
-}
 
 /// `name` in a directory of its own for `test`: tests run in parallel, and one test's
 /// `.tmp` file (atomic output in progress) must not show up in another's directory listing.
@@ -22,10 +17,6 @@ fn tmp(test: &str, name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("moat-compile-cli-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

@@ -2,15 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn moat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_moat"))
-        .args(args)
-        .output()
-        .expect("run moat")
-}
+use common::{moat, stdout};
+use std::path::PathBuf;
+use std::process::Output;
 
 fn tmp(name: &str, content: &[u8]) -> String {
     let dir = std::env::temp_dir().join(format!("moat-diff-cli-{}", std::process::id()));
@@ -18,10 +14,6 @@ fn tmp(name: &str, content: &[u8]) -> String {
     let p: PathBuf = dir.join(name);
     std::fs::write(&p, content).unwrap();
     p.display().to_string()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]

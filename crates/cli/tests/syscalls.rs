@@ -1,5 +1,8 @@
 //! `moat syscalls` end to end: the "done when" examples of issue 2 and the error paths.
 
+mod common;
+
+use common::{stderr, stdout};
 use std::process::{Command, Output};
 
 fn moat(args: &[&str]) -> Output {
@@ -8,14 +11,6 @@ fn moat(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run moat")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]
