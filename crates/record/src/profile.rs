@@ -24,6 +24,10 @@ pub const ESSENTIALS: &[&str] = &[
 /// The reason written for an essential the run did not use.
 const ESSENTIAL_NOTE: &str = "not seen; every program may need it to exit or return from a signal";
 
+/// The reason written for `futex` when the program created tasks but the run did not show it.
+const FUTEX_NOTE: &str =
+    "not seen; threads wait on each other through futex only when they happen to contend";
+
 /// `ENOSYS`.
 const ENOSYS: u16 = 38;
 
@@ -219,6 +223,20 @@ impl Profile {
                     );
                 }
             }
+            // Whether a thread calls futex depends on timing (an uncontended lock or join
+            // never enters the kernel), so one run of a program that creates tasks may miss it.
+            let creates_tasks = p.rules.contains_key("clone") || p.rules.contains_key("clone3");
+            if creates_tasks && !p.rules.contains_key("futex") {
+                p.rules.insert(
+                    "futex".to_string(),
+                    Allowance {
+                        action: Action::Allow,
+                        count: 0,
+                        when: When::Always,
+                        note: Some(FUTEX_NOTE),
+                    },
+                );
+            }
         }
         p
     }
@@ -367,6 +385,9 @@ impl Profile {
                             }
                             if a.count == 0 && key == "clone" {
                                 a.note = Some(CLONE3_NOTE);
+                            }
+                            if a.count == 0 && key == "futex" {
+                                a.note = Some(FUTEX_NOTE);
                             }
                         }
                     }
@@ -949,6 +970,32 @@ mod tests {
             "{text}"
         );
         policy(&text);
+    }
+
+    #[test]
+    fn a_program_that_creates_threads_gets_futex_even_when_no_lock_contended() {
+        let mut r = Recording::new();
+        r.record(X86_64, 56, &[0x003d_0f00, 0, 0, 0, 0, 0]); // clone for a thread
+        r.record(X86_64, 231, &[0; 6]);
+        let text = Profile::from_recording(&r, &Options::default()).to_text();
+        let p = policy(&text);
+        let ctx = moat_policy::Context::default();
+        assert_eq!(
+            p.evaluate(&ctx, X86_64, 202, [0; 6]).action,
+            Action::Allow,
+            "{text}"
+        );
+
+        // Without task creation, futex stays what the run showed: not allowed.
+        let mut r = Recording::new();
+        r.record(X86_64, 231, &[0; 6]);
+        let text = Profile::from_recording(&r, &Options::default()).to_text();
+        let p = policy(&text);
+        assert_eq!(
+            p.evaluate(&ctx, X86_64, 202, [0; 6]).action,
+            Action::KillProcess,
+            "{text}"
+        );
     }
 
     #[test]
