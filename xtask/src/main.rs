@@ -6,6 +6,13 @@
 //! entries, ARM's private syscalls) and `crates/syscalls/data/kernel-versions.csv` (the kernel
 //! version that introduced each syscall, per ABI where it differs).
 //! `check-generated` regenerates in memory and fails when the checked-in file differs.
+//!
+//! `gen-systemd-groups DIR` reads a systemd source tree (`src/shared/seccomp-util.c`'s
+//! `syscall_filter_sets` table and `src/basic/syscall-list.txt` for `@known`) and writes
+//! `crates/export/data/systemd-groups.txt`: one line per `SystemCallFilter=` group, its
+//! description and members (names and nested `@groups`) as that systemd version defines them.
+//! The source is not part of this repository; moat-export's tests compare the file with
+//! `systemd-analyze syscall-filter` of the systemd on the machine.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -52,8 +59,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("gen-syscalls") => gen_syscalls(),
         Some("check-generated") => check_generated(),
+        Some("gen-systemd-groups") => gen_systemd_groups(args.get(1).map(String::as_str)),
         _ => {
-            eprintln!("usage: cargo xtask <gen-syscalls | check-generated>");
+            eprintln!(
+                "usage: cargo xtask <gen-syscalls | check-generated | gen-systemd-groups SYSTEMD_SOURCE_DIR>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -163,6 +173,7 @@ fn tables() -> anyhow::Result<Vec<(&'static str, Table)>> {
     let mut x86_64_only = BTreeMap::new();
     let mut x32_own = Table::new();
     let mut arm_private = Table::new();
+    let mut everywhere = Table::new();
     // (abi, nr) -> name, for entries to drop and entries to rename.
     let mut drops: BTreeMap<(String, u32), String> = BTreeMap::new();
     let mut renames: BTreeMap<(String, u32), String> = BTreeMap::new();
@@ -184,6 +195,7 @@ fn tables() -> anyhow::Result<Vec<(&'static str, Table)>> {
             "x86_64-only" => &mut x86_64_only,
             "x32" => &mut x32_own,
             "arm" => &mut arm_private,
+            "all" => &mut everywhere,
             other => bail!("abi-extras.csv:{line}: unknown kind {other:?}"),
         };
         map.insert(nr, name.clone());
@@ -203,6 +215,9 @@ fn tables() -> anyhow::Result<Vec<(&'static str, Table)>> {
             {
                 t.insert(nr | X32_BIT, name.clone());
             }
+            for (nr, name) in &everywhere {
+                t.insert(nr | X32_BIT, name.clone());
+            }
             for (nr, name) in &x32_own {
                 if !(512..=547).contains(nr) {
                     bail!("abi-extras.csv: x32 entry {nr} {name} is outside 512..=547");
@@ -214,6 +229,11 @@ fn tables() -> anyhow::Result<Vec<(&'static str, Table)>> {
             let mut t = crate_table(abi)?;
             if abi == "arm" {
                 t.extend(arm_private.clone());
+            }
+            for (nr, name) in &everywhere {
+                if t.insert(*nr, name.clone()).is_some() {
+                    bail!("abi-extras.csv: all {nr} {name}: the {abi} table already has {nr}");
+                }
             }
             for ((_, nr), name) in drops.iter().filter(|((a, _), _)| a == abi) {
                 if t.remove(nr).as_ref() != Some(name) {
@@ -355,4 +375,104 @@ fn generate() -> anyhow::Result<String> {
     }
     out.push_str("];\n");
     Ok(out)
+}
+
+const SYSTEMD_GROUPS: &str = "crates/export/data/systemd-groups.txt";
+
+/// `cargo xtask gen-systemd-groups DIR`: see the crate documentation.
+fn gen_systemd_groups(dir: Option<&str>) -> anyhow::Result<ExitCode> {
+    let Some(dir) = dir else {
+        bail!(
+            "gen-systemd-groups needs the systemd source directory (e.g. from `apt-get source systemd`)"
+        );
+    };
+    let dir = Path::new(dir);
+    let meson = std::fs::read_to_string(dir.join("meson.build"))
+        .with_context(|| format!("{}: no meson.build", dir.display()))?;
+    // `project('systemd', 'c', version : '252.39', ...)` (older trees) or `version : run_command(...)`
+    // with a `meson.version` file beside it (newer ones).
+    let version = match std::fs::read_to_string(dir.join("meson.version")) {
+        Ok(v) => v.trim().to_string(),
+        Err(_) => meson
+            .split("version : '")
+            .nth(1)
+            .and_then(|r| r.split('\'').next())
+            .context("meson.build: no version")?
+            .to_string(),
+    };
+    let src_path = dir.join("src/shared/seccomp-util.c");
+    let src = std::fs::read_to_string(&src_path)
+        .with_context(|| format!("{}: cannot read", src_path.display()))?;
+    let list_path = dir.join("src/basic/syscall-list.txt");
+    let known: Vec<String> = std::fs::read_to_string(&list_path)
+        .with_context(|| format!("{}: cannot read", list_path.display()))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    let start = src
+        .find("syscall_filter_sets[_SYSCALL_FILTER_SET_MAX] = {")
+        .context("seccomp-util.c: no syscall_filter_sets table")?;
+    let body = &src[start..];
+    let end = body
+        .find("\n};")
+        .context("seccomp-util.c: table not closed")?;
+    let body = &body[..end];
+    let mut out = format!(
+        "# SystemCallFilter= groups of systemd {version}, from src/shared/seccomp-util.c\n\
+         # (syscall_filter_sets) and src/basic/syscall-list.txt (@known).\n\
+         # Written by `cargo xtask gen-systemd-groups DIR`; one group a line:\n\
+         # NAME<TAB>DESCRIPTION<TAB>MEMBERS (names and nested groups, space-separated).\n\
+         version\t{version}\n"
+    );
+    let mut count = 0;
+    for block in body.split("[SYSCALL_FILTER_SET_").skip(1) {
+        let name = quoted_after(block, ".name =").context("a group without .name")?;
+        let help = quoted_after(block, ".help =").context("a group without .help")?;
+        let value = block
+            .split_once(".value =")
+            .map(|(_, v)| v)
+            .with_context(|| format!("{name}: no .value"))?;
+        let mut members = Vec::new();
+        for line in value.lines() {
+            let line = line.trim();
+            if line.starts_with("#include \"syscall-list.h\"") {
+                members.extend(known.iter().cloned());
+                continue;
+            }
+            if line.starts_with('#') {
+                bail!("{name}: preprocessor line in the group's value: {line}");
+            }
+            let mut rest = line;
+            while let Some(i) = rest.find('"') {
+                let after = &rest[i + 1..];
+                let j = after
+                    .find('"')
+                    .with_context(|| format!("{name}: unterminated string"))?;
+                let item = after[..j].trim_end_matches("\\0");
+                if !item.is_empty() {
+                    members.push(item.to_string());
+                }
+                rest = &after[j + 1..];
+            }
+        }
+        writeln!(out, "{name}\t{help}\t{}", members.join(" "))?;
+        count += 1;
+    }
+    if count == 0 {
+        bail!("seccomp-util.c: no groups found");
+    }
+    let path = root().join(SYSTEMD_GROUPS);
+    std::fs::write(&path, out).with_context(|| format!("{}: cannot write", path.display()))?;
+    println!("{SYSTEMD_GROUPS}: {count} groups of systemd {version}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The string literal after `key` in `block`.
+fn quoted_after(block: &str, key: &str) -> Option<String> {
+    let rest = block.split_once(key)?.1;
+    let start = rest.find('"')? + 1;
+    let len = rest[start..].find('"')?;
+    Some(rest[start..start + len].to_string())
 }

@@ -111,25 +111,40 @@ pub fn simplify(
     others: &[Vec<(usize, bool)>],
 ) -> Vec<Vec<(usize, bool)>> {
     let mut out: Vec<Vec<(usize, bool)>> = Vec::new();
+    let mut kept = std::collections::HashSet::new();
+    // A candidate is disjoint from `o` at once when `o` holds the negation of one of its
+    // literals; only otherwise does the solver decide.
+    let others_sets: Vec<std::collections::HashSet<(usize, bool)>> =
+        others.iter().map(|o| o.iter().copied().collect()).collect();
+    let disjoint_from_others = |cand: &[(usize, bool)]| {
+        others.iter().zip(&others_sets).all(|(o, set)| {
+            cand.iter().any(|&(i, v)| set.contains(&(i, !v))) || {
+                let mut both = cand.to_vec();
+                both.extend(o.iter().copied());
+                !satisfiable(atoms, &both)
+            }
+        })
+    };
     for cube in class {
         let mut cur = cube.clone();
+        // First try the positive literals alone (`arg == v` of a set rather than the `!=` of
+        // every value tested before it): one check instead of one per dropped literal.
+        let positive: Vec<(usize, bool)> = cur.iter().copied().filter(|l| l.1).collect();
+        if !positive.is_empty() && positive.len() < cur.len() && disjoint_from_others(&positive) {
+            cur = positive;
+        }
         let mut i = 0;
         while i < cur.len() {
             let mut cand = cur.clone();
             cand.remove(i);
-            let disjoint = others.iter().all(|o| {
-                let mut both = cand.clone();
-                both.extend(o.iter().copied());
-                !satisfiable(atoms, &both)
-            });
-            if disjoint {
+            if disjoint_from_others(&cand) {
                 cur = cand;
             } else {
                 i += 1;
             }
         }
         cur.sort_unstable();
-        if !out.contains(&cur) {
+        if kept.insert(cur.clone()) {
             out.push(cur);
         }
     }

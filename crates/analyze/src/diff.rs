@@ -19,19 +19,6 @@ use crate::region::{Atoms, List, Region, split};
 use crate::solve::Atom;
 use crate::{AnalyzeError, Subject};
 
-/// How permissive an action is: allow 5 > log 4 > errno, trace, notify 3 > trap 2 >
-/// kill-thread 1 > kill 0.
-pub fn permissiveness(a: Action) -> u8 {
-    match a {
-        Action::Allow => 5,
-        Action::Log => 4,
-        Action::Errno(_) | Action::Trace(_) | Action::Notify => 3,
-        Action::Trap(_) => 2,
-        Action::KillThread => 1,
-        Action::KillProcess => 0,
-    }
-}
-
 /// The semantic difference of two subjects.
 #[derive(Clone, Debug)]
 pub struct Diff {
@@ -185,48 +172,67 @@ struct Bucket {
     regions: Vec<Region>,
 }
 
-/// Visits every bucket of an exact comparison of two lowered policies.
+/// Visits every bucket of an exact comparison of two lowered policies, and returns the number
+/// of (ABI, syscall) pairs compared and the ABIs only one side accepts.
 fn exact_buckets(
     a: &moat_policy::Lowered,
     b: &moat_policy::Lowered,
     visit: &mut dyn FnMut(Bucket) -> bool,
 ) -> Result<(usize, Vec<(Arch, bool)>), AnalyzeError> {
-    let mut arches: Vec<Arch> = a.abis.iter().map(|x| x.arch).collect();
-    for x in &b.abis {
-        if !arches.contains(&x.arch) {
-            arches.push(x.arch);
-        }
-    }
+    let compared = exact_buckets_of(&[a, b], visit)?;
+    let accepts = |l: &moat_policy::Lowered, arch: Arch| l.abis.iter().any(|x| x.arch == arch);
     let mut only = Vec::new();
-    let mut compared = 0;
-    for arch in arches {
-        let sa = a
-            .abis
-            .iter()
-            .find(|x| x.arch == arch)
-            .map_or(Side::Const(a.badarch), Side::Abi);
-        let sb = b
-            .abis
-            .iter()
-            .find(|x| x.arch == arch)
-            .map_or(Side::Const(b.badarch), Side::Abi);
-        match (&sa, &sb) {
-            (Side::Const(_), _) => only.push((arch, false)),
-            (_, Side::Const(_)) => only.push((arch, true)),
+    for arch in arches_of(&[a, b]) {
+        match (accepts(a, arch), accepts(b, arch)) {
+            (false, _) => only.push((arch, false)),
+            (_, false) => only.push((arch, true)),
             _ => {}
         }
-        let mut nrs = sa.numbers();
-        nrs.extend(sb.numbers());
+    }
+    Ok((compared, only))
+}
+
+/// The ABIs any of `lowered` accepts, in order of first appearance.
+fn arches_of(lowered: &[&moat_policy::Lowered]) -> Vec<Arch> {
+    let mut arches = Vec::new();
+    for l in lowered {
+        for x in &l.abis {
+            if !arches.contains(&x.arch) {
+                arches.push(x.arch);
+            }
+        }
+    }
+    arches
+}
+
+/// Visits every bucket of an exact joint comparison of any number of lowered policies: the
+/// regions' verdicts are in the order of `lowered`. Returns the number of (ABI, syscall) pairs
+/// compared; stops early when `visit` returns false.
+fn exact_buckets_of(
+    lowered: &[&moat_policy::Lowered],
+    visit: &mut dyn FnMut(Bucket) -> bool,
+) -> Result<usize, AnalyzeError> {
+    let mut compared = 0;
+    for arch in arches_of(lowered) {
+        let sides: Vec<Side> = lowered
+            .iter()
+            .map(|l| {
+                l.abis
+                    .iter()
+                    .find(|x| x.arch == arch)
+                    .map_or(Side::Const(l.badarch), Side::Abi)
+            })
+            .collect();
+        let mut nrs: Vec<u32> = sides.iter().flat_map(Side::numbers).collect();
         nrs.sort_unstable();
         nrs.dedup();
         let mut keys: Vec<Option<u32>> = nrs.into_iter().map(Some).collect();
         keys.push(None);
         for nr in keys {
             let mut atoms = Atoms::default();
-            let (la, _) = sa.list(&mut atoms, nr);
-            let (lb, _) = sb.list(&mut atoms, nr);
+            let lists: Vec<List> = sides.iter().map(|s| s.list(&mut atoms, nr).0).collect();
             let regions =
-                split(&atoms, &[la, lb], &[]).map_err(|source| AnalyzeError::TooComplex {
+                split(&atoms, &lists, &[]).map_err(|source| AnalyzeError::TooComplex {
                     arch,
                     syscall: nr
                         .and_then(|n| crate::syscall_name(arch, n))
@@ -241,28 +247,25 @@ fn exact_buckets(
                 atoms,
                 regions,
             }) {
-                return Ok((compared, only));
+                return Ok(compared);
             }
         }
     }
-    // ABIs neither side accepts.
-    let regions = split(
-        &Atoms::default(),
-        &[List::constant(a.badarch), List::constant(b.badarch)],
-        &[],
-    )
-    .map_err(|source| AnalyzeError::TooComplex {
-        arch: Arch::native(),
-        syscall: "badarch".into(),
-        source,
-    })?;
+    // ABIs no side accepts.
+    let consts: Vec<List> = lowered.iter().map(|l| List::constant(l.badarch)).collect();
+    let regions =
+        split(&Atoms::default(), &consts, &[]).map_err(|source| AnalyzeError::TooComplex {
+            arch: Arch::native(),
+            syscall: "badarch".into(),
+            source,
+        })?;
     visit(Bucket {
         arch: None,
         nr: None,
         atoms: Atoms::default(),
         regions,
     });
-    Ok((compared, only))
+    Ok(compared)
 }
 
 /// The semantic difference of `a` and `b`.
@@ -382,7 +385,7 @@ fn for_each_sample(
 }
 
 fn sampled_diff(a: &Subject, b: &Subject) -> Diff {
-    let mut found: BTreeMap<(u32, u32, Action, Action), Difference> = BTreeMap::new();
+    let mut found: BTreeMap<(u32, u32, u32, u32), Difference> = BTreeMap::new();
     let compared = for_each_sample(a, b, &mut |audit, nr, args| {
         let x = a.action(audit, nr, args);
         let y = b.action(audit, nr, args);
@@ -390,7 +393,7 @@ fn sampled_diff(a: &Subject, b: &Subject) -> Diff {
             let arch = Arch::of(audit, nr);
             let sampled = a.reads_args(audit, nr) || b.reads_args(audit, nr);
             found
-                .entry((audit, nr, x, y))
+                .entry((audit, nr, x.to_ret(), y.to_ret()))
                 .or_insert_with(|| Difference {
                     arch,
                     nr: Some(nr),
@@ -417,9 +420,9 @@ fn sampled_diff(a: &Subject, b: &Subject) -> Diff {
 
 /// A number on `arch` that neither lowered ABI knows (for counterexamples in the `unknown`
 /// bucket).
-fn unknown_number(arch: Arch, a: &moat_policy::Lowered, b: &moat_policy::Lowered) -> u32 {
+fn unknown_number(arch: Arch, lowered: &[&moat_policy::Lowered]) -> u32 {
     let known = |n: u32| {
-        [a, b].iter().any(|l| {
+        lowered.iter().any(|l| {
             l.abis
                 .iter()
                 .any(|x| x.arch == arch && x.syscalls.contains_key(&n))
@@ -431,9 +434,83 @@ fn unknown_number(arch: Arch, a: &moat_policy::Lowered, b: &moat_policy::Lowered
         .unwrap_or(base)
 }
 
-/// Proves that `a` is never more permissive than `b` ([`permissiveness`]), or finds a call
+/// Proves that `a` is never more permissive than `b` ([`Action::no_looser_than`]: `notify`,
+/// `trace` and `log` count as `allow`, and `errno 0` is looser than `allow`), or finds a call
 /// where it is.
 pub fn subset(a: &Subject, b: &Subject) -> Result<Subset, AnalyzeError> {
+    subset_by(a, b, Action::no_looser_than)
+}
+
+/// A call on which [`agree`] found the relation broken, with every subject's verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Disagreement {
+    /// The ABI, if moat knows the `AUDIT_ARCH` value.
+    pub arch: Option<Arch>,
+    /// The `AUDIT_ARCH_*` value.
+    pub audit_arch: u32,
+    /// The syscall number.
+    pub nr: u32,
+    /// The syscall's name, if known.
+    pub syscall: Option<&'static str>,
+    /// The arguments.
+    pub args: [u64; 6],
+    /// Each subject's verdict, in the order given.
+    pub verdicts: Vec<Action>,
+}
+
+/// Proves exactly that `holds(verdicts)` for every call, the verdicts being those of
+/// `policies` in order, or returns a call where it does not. Unlike [`subset_by`] this relates
+/// any number of policies at once (e.g. "C is exactly A ∩ B": `holds = |v| v[2] ==
+/// Action::meet(v[0], v[1])`), over the joint partition of all their conditions; it takes
+/// policies only, since raw BPF can only be sampled.
+pub fn agree(
+    policies: &[&Subject],
+    holds: impl Fn(&[Action]) -> bool,
+) -> Result<Result<usize, Disagreement>, AnalyzeError> {
+    let mut lowered = Vec::with_capacity(policies.len());
+    for s in policies {
+        match s {
+            Subject::Policy { lowered: l, .. } => lowered.push(l),
+            Subject::Filters(_) => {
+                return Err(AnalyzeError::NotPolicy {
+                    origin: s.origin().to_string(),
+                });
+            }
+        }
+    }
+    let mut broken = None;
+    let compared = exact_buckets_of(&lowered, &mut |bucket| {
+        for r in &bucket.regions {
+            let verdicts: Vec<Action> = r.verdicts.iter().map(|v| v.0).collect();
+            if !holds(&verdicts) {
+                let (audit_arch, nr) = match (bucket.arch, bucket.nr) {
+                    (Some(arch), Some(nr)) => (arch.audit_arch(), nr),
+                    (Some(arch), None) => (arch.audit_arch(), unknown_number(arch, &lowered)),
+                    _ => (0x1234_5678, 0),
+                };
+                broken = Some(Disagreement {
+                    arch: bucket.arch,
+                    audit_arch,
+                    nr,
+                    syscall: bucket.arch.and_then(|ar| crate::syscall_name(ar, nr)),
+                    args: r.args,
+                    verdicts,
+                });
+                return false;
+            }
+        }
+        true
+    })?;
+    Ok(broken.map_or(Ok(compared), Err))
+}
+
+/// [`subset`] with another comparison: proves that `holds(a's action, b's action)` for every
+/// call, or finds a call where it does not (exactly for policies, sampled for raw BPF).
+pub fn subset_by(
+    a: &Subject,
+    b: &Subject,
+    holds: impl Fn(Action, Action) -> bool,
+) -> Result<Subset, AnalyzeError> {
     match (a, b) {
         (Subject::Policy { lowered: la, .. }, Subject::Policy { lowered: lb, .. }) => {
             let mut counter = None;
@@ -441,10 +518,12 @@ pub fn subset(a: &Subject, b: &Subject) -> Result<Subset, AnalyzeError> {
                 for r in &bucket.regions {
                     let (x, _) = r.verdicts[0];
                     let (y, _) = r.verdicts[1];
-                    if permissiveness(x) > permissiveness(y) {
+                    if !holds(x, y) {
                         let (audit_arch, nr) = match (bucket.arch, bucket.nr) {
                             (Some(arch), Some(nr)) => (arch.audit_arch(), nr),
-                            (Some(arch), None) => (arch.audit_arch(), unknown_number(arch, la, lb)),
+                            (Some(arch), None) => {
+                                (arch.audit_arch(), unknown_number(arch, &[la, lb]))
+                            }
                             _ => (0x1234_5678, 0),
                         };
                         counter = Some(Call {
@@ -474,7 +553,7 @@ pub fn subset(a: &Subject, b: &Subject) -> Result<Subset, AnalyzeError> {
             let compared = for_each_sample(a, b, &mut |audit, nr, args| {
                 let x = a.action(audit, nr, args);
                 let y = b.action(audit, nr, args);
-                if permissiveness(x) > permissiveness(y) {
+                if !holds(x, y) {
                     let arch = Arch::of(audit, nr);
                     counter = Some(Call {
                         arch,

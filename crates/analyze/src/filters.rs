@@ -1,7 +1,9 @@
 //! Raw BPF filters: a stack of programs evaluated as the kernel does, and the sample space the
 //! analyses use for them (every syscall number plus boundary values).
 
-use moat_bpf::consts::{BPF_ABS, BPF_ALU, BPF_AND, BPF_JMP, BPF_K, BPF_LD, BPF_W};
+use moat_bpf::consts::{
+    BPF_ABS, BPF_ALU, BPF_AND, BPF_JMP, BPF_K, BPF_LD, BPF_W, SECCOMP_RET_ALLOW, stacked,
+};
 use moat_bpf::{Program, SeccompData, emu};
 use moat_policy::Action;
 use moat_syscalls::Arch;
@@ -30,23 +32,15 @@ impl Filters {
         }
     }
 
-    /// The raw return value the kernel acts on: every filter runs, the most restrictive action
-    /// wins (actions compare as signed 32-bit values of `ret & SECCOMP_RET_ACTION_FULL`, so
-    /// KILL_PROCESS 0x80000000 is the smallest), and among equal actions the newest filter's
-    /// data is kept (kernel/seccomp.c, `seccomp_run_filters`, which walks from the newest filter
-    /// and replaces only on a strictly smaller action).
+    /// The raw return value the kernel acts on: every filter runs and the kernel's precedence
+    /// of stacked filters picks one ([`moat_bpf::consts::stacked`]). No filter at all allows.
     pub fn ret(&self, audit_arch: u32, nr: u32, args: &[u64; 6]) -> u32 {
         let d = SeccompData::new(audit_arch, nr, *args);
-        let mut best: Option<u32> = None;
-        for p in self.programs.iter().rev() {
-            let ret = emu::run(p, &d).ret;
-            let key = |r: u32| i32::from_ne_bytes((r & 0xffff_0000).to_ne_bytes());
-            if best.is_none_or(|b| key(ret) < key(b)) {
-                best = Some(ret);
-            }
-        }
-        // No filter at all: everything is allowed.
-        best.unwrap_or(0x7fff_0000)
+        let mut rets = self.programs.iter().map(|p| emu::run(p, &d).ret);
+        let Some(first) = rets.next() else {
+            return SECCOMP_RET_ALLOW;
+        };
+        rets.fold(first, stacked)
     }
 
     /// The action for one call.

@@ -19,6 +19,7 @@
 
 pub mod describe;
 pub mod diff;
+pub mod exact;
 pub mod explain;
 pub mod filters;
 pub mod lint;
@@ -30,7 +31,7 @@ use moat_bpf::Program;
 use moat_policy::{Action, Context, LowerError, Lowered, Policy};
 use moat_syscalls::Arch;
 
-pub use diff::{Diff, Difference, Subset, diff, permissiveness, subset};
+pub use diff::{Diff, Difference, Disagreement, Subset, agree, diff, subset, subset_by};
 pub use filters::Filters;
 pub use lint::{Finding, Level, lint};
 
@@ -55,7 +56,7 @@ pub enum AnalyzeError {
     #[error(transparent)]
     Lower(#[from] LowerError),
     /// The case split exceeded its limit.
-    #[error("{syscall} on {arch}: {source}")]
+    #[error("{syscall} on {arch}")]
     TooComplex {
         /// The ABI.
         arch: Arch,
@@ -63,6 +64,12 @@ pub enum AnalyzeError {
         syscall: String,
         /// The limit.
         source: region::TooComplex,
+    },
+    /// An exact relation of several subjects was asked of raw BPF.
+    #[error("{origin}: raw BPF can only be sampled, not related exactly")]
+    NotPolicy {
+        /// The subject's name.
+        origin: String,
     },
 }
 

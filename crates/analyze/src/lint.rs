@@ -22,6 +22,7 @@
 //! | `rule-equals-default` | info | a rule decides, but without it the verdict would be the same |
 //! | `unknown-eperm` | warning | syscalls newer than the policy get EPERM: libc does not fall back |
 //! | `unknown-allows` | error | syscalls newer than the policy run |
+//! | `errno-zero` | error | `errno 0`: a call appears to succeed without running (privilege drops) |
 //! | `uncacheable-allow` | warning | an unconditional allow the kernel's constant-allow cache cannot serve |
 //! | `bpf-no-arch-check` | error | raw BPF whose verdict for an unknown ABI depends on the number or lets calls run |
 //! | `bpf-no-x32-guard` | error | raw BPF that stops an x86_64 call but lets its x32 twin run |
@@ -430,11 +431,13 @@ pub fn lint(subject: &Subject, ctx: &Context) -> Result<Vec<Finding>, AnalyzeErr
     match subject {
         Subject::Policy { policy, lowered } => {
             rules(policy, lowered, &mut sink)?;
+            errno_zero(policy, &mut sink);
             unknown(policy, &mut sink);
             cache(policy, lowered, ctx, &mut sink)?;
         }
         Subject::Filters(f) => {
             raw(f, &arches, &mut sink);
+            raw_errno_zero(f, &mut sink);
         }
     }
     let mut out: Vec<Finding> = sink.map.into_values().collect();
@@ -707,6 +710,64 @@ fn rules(
         });
     }
     Ok(())
+}
+
+/// Why `errno 0` is a hole, in every `errno-zero` finding.
+const ERRNO_ZERO_WHY: &str = "the call appears to succeed without running: whoever relies on its effect is deceived. runc and crun install the filter before they drop privileges (when noNewPrivileges is false), so `errno 0 setuid capset` leaves a container meant to run as a user root with every capability; a program dropping its own privileges is fooled the same way";
+
+/// `errno 0` anywhere in a policy: every rule and policy-wide action that returns it.
+fn errno_zero(policy: &Policy, sink: &mut Sink) {
+    let fix = "refuse the call visibly (`deny`, `errno EPERM`, `errno ENOSYS`) or allow it";
+    for rule in policy.rules() {
+        if rule.action == Action::Errno(0) {
+            sink.add(Finding {
+                code: "errno-zero",
+                level: Level::Error,
+                message: format!("`{rule}`: {ERRNO_ZERO_WHY}"),
+                fix: fix.to_string(),
+                location: Some(rule.location.clone()),
+                arches: Vec::new(),
+                syscall: None,
+            });
+        }
+    }
+    for (what, setting) in [
+        ("default", policy.default_action()),
+        ("unknown", policy.unknown_action()),
+        ("badarch", policy.badarch_action()),
+    ] {
+        if setting.action == Action::Errno(0) {
+            sink.add(Finding {
+                code: "errno-zero",
+                level: Level::Error,
+                message: format!("`{what} errno 0`: {ERRNO_ZERO_WHY}"),
+                fix: fix.to_string(),
+                location: setting.location.clone(),
+                arches: Vec::new(),
+                syscall: None,
+            });
+        }
+    }
+}
+
+/// `errno 0` returned by a raw program: any `RET` of `SECCOMP_RET_ERRNO` with data 0.
+fn raw_errno_zero(f: &Filters, sink: &mut Sink) {
+    let ret_k = moat_bpf::consts::BPF_RET | moat_bpf::consts::BPF_K;
+    let errno0 = moat_bpf::consts::ret_errno(0);
+    if f.programs
+        .iter()
+        .any(|p| p.insns().iter().any(|i| i.code == ret_k && i.k == errno0))
+    {
+        sink.add(Finding {
+            code: "errno-zero",
+            level: Level::Error,
+            message: format!("the program returns errno 0: {ERRNO_ZERO_WHY}"),
+            fix: "return a nonzero errno (EPERM, ENOSYS) or allow the call".into(),
+            location: None,
+            arches: Vec::new(),
+            syscall: None,
+        });
+    }
 }
 
 fn unknown(policy: &Policy, sink: &mut Sink) {

@@ -9,7 +9,7 @@
 
 use moat_policy::{Action, Cond, LoweredRule};
 
-use crate::solve::{Atom, solve, solve_one};
+use crate::solve::{Atom, literal_ne, literal_range, solve, solve_one};
 
 /// Interned atoms shared by the lists being compared.
 #[derive(Clone, Debug, Default)]
@@ -142,10 +142,22 @@ fn eval(c: &C, assign: &[Option<bool>]) -> Result<bool, usize> {
 }
 
 /// The list's verdict under a partial assignment, or an atom that must be decided first.
-fn verdict(l: &List, assign: &[Option<bool>]) -> Result<(Action, Option<usize>), usize> {
-    for (c, a, rule) in l.rules.iter().rev() {
-        if eval(c, assign)? {
-            return Ok((*a, *rule));
+///
+/// `skip` counts the rules, from the end, already known not to hold on this path; it is
+/// advanced past every further rule that evaluates false. Assignments only grow along a path,
+/// so a rule found false stays false below it, and each rule is evaluated false once per path
+/// rather than once per level (which made long rule lists cubic).
+fn verdict(
+    l: &List,
+    assign: &[Option<bool>],
+    skip: &mut usize,
+) -> Result<(Action, Option<usize>), usize> {
+    let live = l.rules.len().saturating_sub(*skip);
+    for (c, a, rule) in l.rules.iter().take(live).rev() {
+        match eval(c, assign) {
+            Ok(true) => return Ok((*a, *rule)),
+            Ok(false) => *skip += 1,
+            Err(i) => return Err(i),
         }
     }
     Ok((l.default, None))
@@ -181,15 +193,45 @@ pub fn split(
     if args_of(&lits).is_none() {
         return Ok(Vec::new());
     }
-    let mut out = Vec::new();
-    let mut sp = Splitter {
-        atoms,
-        lists,
-        out: &mut out,
+    let mut run = move || {
+        let mut out = Vec::new();
+        let mut sp = Splitter {
+            atoms,
+            lists,
+            out: &mut out,
+        };
+        let mut skips = vec![0; lists.len()];
+        sp.go(&mut assign, &mut lits, &mut skips).map(|()| out)
     };
-    sp.go(&mut assign, &mut lits)?;
-    Ok(out)
+    // The case split recurses once per atom decided along a path, so its depth is bounded by
+    // the number of atoms. A few hundred fit any thread's stack; a 1,000-rule annotation does
+    // not fit the 2 MiB a test or worker thread gets, so long splits run on a thread whose
+    // stack grows with the atom count (reserved, and only touched as deep as the path goes).
+    if atoms.atoms.len() <= INLINE_ATOMS {
+        return run();
+    }
+    let stack = FRAME_BYTES
+        .saturating_mul(atoms.atoms.len() + 1)
+        .max(8 << 20);
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("moat-split".into())
+            .stack_size(stack)
+            .spawn_scoped(s, run)
+            .map_or_else(
+                // No thread (address space or task limit). The caller's stack may be too
+                // small for this depth, so the split is reported as too complex instead.
+                |_| Err(TooComplex { limit: LIMIT }),
+                |h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            )
+    })
 }
+
+/// Splits over at most this many atoms run on the caller's stack.
+const INLINE_ATOMS: usize = 128;
+
+/// Stack reserved per recursion level of [`Splitter::go`]: generous for an unoptimised build.
+const FRAME_BYTES: usize = 16 << 10;
 
 struct Splitter<'a> {
     atoms: &'a Atoms,
@@ -202,11 +244,12 @@ impl Splitter<'_> {
         &mut self,
         assign: &mut Vec<Option<bool>>,
         lits: &mut Vec<(usize, bool)>,
+        skips: &mut [usize],
     ) -> Result<(), TooComplex> {
         let mut verdicts = Vec::with_capacity(self.lists.len());
         let mut next = None;
-        for l in self.lists {
-            match verdict(l, assign) {
+        for (l, skip) in self.lists.iter().zip(skips.iter_mut()) {
+            match verdict(l, assign, skip) {
                 Ok(v) => verdicts.push(v),
                 Err(i) => {
                     next = Some(i);
@@ -232,22 +275,81 @@ impl Splitter<'_> {
             return Ok(());
         };
         let arg = self.atoms.atoms[atom].arg;
-        for value in [true, false] {
-            assign[atom] = Some(value);
-            lits.push((atom, value));
-            // Only the tested argument's constraints changed: re-check that argument alone.
-            let same_arg: Vec<(Atom, bool)> = lits
-                .iter()
-                .filter(|(i, _)| self.atoms.atoms[*i].arg == arg)
-                .map(|&(i, v)| (self.atoms.atoms[i], v))
-                .collect();
-            if solve_one(&same_arg).is_some() {
-                self.go(assign, lits)?;
+        // Only the tested argument's constraints change: check that argument alone.
+        let mut same_arg: Vec<(Atom, bool)> = lits
+            .iter()
+            .filter(|(i, _)| self.atoms.atoms[*i].arg == arg)
+            .map(|&(i, v)| (self.atoms.atoms[i], v))
+            .collect();
+        let possible = [true, false].map(|value| {
+            same_arg.push((self.atoms.atoms[atom], value));
+            let ok = solve_one(&same_arg).is_some();
+            same_arg.pop();
+            ok
+        });
+        // Freed before descending: held across the recursion, one copy per level made a deep
+        // path quadratic in memory.
+        drop(same_arg);
+        // When the path's constraints already decide the atom, its literal is redundant: it is
+        // assigned for the rule lists but kept out of the region's literals, so the literal
+        // lists (and every later satisfiability check) stay as short as the constraints that
+        // matter. Without this, 1,000 disjoint ranges on one argument cost O(n³).
+        let implied = possible[0] != possible[1];
+        for (value, ok) in [true, false].into_iter().zip(possible) {
+            if !ok {
+                continue;
             }
-            lits.pop();
+            assign[atom] = Some(value);
+            // Literals dropped as redundant come back after the branch; a branch that drops
+            // none (the long `!=` path of an `in` set) costs no copy, so memory along a deep
+            // path stays linear.
+            let dropped = if implied {
+                None
+            } else {
+                Some(self.push_tightest(lits, atom, value))
+            };
+            let mut below = skips.to_vec();
+            self.go(assign, lits, &mut below)?;
+            match dropped {
+                Some(None) => {
+                    lits.pop();
+                }
+                Some(Some(saved)) => *lits = saved,
+                None => {}
+            }
             assign[atom] = None;
         }
         Ok(())
+    }
+}
+
+impl Splitter<'_> {
+    /// Pushes `(atom, value)` and drops the literals on the same argument and mask that no
+    /// longer constrain anything: ranges that contain the new one's, and `!=` values outside
+    /// it. A path that refutes `request < 900`, then `request < 899`, ... keeps one literal
+    /// instead of hundreds. Returns the literals as they were when any was dropped.
+    fn push_tightest(
+        &self,
+        lits: &mut Vec<(usize, bool)>,
+        atom: usize,
+        value: bool,
+    ) -> Option<Vec<(usize, bool)>> {
+        let new = &self.atoms.atoms[atom];
+        let mut saved = None;
+        if let Some((mask, lo, hi)) = literal_range(new, value) {
+            let redundant = |&(i, v): &(usize, bool)| {
+                let old = &self.atoms.atoms[i];
+                old.arg == new.arg
+                    && (matches!(literal_range(old, v), Some((m, l, h)) if m == mask && l <= lo && hi <= h)
+                        || matches!(literal_ne(old, v), Some((m, x)) if m == mask && !(lo..=hi).contains(&x)))
+            };
+            if lits.iter().any(redundant) {
+                saved = Some(lits.clone());
+                lits.retain(|l| !redundant(l));
+            }
+        }
+        lits.push((atom, value));
+        saved
     }
 }
 

@@ -105,10 +105,7 @@ fn constraint(mask: u64, op: CmpOp, value: u64, positive: bool) -> Option<Constr
 pub fn solve_one(lits: &[(Atom, bool)]) -> Option<u64> {
     let mut cs = Vec::with_capacity(lits.len());
     for (a, pos) in lits {
-        let c = constraint(a.mask, a.op, a.value, *pos)?;
-        if !cs.contains(&c) {
-            cs.push(c);
-        }
+        cs.push(constraint(a.mask, a.op, a.value, *pos)?);
     }
     // Cheap refutations first: a masked value never exceeds its mask.
     for c in &cs {
@@ -118,11 +115,88 @@ pub fn solve_one(lits: &[(Atom, bool)]) -> Option<u64> {
             return None;
         }
     }
+    if let Some(x) = low_mask_fast_path(&cs) {
+        return x;
+    }
+    // The bit search's state grows with the constraints: drop duplicates first (the fast path
+    // above needs no dedup, and hashing every call's constraints dominated long rule lists).
+    let mut seen = HashSet::with_capacity(cs.len());
+    cs.retain(|c| seen.insert(*c));
+    solve_by_bits(&cs)
+}
+
+/// The value `(mask, v)` a `!=` literal excludes (`x & mask != v`); `None` for every other
+/// literal.
+pub fn literal_ne(a: &Atom, positive: bool) -> Option<(u64, u64)> {
+    match constraint(a.mask, a.op, a.value, positive)? {
+        Constraint::Ne { mask, v } => Some((mask, v)),
+        Constraint::Range { .. } => None,
+    }
+}
+
+/// The range `(mask, lo, hi)` a literal confines `x & mask` to (`lo <= x & mask <= hi`), for
+/// every literal but `!=`; `None` for `!=` and for a literal that is unsatisfiable alone.
+pub fn literal_range(a: &Atom, positive: bool) -> Option<(u64, u64, u64)> {
+    match constraint(a.mask, a.op, a.value, positive)? {
+        Constraint::Range { mask, lo, hi } => Some((mask, lo, hi)),
+        Constraint::Ne { .. } => None,
+    }
+}
+
+/// Decides a conjunction whose constraints all use one mask of the low bits (`2^k - 1`, as the
+/// width masks of `in {…}` sets and plain comparisons are): then the masked value `y` ranges over
+/// `0..=mask`, the ranges intersect to one interval, and the `!=` values inside it are sorted and
+/// walked for the smallest value left. `O(n log n)` instead of the bit search. `None` when the
+/// constraints do not have that shape; `Some(answer)` otherwise, with `x = y` as the witness.
+fn low_mask_fast_path(cs: &[Constraint]) -> Option<Option<u64>> {
+    let mask = match cs.first()? {
+        Constraint::Range { mask, .. } | Constraint::Ne { mask, .. } => *mask,
+    };
+    if mask & mask.wrapping_add(1) != 0 {
+        return None;
+    }
+    let (mut lo, mut hi) = (0u64, mask);
+    let mut excluded = Vec::new();
+    for c in cs {
+        match *c {
+            Constraint::Range {
+                mask: m,
+                lo: l,
+                hi: h,
+            } if m == mask => {
+                lo = lo.max(l);
+                hi = hi.min(h);
+            }
+            Constraint::Ne { mask: m, v } if m == mask => excluded.push(v),
+            _ => return None,
+        }
+    }
+    if lo > hi {
+        return Some(None);
+    }
+    excluded.retain(|&v| (lo..=hi).contains(&v));
+    excluded.sort_unstable();
+    excluded.dedup();
+    let mut y = lo;
+    for v in excluded {
+        if v != y {
+            break;
+        }
+        if y == hi {
+            return Some(None);
+        }
+        y += 1;
+    }
+    Some(Some(y))
+}
+
+/// The bit-by-bit search over any mix of masks.
+fn solve_by_bits(cs: &[Constraint]) -> Option<u64> {
     let relevant = cs.iter().fold(0u64, |acc, c| match c {
         Constraint::Range { mask, .. } | Constraint::Ne { mask, .. } => acc | mask,
     });
     let mut search = Search {
-        cs: &cs,
+        cs,
         relevant,
         failed: HashSet::new(),
     };
@@ -313,7 +387,47 @@ mod tests {
         (0u64..64, ops, 0u64..70, any::<bool>()).prop_map(|(m, o, v, p)| (atom(m, o, v), p))
     }
 
+    fn arb_low_mask_atom() -> impl Strategy<Value = (Atom, bool)> {
+        let ops = prop_oneof![
+            Just(CmpOp::Eq),
+            Just(CmpOp::Ne),
+            Just(CmpOp::Lt),
+            Just(CmpOp::Le),
+            Just(CmpOp::Gt),
+            Just(CmpOp::Ge)
+        ];
+        (ops, 0u64..70, any::<bool>()).prop_map(|(o, v, p)| (atom(0x3f, o, v), p))
+    }
+
+    #[test]
+    fn large_sets_are_decided_without_the_bit_search() {
+        // 10,000 excluded values covering 0..10_000 and a range 0..=10_000: only 10_000 is left.
+        let mut lits: Vec<_> = (0..10_000u64)
+            .map(|v| (atom(0xffff_ffff, CmpOp::Eq, v), false))
+            .collect();
+        lits.push((atom(0xffff_ffff, CmpOp::Le, 10_000), true));
+        assert_eq!(solve_one(&lits), Some(10_000));
+        lits.push((atom(0xffff_ffff, CmpOp::Ne, 10_000), true));
+        assert_eq!(solve_one(&lits), None);
+    }
+
     proptest! {
+        /// One low mask for every atom (the fast path): agrees with brute force and with the
+        /// bit search, and every witness satisfies the constraints.
+        #[test]
+        fn low_mask_path_agrees_with_brute_force(lits in proptest::collection::vec(arb_low_mask_atom(), 1..12)) {
+            let brute = (0u64..64).find(|&x| lits.iter().all(|(a, p)| a.holds(&[x, 0, 0, 0, 0, 0]) == *p));
+            let got = solve_one(&lits);
+            prop_assert_eq!(brute.is_some(), got.is_some());
+            if let Some(w) = got {
+                prop_assert!(lits.iter().all(|(a, p)| a.holds(&[w, 0, 0, 0, 0, 0]) == *p));
+            }
+            let cs: Option<Vec<_>> = lits.iter().map(|(a, p)| constraint(a.mask, a.op, a.value, *p)).collect();
+            if let Some(cs) = cs {
+                prop_assert_eq!(solve_by_bits(&cs).is_some(), got.is_some());
+            }
+        }
+
         /// On a 6-bit universe (masks look at the low 6 bits only), the search agrees with
         /// brute force, and every witness satisfies the constraints.
         #[test]

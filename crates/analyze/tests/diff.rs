@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use moat_analyze::filters::{sample_arches, sample_args, sample_numbers, sample_values};
-use moat_analyze::{Subject, Subset, diff, permissiveness, subset};
+use moat_analyze::{Subject, Subset, agree, diff, subset};
+use moat_policy::Action;
 use moat_policy::{Context, Policy};
 use moat_syscalls::Arch;
 
@@ -308,7 +309,7 @@ const PAIRS: &[(&str, &str, bool, bool)] = &[
     (
         "arch x86_64\nbadarch errno EPERM\ndefault allow",
         "arch x86_64\ndefault allow",
-        false,
+        true,
         true,
     ),
     ("default allow\nunknown allow", "default allow", false, true),
@@ -319,19 +320,21 @@ const PAIRS: &[(&str, &str, bool, bool)] = &[
         true,
         false,
     ),
-    // Actions of equal and different strength.
+    // Actions of equal and different strength, for a hostile author (`Action::no_looser_than`):
+    // every refusal is as strict as any other; trace, notify and log count as allow.
     ("default errno EPERM", "default errno ENOSYS", true, true),
-    ("default trace 1", "default errno EPERM", true, true),
-    ("default notify", "default errno EPERM", true, true),
-    ("default log", "default allow", true, false),
-    ("default trap", "default kill-thread", false, true),
-    ("default kill", "default kill-thread", true, false),
+    ("default trace 1", "default errno EPERM", false, true),
+    ("default notify", "default errno EPERM", false, true),
+    ("default log", "default allow", true, true),
+    ("default trap", "default kill-thread", true, true),
+    ("default kill", "default kill-thread", true, true),
     (
         "default allow\nkill bpf",
         "default allow\ndeny bpf",
         true,
-        false,
+        true,
     ),
+    ("default allow\nkill bpf", "default allow", true, false),
     // Overrides, groups.
     (
         "default allow\ndeny bpf\nallow bpf",
@@ -347,6 +350,36 @@ const PAIRS: &[(&str, &str, bool, bool)] = &[
     ),
     ("container", "arch x86_64 x86\ndefault allow", true, false),
     ("strict", "container", true, false),
+    // Regression (issue 13): `errno 0` is looser than `allow`, not stricter: a pod annotation
+    // `errno 0 setuid capset` made a uid-1000 container root.
+    (
+        "use container\nerrno 0 setuid capset",
+        "container",
+        false,
+        false,
+    ),
+    (
+        "default allow\nerrno 0 setuid",
+        "default allow\nerrno 0 setuid",
+        true,
+        true,
+    ),
+    (
+        "default allow\ndeny setuid",
+        "default allow\nerrno 0 setuid",
+        true,
+        false,
+    ),
+    // Regression (issue 13): `notify` and `trace` hand the call to a listener or tracer the
+    // container may own: they count as `allow`.
+    ("use container\nnotify unshare", "container", false, true),
+    ("use container\ntrace 1 bpf", "container", false, true),
+    (
+        "default allow\nnotify bpf\nlog mkdir",
+        "default allow",
+        true,
+        true,
+    ),
     // Regression: the counterexample needs two arguments at once (prot and len).
     (
         "default allow\ndeny @mount",
@@ -380,7 +413,7 @@ fn check_subset_with(a_src: &str, b_src: &str, expected: Option<bool>) {
                 let va = pa.evaluate(&ctx, audit, nr, args).action;
                 let vb = pb.evaluate(&ctx, audit, nr, args).action;
                 assert!(
-                    permissiveness(va) <= permissiveness(vb),
+                    va.no_looser_than(vb),
                     "{a_src:?} ⊆ {b_src:?} claimed but {audit:#x} {nr} {args:x?}: {va} vs {vb}"
                 );
             });
@@ -394,7 +427,7 @@ fn check_subset_with(a_src: &str, b_src: &str, expected: Option<bool>) {
             let va = pa.evaluate(&ctx, c.audit_arch, c.nr, c.args).action;
             let vb = pb.evaluate(&ctx, c.audit_arch, c.nr, c.args).action;
             assert_eq!((va, vb), (c.a, c.b), "{c}");
-            assert!(permissiveness(va) > permissiveness(vb), "{c}");
+            assert!(!va.no_looser_than(vb), "{c}");
         }
     }
 }
@@ -483,7 +516,7 @@ mod random {
                 samples(&sa, &sb, &mut |audit, nr, args| {
                     let va = pa.evaluate(&ctx, audit, nr, args).action;
                     let vb = pb.evaluate(&ctx, audit, nr, args).action;
-                    holds &= permissiveness(va) <= permissiveness(vb);
+                    holds &= va.no_looser_than(vb);
                 });
                 !holds
             };
@@ -493,4 +526,198 @@ mod random {
             check_subset_with(&a, &b, sampled_violation.then_some(false));
         }
     }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+        /// Three random policies: every disagreement `agree` reports on "C is exactly
+        /// A ∩ B" is real, and when it reports none the evaluator finds none either.
+        #[test]
+        fn random_triples_agree_exactly(a in arb_policy(), b in arb_policy(), c in arb_policy()) {
+            check_agree_meet(&a, &b, &c);
+        }
+    }
+}
+
+/// Checks `agree` on three policies with the relation "C is exactly A ∩ B" against the
+/// evaluator: a disagreement it reports is a real call where the relation breaks, and when it
+/// reports none, no sampled call breaks it.
+fn check_agree_meet(a: &str, b: &str, c: &str) {
+    let (pa, pb, pc) = (policy(a), policy(b), policy(c));
+    let (sa, sb, sc) = (subject(&pa), subject(&pb), subject(&pc));
+    let ctx = Context::default();
+    let meet_holds = |audit: u32, nr: u32, args: [u64; 6]| {
+        let va = pa.evaluate(&ctx, audit, nr, args).action;
+        let vb = pb.evaluate(&ctx, audit, nr, args).action;
+        let vc = pc.evaluate(&ctx, audit, nr, args).action;
+        vc == Action::meet(va, vb)
+    };
+    match agree(&[&sa, &sb, &sc], |v| v[2] == Action::meet(v[0], v[1])).unwrap() {
+        Err(d) => assert!(
+            !meet_holds(d.audit_arch, d.nr, d.args),
+            "reported {d:?}, but the evaluator agrees\nA:\n{a}\nB:\n{b}\nC:\n{c}"
+        ),
+        Ok(_) => {
+            let mut consts = sa.constants();
+            consts.extend(sc.constants());
+            let ab_c = subject(&policy(&format!("{a}\n{b}\n{c}")));
+            let args = sample_args(&sample_values(&consts));
+            let args_b = sample_args(&sample_values(&sb.constants()));
+            for audit in sample_arches() {
+                for nr in sample_numbers(audit) {
+                    let list = if ab_c.reads_args(audit, nr) {
+                        args.iter().chain(&args_b).copied().collect()
+                    } else {
+                        vec![[0; 6]]
+                    };
+                    for x in list {
+                        assert!(
+                            meet_holds(audit, nr, x),
+                            "agree held, but {audit:#x} {nr} {x:?} breaks it\nA:\n{a}\nB:\n{b}\nC:\n{c}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `agree` relates three policies exactly: the intersection written by hand holds; one that
+/// is too tight (denies a call both allow, which two subset proofs cannot see) and one that
+/// is too loose (one rule dropped) are caught with a call in the region that breaks it.
+#[test]
+fn agree_decides_an_exact_intersection() {
+    let a = "default allow\ndeny socket if domain == AF_INET6\nerrno 0 setuid";
+    let b = "default allow\ndeny mkdir\ndeny socket if domain == AF_VSOCK";
+    let exact = "default allow\ndeny socket if domain == AF_INET6\ndeny setuid\ndeny mkdir\ndeny socket if domain == AF_VSOCK";
+    let too_tight = "default allow\ndeny socket if domain in {AF_INET6, AF_INET}\ndeny setuid\ndeny mkdir\ndeny socket if domain == AF_VSOCK";
+    let too_loose = "default allow\ndeny socket if domain == AF_INET6\ndeny setuid\ndeny mkdir";
+    check_agree_meet(a, b, exact);
+    let (sa, sb) = (subject(&policy(a)), subject(&policy(b)));
+    let rel = |v: &[Action]| v[2] == Action::meet(v[0], v[1]);
+    assert!(
+        agree(&[&sa, &sb, &subject(&policy(exact))], rel)
+            .unwrap()
+            .is_ok()
+    );
+    let tight = agree(&[&sa, &sb, &subject(&policy(too_tight))], rel)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(tight.syscall, Some("socket"));
+    assert_eq!(tight.args[0], 2, "{tight:?}");
+    assert_eq!(tight.verdicts[2], Action::DENY);
+    // Both subset proofs hold for the too-tight one: only the exact relation sees it.
+    let tight_s = subject(&policy(too_tight));
+    assert!(matches!(
+        subset(&tight_s, &sa).unwrap(),
+        Subset::Holds { .. }
+    ));
+    assert!(matches!(
+        subset(&tight_s, &sb).unwrap(),
+        Subset::Holds { .. }
+    ));
+    let loose = agree(&[&sa, &sb, &subject(&policy(too_loose))], rel)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!((loose.syscall, loose.args[0]), (Some("socket"), 40));
+    check_agree_meet(a, b, too_tight);
+    check_agree_meet(a, b, too_loose);
+}
+
+#[test]
+fn agree_refuses_raw_bpf() {
+    let p = subject(&policy("default allow"));
+    let f = Subject::filters(Vec::new(), "raw.bpf");
+    let e = agree(&[&p, &f], |_| true).unwrap_err().to_string();
+    assert!(e.contains("raw.bpf"), "{e}");
+}
+
+/// Regression for the cubic describe step: a 1,000-value `in {…}` set is compared exactly, the
+/// difference reads `arg0 == v` per value (not the `!=` of every value before it), and the
+/// region holds exactly the set's values (each value in, each neighbour between them out).
+#[test]
+fn large_in_sets_are_compared_exactly() {
+    let values: Vec<u64> = (0..1000u64).map(|i| i * 3).collect();
+    let list = values
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let a = subject(&policy("default allow\n"));
+    let b = subject(&policy(&format!(
+        "default allow\ndeny read if arg0 in {{{list}}}\n"
+    )));
+    let d = diff(&a, &b).unwrap();
+    let native: Vec<_> = d
+        .differences
+        .iter()
+        .filter(|x| x.arch == Some(Arch::X86_64) && x.syscall == Some("read"))
+        .collect();
+    assert_eq!(native.len(), 1, "{:?}", d.differences);
+    let r = native[0];
+    assert!(r.region.iter().all(|cube| cube.len() == 1), "{:?}", r.when);
+    for &v in &values {
+        assert!(r.contains(&[v, 0, 0, 0, 0, 0]), "{v} missing");
+        assert!(!r.contains(&[v + 1, 0, 0, 0, 0, 0]), "{} included", v + 1);
+    }
+    let sub = subset(&b, &a).unwrap();
+    assert!(matches!(sub, Subset::Holds { exact: true, .. }), "{sub:?}");
+}
+
+/// Regression for the cubic split on long rule lists: 1,000 disjoint ranges and 1,000
+/// two-argument conjunctions on one syscall are compared exactly, and every region is described
+/// by the literals that matter (at most two per range, not the refutation of every rule before
+/// it), so each region's description stays short.
+#[test]
+fn long_rule_lists_keep_regions_short() {
+    let ranges: Vec<String> = (0..1000u64)
+        .map(|i| {
+            let a = 0x4000_0000 + i * 3;
+            format!("kill ioctl if request >= {a} and request < {}", a + 2)
+        })
+        .collect();
+    let pairs: Vec<String> = (0..1000u64)
+        .map(|i| format!("deny fcntl if fd == {i} and cmd > {}", 0x8000 + i))
+        .collect();
+    let a = subject(&policy(&format!(
+        "default allow\narch x86_64\n{}\n{}",
+        ranges.join("\n"),
+        pairs.join("\n")
+    )));
+    let b = subject(&policy("default allow\narch x86_64"));
+    let d = diff(&a, &b).unwrap();
+    let on = |name: &str| -> Vec<_> {
+        d.differences
+            .iter()
+            .filter(|x| x.syscall == Some(name))
+            .collect()
+    };
+    let ioctl = on("ioctl");
+    assert_eq!(ioctl.len(), 1, "{ioctl:?}");
+    assert_eq!(ioctl[0].region.len(), 1000, "one cube per range");
+    assert!(
+        ioctl[0].region.iter().all(|c| c.len() <= 2),
+        "{:?}",
+        ioctl[0].when
+    );
+    for i in [0u64, 1, 500, 999] {
+        let a = 0x4000_0000 + i * 3;
+        let at = |r: u64| [0, r, 0, 0, 0, 0];
+        assert!(ioctl[0].contains(&at(a)) && ioctl[0].contains(&at(a + 1)));
+        assert!(!ioctl[0].contains(&at(a + 2)) && !ioctl[0].contains(&at(a - 1)));
+    }
+    let fcntl = on("fcntl");
+    assert_eq!(fcntl.len(), 1, "{fcntl:?}");
+    assert_eq!(fcntl[0].region.len(), 1000, "one cube per fd");
+    assert!(
+        fcntl[0].region.iter().all(|c| c.len() <= 2),
+        "{:?}",
+        fcntl[0].when
+    );
+    assert!(fcntl[0].contains(&[7, 0x8008, 0, 0, 0, 0]));
+    assert!(!fcntl[0].contains(&[7, 0x8007, 0, 0, 0, 0]));
+    assert!(!fcntl[0].contains(&[1000, 0x9000, 0, 0, 0, 0]));
+    assert!(matches!(
+        subset(&a, &b).unwrap(),
+        Subset::Holds { exact: true, .. }
+    ));
 }

@@ -114,6 +114,15 @@ const TABLE: &[(&str, &str, u32, u32)] = &[
         3,
         1,
     ),
+    // `errno 0`: the privilege-drop hazard (a pod annotation made a uid-1000 container root).
+    (
+        "use container\nerrno 0 capset setuid setgid",
+        "errno-zero",
+        2,
+        1,
+    ),
+    ("use container\n  errno 0 mkdir", "errno-zero", 2, 3),
+    ("use container\ndefault errno 0", "errno-zero", 2, 1),
     // Unknown numbers.
     ("use container\nunknown errno EPERM", "unknown-eperm", 2, 1),
     ("use container\nunknown allow", "unknown-allows", 2, 1),
@@ -234,4 +243,18 @@ fn raw_bpf_table() {
     assert!(b.contains(&"uncacheable-allow"), "{b:?}");
     assert!(!b.contains(&"bpf-no-arch-check"), "{b:?}");
     assert!(b.contains(&"allows-bpf"), "{b:?}");
+}
+
+#[test]
+fn raw_bpf_returning_errno_zero_is_flagged() {
+    let mut b = Builder::new();
+    b.ret(0x0005_0000);
+    let s = Subject::filters(vec![b.finish().unwrap()], "raw.bpf");
+    let f = lint(&s, &Context::default()).unwrap();
+    let e = f
+        .iter()
+        .find(|f| f.code == "errno-zero")
+        .expect("errno-zero");
+    assert_eq!(e.level, Level::Error);
+    assert!(e.message.contains("drop privileges"), "{}", e.message);
 }

@@ -54,6 +54,16 @@ pub const ALL: &[Target] = &[
         run: import,
         dict: IMPORT_DICT,
     },
+    Target {
+        name: "systemd",
+        run: systemd,
+        dict: SYSTEMD_DICT,
+    },
+    Target {
+        name: "minijail",
+        run: minijail,
+        dict: MINIJAIL_DICT,
+    },
 ];
 
 /// The target called `name`.
@@ -164,6 +174,100 @@ const POLICY_DICT: &[&str] = &[
     "\u{feff}",
     "\u{0}",
     "é",
+];
+
+const MINIJAIL_DICT: &[&str] = &[
+    ": ",
+    "1",
+    "allow",
+    "kill",
+    "kill-thread",
+    "kill-process",
+    "trap",
+    "trace",
+    "log",
+    "user-notify",
+    "return ",
+    "EPERM",
+    "ENOSYS",
+    "4095",
+    "4096",
+    "arg0",
+    "arg5",
+    "arg6",
+    " == ",
+    " != ",
+    " < ",
+    " >= ",
+    " & ",
+    " in ",
+    " && ",
+    " || ",
+    "; ",
+    "{",
+    "}",
+    ",",
+    "~",
+    "(",
+    ")",
+    "|",
+    "PROT_EXEC",
+    "O_RDONLY",
+    "0x",
+    "0777",
+    "-1",
+    "0xffffffffffffffff",
+    "@include ./x.policy",
+    "@frequency ./x",
+    "@default ",
+    "@denylist",
+    "\\\n",
+    "\n",
+    "# ",
+    "read",
+    "mmap",
+    "mmap2",
+];
+
+const SYSTEMD_DICT: &[&str] = &[
+    "[Service]\n",
+    "[Unit]\n",
+    "[Install]\n",
+    "SystemCallFilter=",
+    "SystemCallFilter=~",
+    "SystemCallErrorNumber=",
+    "SystemCallArchitectures=",
+    "SystemCallLog=",
+    "SystemCallLog=~",
+    "native",
+    "x86-64",
+    "x86",
+    "x32",
+    "arm64",
+    "mips",
+    "@system-service",
+    "@default",
+    "@known",
+    "@mount",
+    "@privileged",
+    "@nonexistent",
+    ":EPERM",
+    ":ENOSYS",
+    ":kill",
+    ":0",
+    ":4095",
+    ":4096",
+    "kill",
+    "setuid",
+    "setuid32",
+    "fcntl64",
+    "socketcall",
+    " \\\n",
+    "\n",
+    "# ",
+    "; ",
+    "=",
+    "~",
 ];
 
 const IMPORT_DICT: &[&str] = &[
@@ -682,6 +786,72 @@ pub fn import(data: &[u8]) -> bool {
         }
     }
     accepted
+}
+
+/// `systemd`: a unit file imports without panicking, or fails with a `file:line:col` error; the
+/// imported text parses to the same policy; the systemd export of it imports again.
+pub fn systemd(data: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return false;
+    };
+    let opts = moat_export::Options::default();
+    let loaded = match moat_export::systemd::import(text, "fuzz.service", &opts) {
+        Ok(l) => l,
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with("fuzz.service:") && !msg.contains('\n'),
+                "not a one-line file:line:col error: {msg}"
+            );
+            return false;
+        }
+    };
+    match Policy::parse(&loaded.text, "fuzz.service") {
+        Ok(p) => assert!(
+            p == loaded.policy,
+            "the imported text parses to a different policy\n{}",
+            loaded.text
+        ),
+        Err(e) => panic!("the imported text does not parse: {e}\n{}", loaded.text),
+    }
+    if let Ok(e) = moat_export::export(
+        &loaded,
+        moat_export::Format::Systemd,
+        &Context::default(),
+        "fuzz",
+    ) && let Err(err) = moat_export::systemd::import(&e.text(), "exported.conf", &opts)
+    {
+        panic!("the systemd export does not import: {err}\n{}", e.text());
+    }
+    true
+}
+
+/// `minijail`: a policy file imports without panicking, or fails with a `file:line:col` error;
+/// the imported text parses to the same policy.
+pub fn minijail(data: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return false;
+    };
+    // A name in a directory that does not exist: `@include` and `@frequency` cannot reach files.
+    let origin = "/nonexistent-moat-fuzz/fuzz.policy";
+    match moat_export::minijail::import(text, origin, &moat_export::Options::default()) {
+        Ok(loaded) => {
+            match Policy::parse(&loaded.text, origin) {
+                Ok(p) => assert!(
+                    p == loaded.policy,
+                    "the imported text parses to a different policy\n{}",
+                    loaded.text
+                ),
+                Err(e) => panic!("the imported text does not parse: {e}\n{}", loaded.text),
+            }
+            true
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(!msg.contains('\n'), "not a one-line error: {msg}");
+            false
+        }
+    }
 }
 
 /// A small deterministic generator (xorshift64*), seeded from input bytes so a target's

@@ -101,3 +101,13 @@ fn fuzz_compile() {
 fn fuzz_import() {
     fuzz("import");
 }
+
+#[test]
+fn fuzz_systemd() {
+    fuzz("systemd");
+}
+
+#[test]
+fn fuzz_minijail() {
+    fuzz("minijail");
+}

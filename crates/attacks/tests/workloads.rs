@@ -315,7 +315,9 @@ fn i386_program_runs_but_cannot_open_sockets() {
     let bin = match moat_attacks::helpers::build(
         "sock32",
         &format!("sock32-{}", std::process::id()),
-        &["-m32"],
+        // gcc-12-multilib (not gcc-multilib, which the cross compilers of crates/abis conflict
+        // with) has no /usr/include/asm: the x86 headers serve i386 too.
+        &["-m32", "-isystem", "/usr/include/x86_64-linux-gnu"],
         &tmp().join("bin"),
     ) {
         Ok(b) => b,

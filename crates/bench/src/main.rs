@@ -7,6 +7,8 @@
 //!
 //! `cargo run --release -p moat-bench [-- --quick]`. Not a test: it asserts nothing.
 
+mod proof;
+
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::time::Instant;
@@ -552,6 +554,7 @@ fn main() -> anyhow::Result<()> {
         }
         println!();
     }
+    proof::section(if quick { 1 } else { 5 })?;
     std::io::stdout().flush()?;
     Ok(())
 }

@@ -31,7 +31,7 @@ use moat_syscalls::Arch;
 
 use crate::consts::*;
 use crate::disasm::{ACTION_NAMES, ARCH_NAMES, Ctx, base_abi, successors};
-use crate::insn::Insn;
+use crate::insn::{ByteOrder, Insn};
 use crate::program::{Program, ValidateError};
 
 /// Why text is not a program. `line` and `col` are 1-based positions in the input.
@@ -241,19 +241,25 @@ fn mem_slot(s: &str) -> Option<u32> {
         .ok()
 }
 
-/// A `seccomp_data` word by name.
-fn data_offset(s: &str) -> Option<u32> {
+/// A `seccomp_data` word by name, in the given layout (on s390x `args[0]` is the word at 20 and
+/// `args[0] >> 32` the word at 16).
+fn data_offset(s: &str, order: ByteOrder) -> Option<u32> {
     let (base, high) = match s.strip_suffix(">> 32") {
-        Some(b) => (b.trim_end(), 4),
-        None => (s, 0),
+        Some(b) => (b.trim_end(), true),
+        None => (s, false),
     };
-    let off = match base {
-        "sys_number" if high == 0 => OFFSET_NR,
-        "arch" if high == 0 => OFFSET_ARCH,
+    let field = match base {
+        "sys_number" if !high => return Some(OFFSET_NR),
+        "arch" if !high => return Some(OFFSET_ARCH),
         "instruction_pointer" => OFFSET_IP,
         other => offset_arg_lo(u8::try_from(arg_index(other)?).ok()?),
     };
-    Some(off + high)
+    // `field` is the first word of the 64-bit field; pick the half the layout puts there.
+    Some(if order.is_high_word(field) == high {
+        field
+    } else {
+        field + 4
+    })
 }
 
 fn parse_pseudo(
@@ -326,7 +332,9 @@ fn parse_pseudo(
                 _ => {
                     if let Some(slot) = mem_slot(rhs) {
                         Ok(Insn::stmt(BPF_LD | BPF_MEM, slot))
-                    } else if let Some(off) = data_offset(rhs) {
+                    } else if let Some(off) =
+                        data_offset(rhs, crate::disasm::order(ctx.and_then(|c| c.arch), arch))
+                    {
                         Ok(Insn::stmt(BPF_LD | BPF_W | BPF_ABS, off))
                     } else if let Some(k) = number(rhs) {
                         Ok(Insn::stmt(BPF_LD | BPF_IMM, k))

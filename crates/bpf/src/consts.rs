@@ -148,14 +148,37 @@ pub const SECCOMP_RET_DATA: u32 = 0x0000_ffff;
 /// The largest errno the kernel reports for `SECCOMP_RET_ERRNO`; larger data is capped to it.
 pub const MAX_ERRNO: u32 = 4095;
 
+/// The kernel's `ACTION_ONLY(ret)`: the action part of a return value as a signed 32-bit
+/// number. Among stacked filters the lowest value wins, so `SECCOMP_RET_KILL_PROCESS`
+/// (0x80000000, negative) beats everything and `SECCOMP_RET_ALLOW` loses to everything.
+#[doc(alias = "ACTION_ONLY")]
+pub const fn action_only(ret: u32) -> i32 {
+    i32::from_ne_bytes((ret & SECCOMP_RET_ACTION_FULL).to_ne_bytes())
+}
+
+/// The return value the kernel acts on when a filter returning `older` was attached before one
+/// returning `newer`: the strictly lower [`action_only`] wins, and on a tie the newer filter's
+/// value (with its data) is kept. kernel/seccomp.c, `seccomp_run_filters`, walks from the newest
+/// filter with `if (ACTION_ONLY(cur_ret) < ACTION_ONLY(ret)) ret = cur_ret;`. Folding a stack
+/// oldest first with this function gives the kernel's answer; with no filter at all the call is
+/// allowed.
+#[doc(alias = "seccomp_run_filters")]
+pub const fn stacked(older: u32, newer: u32) -> u32 {
+    if action_only(older) < action_only(newer) {
+        older
+    } else {
+        newer
+    }
+}
+
 /// `SECCOMP_RET_ERRNO` with `errno` as data.
 pub const fn ret_errno(errno: u16) -> u32 {
     SECCOMP_RET_ERRNO | errno as u32
 }
 
-// `struct seccomp_data` layout. moat reads 64-bit fields as two 32-bit words, low word first:
-// this is the little-endian layout used by every ABI moat targets except s390x (big-endian,
-// where the high word comes first; moat does not yet model that).
+// `struct seccomp_data` layout. moat reads 64-bit fields as two 32-bit words. The offsets below
+// are the little-endian layout (low word first), used by every ABI moat targets except s390x;
+// `crate::ByteOrder` gives the offsets for either layout.
 
 /// `sizeof(struct seccomp_data)`: the only valid range for `BPF_LD|BPF_W|BPF_ABS` offsets.
 #[doc(alias = "sizeof(struct seccomp_data)")]

@@ -26,6 +26,7 @@
 
 use moat_syscalls::Arch;
 
+use crate::ByteOrder;
 use crate::consts::*;
 use crate::program::Program;
 
@@ -167,7 +168,7 @@ fn render(pc: usize, insn: crate::Insn, ctx: &Ctx, arch: Option<Arch>) -> String
         BPF_LD | BPF_LDX => {
             let reg = if class(code) == BPF_LD { "A" } else { "X" };
             let what = match code & 0xe0 {
-                BPF_ABS => data_name(k),
+                BPF_ABS => data_name(k, order(ctx.arch, arch)),
                 BPF_MEM => format!("mem[{k}]"),
                 BPF_LEN => SECCOMP_DATA_SIZE.to_string(),
                 _ => k.to_string(),
@@ -307,22 +308,29 @@ pub(crate) fn arch_name(audit: u32) -> Option<&'static str> {
         .map(|(n, _)| *n)
 }
 
-/// The pseudo-code name of a `seccomp_data` word.
-fn data_name(k: u32) -> String {
-    match k {
-        OFFSET_NR => "sys_number".to_owned(),
-        OFFSET_ARCH => "arch".to_owned(),
-        8 => "instruction_pointer".to_owned(),
-        12 => "instruction_pointer >> 32".to_owned(),
-        16..=60 if k & 3 == 0 => {
-            let i = (k - OFFSET_ARGS) / 8;
-            if k & 7 == 0 {
-                format!("args[{i}]")
-            } else {
-                format!("args[{i}] >> 32")
-            }
-        }
-        _ => "INVALID".to_owned(),
+/// The byte order of the data at an instruction: that of the ABI every path to it checked, else
+/// that of the ABI passed in, else little-endian.
+pub(crate) fn order(known_audit: Option<u32>, arch: Option<Arch>) -> ByteOrder {
+    match known_audit.or(arch.map(Arch::audit_arch)) {
+        Some(audit) => ByteOrder::of_audit_arch(audit),
+        None => ByteOrder::Little,
+    }
+}
+
+/// The pseudo-code name of a `seccomp_data` word in the given layout (on s390x the word at 16
+/// is `args[0] >> 32`).
+fn data_name(k: u32, order: ByteOrder) -> String {
+    let field = match k {
+        OFFSET_NR => return "sys_number".to_owned(),
+        OFFSET_ARCH => return "arch".to_owned(),
+        8 | 12 => "instruction_pointer".to_owned(),
+        16..=60 if k & 3 == 0 => format!("args[{}]", (k - OFFSET_ARGS) / 8),
+        _ => return "INVALID".to_owned(),
+    };
+    if order.is_high_word(k) {
+        format!("{field} >> 32")
+    } else {
+        field
     }
 }
 
@@ -395,6 +403,56 @@ mod tests {
  0009: 0x06 0x00 0x00 0x00000000  return KILL
 ";
         assert_eq!(text, want);
+    }
+
+    /// s390x is big-endian: after an `arch == ARCH_S390X` check (or with `--arch s390x`) the word
+    /// at 16 is the high half of `args[0]` and the word at 20 its low half (offsets by hand from
+    /// `struct seccomp_data`), and the assembler reads the names back to the same offsets.
+    #[test]
+    fn s390x_argument_words_are_named_big_endian() {
+        let insns = vec![
+            Insn::stmt(BPF_LD | BPF_W | BPF_ABS, OFFSET_ARCH),
+            Insn::jump(BPF_JMP | BPF_JEQ | BPF_K, 0x8000_0016, 0, 5),
+            Insn::stmt(BPF_LD | BPF_W | BPF_ABS, 20),
+            Insn::stmt(BPF_LD | BPF_W | BPF_ABS, 16),
+            Insn::stmt(BPF_LD | BPF_W | BPF_ABS, 60),
+            Insn::stmt(BPF_LD | BPF_W | BPF_ABS, 8),
+            Insn::stmt(BPF_LD | BPF_W | BPF_ABS, 12),
+            Insn::stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        ];
+        let p = Program::new(insns).unwrap();
+        let text = disasm(&p, None);
+        let names: Vec<&str> = text
+            .lines()
+            .skip(4)
+            .take(5)
+            .map(|l| l.split("  ").last().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "A = args[0]",
+                "A = args[0] >> 32",
+                "A = args[5]",
+                "A = instruction_pointer >> 32",
+                "A = instruction_pointer"
+            ],
+            "{text}"
+        );
+        assert_eq!(crate::asm::assemble(&text).unwrap(), p);
+        // Without the arch check, `--arch s390x` gives the layout.
+        let bare = Program::new(vec![
+            Insn::stmt(BPF_LD | BPF_W | BPF_ABS, 20),
+            Insn::stmt(BPF_RET | BPF_A, 0),
+        ])
+        .unwrap();
+        let text = disasm(&bare, Some(Arch::S390x));
+        assert!(text.contains("A = args[0]\n"), "{text}");
+        assert_eq!(
+            crate::asm::assemble_with(&text, Some(Arch::S390x)).unwrap(),
+            bare
+        );
+        assert!(disasm(&bare, None).contains("A = args[0] >> 32"));
     }
 
     #[test]

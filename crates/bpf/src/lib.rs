@@ -15,9 +15,16 @@
 //!
 //! # What it does not do
 //! It does not compile policies (that is `moat-compile`), does not install filters (that is
-//! `moat-sys`, the only crate with `unsafe`), and does not model stacked filters. Data layout is
-//! little-endian: the low word of a 64-bit argument is at `16 + 8 * i`; big-endian s390x, where
-//! the high word comes first, is not modelled. eBPF is out of scope.
+//! `moat-sys`, the only crate with `unsafe`), and does not model stacked filters. eBPF is out of
+//! scope.
+//!
+//! # Byte order
+//! `seccomp_data` and `sock_filter` are native-endian C structs. On every ABI moat targets but
+//! s390x the low word of a 64-bit argument is at `16 + 8 * i`; on s390x (big-endian) the high
+//! word is there and the low word at `16 + 8 * i + 4`, and `code`/`k` of each instruction are
+//! big-endian. [`ByteOrder`] names the two layouts; the emulator picks the layout from the
+//! data's `arch` ([`ByteOrder::of_audit_arch`]), the disassembler and assembler from the
+//! architecture the program checked.
 
 #![deny(missing_docs)]
 
@@ -29,6 +36,7 @@ pub mod disasm;
 pub mod emu;
 mod insn;
 mod program;
+pub mod sym;
 
-pub use insn::{Insn, SeccompData};
+pub use insn::{ByteOrder, Insn, SeccompData};
 pub use program::{DecodeError, Program, ValidateError, opcode_name, seccomp_allows};

@@ -1,7 +1,7 @@
 //! The validated program: exactly what the kernel's seccomp loader accepts.
 
 use crate::consts::*;
-use crate::insn::Insn;
+use crate::insn::{ByteOrder, Insn};
 
 /// A classic BPF program that the kernel's seccomp loader accepts.
 ///
@@ -218,6 +218,12 @@ impl Program {
     /// Decodes raw `struct sock_filter` bytes (8 per instruction, little-endian) and validates them.
     /// Never panics, whatever the input.
     pub fn from_bytes(bytes: &[u8]) -> Result<Program, DecodeError> {
+        Program::from_bytes_in(bytes, ByteOrder::Little)
+    }
+
+    /// Like [`Program::from_bytes`], for bytes in `order` (a program written for an s390x
+    /// kernel is big-endian).
+    pub fn from_bytes_in(bytes: &[u8], order: ByteOrder) -> Result<Program, DecodeError> {
         if !bytes.len().is_multiple_of(Insn::SIZE) {
             return Err(DecodeError::Length { len: bytes.len() });
         }
@@ -230,7 +236,7 @@ impl Program {
             .map(|c| {
                 let mut b = [0u8; 8];
                 b.copy_from_slice(c);
-                Insn::from_bytes(b)
+                Insn::from_bytes_in(b, order)
             })
             .collect();
         Ok(Program::new(insns)?)
@@ -238,7 +244,16 @@ impl Program {
 
     /// The raw `struct sock_filter` bytes, 8 per instruction, little-endian.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.insns.iter().flat_map(|i| i.to_bytes()).collect()
+        self.to_bytes_in(ByteOrder::Little)
+    }
+
+    /// The raw `struct sock_filter` bytes in `order`: what a kernel of that byte order loads
+    /// (`code` and `k` are native-endian; an s390x kernel reads them big-endian).
+    pub fn to_bytes_in(&self, order: ByteOrder) -> Vec<u8> {
+        self.insns
+            .iter()
+            .flat_map(|i| i.to_bytes_in(order))
+            .collect()
     }
 
     /// The instructions.

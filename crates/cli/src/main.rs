@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    import: cmd::Import,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         return cmd::oci_runtime::main_as_runc();
     }
     let cli = Cli::parse();
+    cmd::set_import(&cli.import);
     let result = match cli.command {
         Command::Syscalls(args) => cmd::syscalls::run(args),
         Command::Compile(args) => cmd::compile::run(args),

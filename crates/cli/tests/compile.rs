@@ -184,3 +184,52 @@ fn errors_are_one_line_exit_2_and_leave_no_file() {
         assert!(!name.ends_with(".tmp"), "{name}");
     }
 }
+
+/// s390x kernels load `struct sock_filter` big-endian: raw output for `--arch s390x` is, and
+/// `moat disasm --arch s390x` reads it back; mixing byte orders needs `--byte-order`.
+#[test]
+fn s390x_raw_output_is_big_endian() {
+    let out = tmp("s390x_raw", "s390x.bpf");
+    let o = moat(&[
+        "compile",
+        "container",
+        "--arch",
+        "s390x",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&out).unwrap();
+    // The first instruction is `LD W ABS 4` (arch): code 0x0020, k 4, most significant first.
+    assert_eq!(bytes[..8], [0x00, 0x20, 0, 0, 0, 0, 0, 4]);
+    let p = Program::from_bytes_in(&bytes, moat::bpf::ByteOrder::Big).unwrap();
+    let little = moat(&[
+        "compile",
+        "container",
+        "--arch",
+        "s390x",
+        "--byte-order",
+        "little",
+    ]);
+    assert!(little.status.success(), "{}", stderr(&little));
+    assert_eq!(Program::from_bytes(&little.stdout).unwrap(), p);
+    let dis = moat(&["disasm", "--arch", "s390x", out.to_str().unwrap()]);
+    assert!(dis.status.success(), "{}", stderr(&dis));
+    assert!(String::from_utf8_lossy(&dis.stdout).contains("ARCH_S390X"));
+    let mixed = moat(&["compile", "container", "--arch", "x86_64,s390x"]);
+    assert_eq!(mixed.status.code(), Some(2));
+    assert!(
+        stderr(&mixed).contains("--byte-order"),
+        "{}",
+        stderr(&mixed)
+    );
+    let chosen = moat(&[
+        "compile",
+        "container",
+        "--arch",
+        "x86_64,s390x",
+        "--byte-order",
+        "big",
+    ]);
+    assert!(chosen.status.success(), "{}", stderr(&chosen));
+}

@@ -188,7 +188,7 @@ const BAD: &[(&str, &str, &str)] = &[
     (
         "i.json",
         r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO","errnoRet":5000}]}"#,
-        "syscalls[0].errnoRet: 5000 is above 4095",
+        "syscalls[0].errnoRet: 5000 is above 4094",
     ),
     (
         "j.json",
@@ -361,4 +361,30 @@ fn bpf_output_is_what_moat_compile_writes() {
     assert!(converted.status.success(), "{}", stderr(&converted));
     assert_eq!(converted.stdout, compiled.stdout);
     assert_eq!(converted.stdout.len() % 8, 0);
+}
+
+#[test]
+fn one_line_moat_text_parses_back_to_the_same_statements() {
+    let d = scratch();
+    let src = write(
+        &d,
+        "p.moat",
+        "use container  # base\nallow bpf\nfs read \"/a;b\"\ndeny socket if domain == AF_ALG  # CVE-2026-31431\n",
+    );
+    let out = moat(&["--to", "moat", "--one-line", &src]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = stdout(&out);
+    assert_eq!(
+        line,
+        "use container; allow bpf; fs read \"/a;b\"; deny socket if domain == AF_ALG\n"
+    );
+    let again = write(&d, "q.moat", &line);
+    let out = moat(&["--to", "moat", &again]);
+    assert_eq!(
+        stdout(&out),
+        "use container\nallow bpf\nfs read \"/a;b\"\ndeny socket if domain == AF_ALG\n"
+    );
+    let out = moat(&["--to", "docker", "--one-line", &src]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--one-line applies to --to moat only"));
 }

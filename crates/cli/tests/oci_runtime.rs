@@ -22,8 +22,7 @@ fn is_root() -> bool {
 
 macro_rules! need_root {
     () => {
-        if !is_root() {
-            eprintln!("skipped: needs root to run containers");
+        if !moat_testkit::require(is_root(), "root, to run containers") {
             return;
         }
     };
@@ -575,7 +574,7 @@ fn strict_node_refuses_a_pod_policy_looser_than_its_default() {
     let node = std::env::temp_dir().join(format!("moat-test-{}-runtime.toml", std::process::id()));
     std::fs::write(
         &node,
-        "default-profile = \"container\"\nallow-pod-policies = false\n",
+        "default-profile = \"container\"\npod-policies = \"subset\"\n",
     )
     .unwrap();
     let env = [("MOAT_RUNTIME_CONFIG", node.as_path())];
@@ -597,7 +596,7 @@ fn strict_node_refuses_a_pod_policy_looser_than_its_default() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains(
-            "refused: the pod policy is more permissive than the node default `container`"
+            "refused: the pod policy is more permissive than the node default `container` (pod-policies = \"subset\")"
         ),
         "{err}"
     );
@@ -670,4 +669,316 @@ fn dry_run_prints_the_crun_annotation_and_changes_nothing() {
     );
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn moat_runc_finds_runc_without_path() {
+    // Podman runs the runtime for `kill` and `delete` with no PATH in the environment.
+    need_root!();
+    let dir = std::env::temp_dir().join(format!("moat-test-{}-nopath", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("moat-runc");
+    std::os::unix::fs::symlink(MOAT, &link).unwrap();
+    let o = Command::new(&link)
+        .arg("--root")
+        .arg(dir.join("state"))
+        .args(["state", "no-such-container"])
+        .env_clear()
+        .env("MOAT_RUNTIME_CONFIG", "/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    // runc itself answered.
+    assert!(!err.contains("moat:"), "{}", show(&o));
+    assert!(err.contains("container does not exist"), "{}", show(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- issue 13: a hostile pod against the node's guard rail, with the real runtimes ----
+
+/// The pod-side attack helper (tests/helpers/notify_continue.c), built static into the bundle's
+/// rootfs: it stacks its own notify filter on unshare and answers CONTINUE.
+fn with_helper(case: &Case) {
+    let out = case.dir.join("rootfs/bin/notify_continue");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/notify_continue.c");
+    let st = Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("gcc is needed for these tests");
+    assert!(st.success(), "gcc -static failed on {}", src.display());
+}
+
+/// A container meant to run as uid 1000 with no capabilities, noNewPrivileges false (the
+/// Kubernetes default unless allowPrivilegeEscalation: false).
+fn as_user(case: &Case) {
+    let path = case.dir.join("config.json");
+    let mut c: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    c["process"]["noNewPrivileges"] = json!(false);
+    for set in [
+        "bounding",
+        "effective",
+        "permitted",
+        "inheritable",
+        "ambient",
+    ] {
+        c["process"]["capabilities"][set] = json!([]);
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+}
+
+fn node_file(name: &str, text: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("moat-test-{}-{name}.toml", std::process::id()));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const WHOAMI: &str = "id -u; grep CapEff: /proc/self/status; grep Seccomp: /proc/self/status";
+
+#[test]
+fn errno_zero_on_privilege_drops_never_makes_a_user_container_root() {
+    need_root!();
+    // Finding 1: this annotation turned uid 1000 into uid 0 with every capability.
+    let hostile = bundle(
+        "runc",
+        "errno0",
+        WHOAMI,
+        json!({"moat.dev/policy": "errno 0 capset setuid setgid setgroups setresuid setresgid setfsuid setfsgid prctl"}),
+    );
+    as_user(&hostile);
+    let o = moat(
+        &["oci-runtime", "--runtime", "runc", "run", &hostile.id],
+        &hostile.dir,
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("is `errno 0` under the pod policy but `allow` under the default"),
+        "{err}"
+    );
+    assert!(
+        text(&o.stdout).is_empty(),
+        "the container never ran: {}",
+        show(&o)
+    );
+    // The same container without the annotation runs as the user, with no capability.
+    let plain = bundle("runc", "user", WHOAMI, json!({}));
+    as_user(&plain);
+    let o = moat(
+        &["oci-runtime", "--runtime", "runc", "run", &plain.id],
+        &plain.dir,
+        &[],
+    );
+    assert_eq!(
+        text(&o.stdout),
+        "1000\nCapEff:\t0000000000000000\nSeccomp:\t2\n",
+        "{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn a_pods_own_notify_listener_cannot_reopen_unshare() {
+    need_root!();
+    // Finding 2: `notify unshare` passed the proof; the pod answered CONTINUE itself.
+    let hostile = bundle(
+        "runc",
+        "notify",
+        "notify_continue",
+        json!({"moat.dev/policy": "notify unshare"}),
+    );
+    let o = moat(
+        &["oci-runtime", "--runtime", "runc", "run", &hostile.id],
+        &hostile.dir,
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        text(&o.stderr).contains("unshare is `notify` under the pod policy but `deny`"),
+        "{}",
+        show(&o)
+    );
+    // Under the node default, the helper's own listener never sees the call: the node's
+    // refusal outranks its notify (the kernel's precedence of stacked filters).
+    let plain = bundle("runc", "notify-plain", "notify_continue", json!({}));
+    with_helper(&plain);
+    let o = moat(
+        &["oci-runtime", "--runtime", "runc", "run", &plain.id],
+        &plain.dir,
+        &[],
+    );
+    assert_eq!(text(&o.stdout), "unshare rc=-1 errno=1\n", "{}", show(&o));
+    // The helper is real: on a node that opts in to loosening (`any`), the same annotation
+    // gives the pod a new user namespace. That is what `subset` refuses. (runc refuses notify
+    // without a listenerPath; crun loads moat's program, in a private mount namespace with a
+    // pure cgroup2 mount because it refuses this machine's hybrid cgroups.)
+    let node = node_file("any", "pod-policies = \"any\"\n");
+    let loose = bundle(
+        "crun",
+        "notify-any",
+        "notify_continue",
+        json!({"moat.dev/policy": "notify unshare"}),
+    );
+    with_helper(&loose);
+    let o = in_cgroup2(&format!(
+        "cd {} && MOAT_RUNTIME_CONFIG={} exec {MOAT} oci-runtime --runtime crun --cgroup-manager=disabled run {}",
+        loose.dir.display(),
+        node.display(),
+        loose.id
+    ));
+    assert_eq!(text(&o.stdout), "unshare rc=0 errno=0\n", "{}", show(&o));
+    let _ = std::fs::remove_file(&node);
+}
+
+#[test]
+fn format_bpf_with_runc_is_refused_not_run_without_seccomp() {
+    need_root!();
+    // Finding 3: runc ignores crun's annotation; the container ran with no filter.
+    let case = bundle("runc", "bpf-runc", WORKLOAD, json!({}));
+    let o = moat(
+        &[
+            "oci-runtime",
+            "--runtime",
+            "runc",
+            "--format",
+            "bpf",
+            "run",
+            &case.id,
+        ],
+        &case.dir,
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        text(&o.stderr).contains("does not say it applies it"),
+        "{}",
+        show(&o)
+    );
+    assert!(!case.dir.join("config.json.orig").exists());
+    // Without a format, runc's own --version decides: linux.seccomp, enforced.
+    let o = moat(
+        &["oci-runtime", "--runtime", "runc", "run", &case.id],
+        &case.dir,
+        &[],
+    );
+    assert_eq!(
+        config(&case)["annotations"].get("run.oci.seccomp_bpf_data"),
+        None
+    );
+    assert!(text(&o.stdout).contains("Seccomp:\t2"), "{}", show(&o));
+}
+
+#[test]
+fn a_pods_own_seccomp_goes_through_the_node_rule() {
+    need_root!();
+    // Finding 4: a kubelet seccompProfile (RuntimeDefault, Localhost) skipped the proof, and
+    // crun loaded a pod's raw program.
+    let kubelet = bundle("runc", "kubelet", WORKLOAD, json!({}));
+    let mut c = config(&kubelet);
+    c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+    std::fs::write(kubelet.dir.join("config.json"), c.to_string()).unwrap();
+    let o = moat(
+        &["oci-runtime", "--runtime", "runc", "run", &kubelet.id],
+        &kubelet.dir,
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        text(&o.stderr).starts_with("moat: linux.seccomp: refused:"),
+        "{}",
+        show(&o)
+    );
+    let raw = bundle(
+        "crun",
+        "rawbpf",
+        WORKLOAD,
+        json!({"run.oci.seccomp_bpf_data": "BgAAAAAA/38="}),
+    );
+    let o = moat(
+        &["oci-runtime", "--runtime", "crun", "run", &raw.id],
+        &raw.dir,
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        text(&o.stderr).contains("only moat writes this annotation"),
+        "{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn an_enforce_rule_added_to_the_config_reaches_the_next_container() {
+    need_root!();
+    let node = node_file("enforce", "pod-policies = \"subset\"\n");
+    let env = [("MOAT_RUNTIME_CONFIG", node.as_path())];
+    let first = bundle("runc", "enf1", WORKLOAD, json!({}));
+    let o = moat(
+        &["oci-runtime", "--runtime", "runc", "run", &first.id],
+        &first.dir,
+        &env,
+    );
+    assert!(text(&o.stdout).contains("mkdir rc=0"), "{}", show(&o));
+    // One edit of the node file: the next container gets the rule, no restart of anything.
+    std::fs::write(
+        &node,
+        "pod-policies = \"subset\"\nenforce = [\"deny mkdir mkdirat\"]\n",
+    )
+    .unwrap();
+    let second = bundle(
+        "runc",
+        "enf2",
+        WORKLOAD,
+        json!({"moat.dev/policy": "allow mkdir mkdirat"}),
+    );
+    let o = moat(
+        &["oci-runtime", "--runtime", "runc", "run", &second.id],
+        &second.dir,
+        &env,
+    );
+    // The pod's `allow mkdir` is no looser than the default, but enforce comes after it.
+    assert_enforced(&o);
+    let _ = std::fs::remove_file(&node);
+}
+
+#[test]
+fn state_commands_reach_the_runtime_that_created_the_container() {
+    need_root!();
+    // Finding 6: with a broken runtime.toml, runc's `delete -f` removed crun's state while the
+    // container kept running. crun runs in a private mount namespace with a pure cgroup2 mount
+    // (it refuses this machine's hybrid layout; the host's mounts are not changed).
+    let case = bundle("crun", "state", "sleep 1000", json!({}));
+    let states = std::env::temp_dir().join(format!("moat-test-{}-states", std::process::id()));
+    let broken = node_file("broken", "pod-policies = \"loose\"\n");
+    let m = format!("MOAT_STATE_DIR={} {MOAT} oci-runtime", states.display());
+    let id = &case.id;
+    let o = in_cgroup2(&format!(
+        "{m} --runtime crun --cgroup-manager=disabled create --bundle {dir} {id} </dev/null >/dev/null 2>&1; echo \"create=$?\"
+export MOAT_RUNTIME=runc MOAT_RUNTIME_CONFIG={broken}
+{m} --cgroup-manager=disabled state {id} | grep -o '\"status\": *\"[a-z]*\"'
+{m} --cgroup-manager=disabled delete --force {id}; echo \"delete=$?\"
+crun --cgroup-manager=disabled state {id} >/dev/null 2>&1; echo \"crun state after delete=$?\"",
+        dir = case.dir.display(),
+        broken = broken.display(),
+    ));
+    let got: Vec<String> = text(&o.stdout).lines().map(str::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "create=0",
+            "\"status\": \"created\"",
+            "delete=0",
+            "crun state after delete=1"
+        ],
+        "{}",
+        show(&o)
+    );
+    let _ = std::fs::remove_file(&broken);
+    let _ = std::fs::remove_dir_all(&states);
 }

@@ -221,7 +221,13 @@ const CASES: &[Case] = &[
         "unknown built-in profile \"containr\"",
     ),
     case("use \"base.moat\n", "1:5", "unterminated string"),
-    case("deny openat;\n", "1:12", "unexpected character ';'"),
+    // `;` separates statements: the position counts from the line, not from the statement.
+    case("deny openat; frob\n", "1:14", "unknown statement \"frob\""),
+    case(
+        "deny ;\n",
+        "1:6",
+        "a rule needs at least one syscall name or @group",
+    ),
     case(
         "default allow deny\n",
         "1:15",

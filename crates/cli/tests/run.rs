@@ -273,6 +273,40 @@ fn each_action_has_its_documented_effect() {
     assert_eq!(stdout(&out), "main thread alive\n");
 }
 
+/// `moat run` stops collecting audit records at a marker it sends after the program exits,
+/// not after a fixed wait: a kill and a trap in a grandchild, the last calls before the program
+/// exits, are still reported with their deciding lines, run after run.
+#[test]
+fn refusals_right_before_exit_are_reported_every_time() {
+    let p = probe();
+    let script = format!("{p} keyctl; {p} bpf & wait; exit 3");
+    for run in 0..10 {
+        let out = moat(&[
+            "run",
+            "-e",
+            "kill keyctl",
+            "-e",
+            "trap bpf",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        assert_eq!(code(&out), 3, "{}", stderr(&out));
+        let err = stderr(&out);
+        if err.contains("not readable") {
+            assert!(std::env::var_os("CI").is_none(), "{err}");
+            return;
+        }
+        for want in [
+            "x86_64 keyctl killed the process (1 call): kill (process) by -e:2: kill keyctl",
+            "x86_64 bpf trapped (SIGSYS) (1 call): trap by -e:3: trap bpf",
+        ] {
+            assert!(err.contains(want), "run {run}: {err}");
+        }
+    }
+}
+
 #[test]
 fn children_and_exec_d_programs_inherit_the_filter() {
     let p = probe();

@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use moat_bpf::Program;
 use moat_bpf::builder::{BuildError, Builder, JumpOp, Label};
-use moat_bpf::consts::{OFFSET_ARCH, OFFSET_NR, offset_arg_lo};
+use moat_bpf::consts::{OFFSET_ARCH, OFFSET_NR};
+use moat_bpf::{ByteOrder, Program};
 use moat_policy::{Action, Cmp, CmpOp, Cond, Location, Lowered, LoweredAbi, Width};
 use moat_syscalls::Arch;
 
@@ -38,7 +38,7 @@ impl Hasher for Fnv {
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 /// Where a syscall number leads: straight to a return, or into an argument-check block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Target {
     Ret(Action),
     Block(usize),
@@ -48,6 +48,8 @@ pub(crate) enum Target {
 #[derive(Clone, Debug)]
 struct Block {
     cond: Cond,
+    /// The layout of the ABI the block serves: it decides which word holds which half.
+    order: ByteOrder,
     action: Action,
     next: Target,
     rule: usize,
@@ -62,7 +64,12 @@ struct Blocks {
 
 impl Blocks {
     /// The target implementing "the last rule whose condition holds decides, else `fallback`".
-    fn chain(&mut self, rules: &[moat_policy::LoweredRule], default: Action) -> Target {
+    fn chain(
+        &mut self,
+        rules: &[moat_policy::LoweredRule],
+        default: Action,
+        order: ByteOrder,
+    ) -> Target {
         // Rules before the last unconditional one never decide.
         let (fallback, live) = match rules.iter().rposition(|r| r.cond == Cond::True) {
             None => (default, rules),
@@ -83,12 +90,14 @@ impl Blocks {
             if next == Target::Ret(r.action) {
                 continue;
             }
-            let key = format!("{cond:?}|{:?}|{next:?}", r.action);
+            // The byte order is part of the key: the same condition reads other words on s390x.
+            let key = format!("{cond:?}|{:?}|{next:?}|{order:?}", r.action);
             let id = match self.index.get(&key) {
                 Some(&id) => id,
                 None => {
                     self.blocks.push(Block {
                         cond,
+                        order,
                         action: r.action,
                         next,
                         rule: r.rule,
@@ -356,18 +365,18 @@ impl Emitter {
     }
 
     /// Emits `cond`, jumping to `t` when it holds and to `f` otherwise.
-    fn cond(&mut self, c: &Cond, t: Label, f: Label) {
+    fn cond(&mut self, c: &Cond, order: ByteOrder, t: Label, f: Label) {
         match c {
             Cond::True => self.goto(t),
             Cond::False => self.goto(f),
-            Cond::Cmp(cmp) => self.cmp(cmp, t, f),
+            Cond::Cmp(cmp) => self.cmp(cmp, order, t, f),
             Cond::And(parts) => {
                 for (i, p) in parts.iter().enumerate() {
                     if i + 1 == parts.len() {
-                        self.cond(p, t, f);
+                        self.cond(p, order, t, f);
                     } else {
                         let next = self.b.label();
-                        self.cond(p, next, f);
+                        self.cond(p, order, next, f);
                         if !self.reached(next) {
                             return;
                         }
@@ -378,10 +387,10 @@ impl Emitter {
             Cond::Or(parts) => {
                 for (i, p) in parts.iter().enumerate() {
                     if i + 1 == parts.len() {
-                        self.cond(p, t, f);
+                        self.cond(p, order, t, f);
                     } else {
                         let next = self.b.label();
-                        self.cond(p, t, next);
+                        self.cond(p, order, t, next);
                         if !self.reached(next) {
                             return;
                         }
@@ -389,7 +398,7 @@ impl Emitter {
                     }
                 }
             }
-            Cond::Not(inner) => self.cond(inner, f, t),
+            Cond::Not(inner) => self.cond(inner, order, f, t),
         }
     }
 
@@ -408,8 +417,8 @@ impl Emitter {
     }
 
     /// One comparison from the lowering (already folded: its outcome depends on the argument).
-    fn cmp(&mut self, c: &Cmp, t: Label, f: Label) {
-        let lo = offset_arg_lo(c.arg);
+    fn cmp(&mut self, c: &Cmp, order: ByteOrder, t: Label, f: Label) {
+        let (lo, hi) = (order.arg_lo(c.arg), order.arg_hi(c.arg));
         match c.width {
             // The kernel ignores the upper half of a 32-bit parameter (it is not even
             // zero-extended on every ABI: x86_64 passes whatever the register held, see
@@ -420,14 +429,13 @@ impl Emitter {
                 let (_, v) = halves(c.value);
                 self.word(lo, m, c.op, v, t, f);
             }
-            Width::U64 => self.cmp64(lo, c, t, f),
+            Width::U64 => self.cmp64(lo, hi, c, t, f),
         }
     }
 
     /// A 64-bit comparison from two 32-bit ones: the high word decides unless it is equal, then
-    /// the low word decides. `seccomp_data.args` is little-endian here: low word at `lo`.
-    fn cmp64(&mut self, lo: u32, c: &Cmp, t: Label, f: Label) {
-        let hi = lo + 4;
+    /// the low word decides. `lo` and `hi` are the words' offsets in the ABI's layout.
+    fn cmp64(&mut self, lo: u32, hi: u32, c: &Cmp, t: Label, f: Label) {
         let (mh, ml) = halves(c.mask);
         let (vh, vl) = halves(c.value);
         // What the low word alone decides once the high words are equal.
@@ -555,7 +563,10 @@ fn segments(
                         let w = weights.map_or(1, |w| {
                             1 + abi.arch.by_nr(start).map_or(0, |s| w.count(s.name))
                         });
-                        (blocks.chain(rules, abi.default), w)
+                        (
+                            blocks.chain(rules, abi.default, ByteOrder::of_audit_arch(audit)),
+                            w,
+                        )
                     }
                 }
             }
@@ -594,9 +605,10 @@ pub(crate) fn emit(
 
     let mut e = Emitter::new();
     let block_labels: Vec<Label> = (0..blocks.blocks.len()).map(|_| e.b.label()).collect();
-    let mut rets: BTreeMap<Action, Label> = BTreeMap::new();
+    // Keyed by the return value, so the returns come out in SECCOMP_RET_* order.
+    let mut rets: BTreeMap<u32, Label> = BTreeMap::new();
     let mut target = |e: &mut Emitter, t: Target| match t {
-        Target::Ret(a) => *rets.entry(a).or_insert_with(|| e.b.label()),
+        Target::Ret(a) => *rets.entry(a.to_ret()).or_insert_with(|| e.b.label()),
         Target::Block(i) => block_labels[i],
     };
 
@@ -665,17 +677,17 @@ pub(crate) fn emit(
         e.bind(block_labels[id]);
         let t = target(&mut e, Target::Ret(blk.action));
         let f = target(&mut e, blk.next);
-        e.cond(&blk.cond, t, f);
+        e.cond(&blk.cond, blk.order, t, f);
         *per_rule.entry(blk.rule).or_default() += e.b.len() - before;
     }
 
     // 4. One return per distinct action.
-    for (action, label) in rets {
+    for (ret, label) in rets {
         if !e.reached(label) {
             continue;
         }
         e.bind(label);
-        e.ret(action.to_ret());
+        e.ret(ret);
     }
 
     let dispatch = plans

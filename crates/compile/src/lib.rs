@@ -21,8 +21,12 @@
 //! 5.11+) serves it without running the filter. [`report`] measures what the program costs.
 //!
 //! What it does not do: it does not parse policies (`moat-policy`), install filters (`moat-sys`)
-//! or export other formats (`moat-export`). Data layout is little-endian (the low word of an
-//! argument at `16 + 8 * i`); big-endian s390x is not modelled (see `moat-bpf`).
+//! or export other formats (`moat-export`).
+//!
+//! Byte order: argument words are read in the layout of each ABI ([`moat_bpf::ByteOrder`]): the
+//! low word of an argument at `16 + 8 * i` on little-endian ABIs, at `16 + 8 * i + 4` on s390x.
+//! The program itself is the same instructions for every ABI; [`Compiled::byte_order`] says in
+//! which order its raw bytes must be written for the kernels it targets.
 
 #![deny(missing_docs)]
 
@@ -31,8 +35,8 @@ mod layout;
 pub mod report;
 mod weights;
 
-use moat_bpf::Program;
 use moat_bpf::builder::BuildError;
+use moat_bpf::{ByteOrder, Program};
 use moat_policy::{Context, Location, LowerError, Lowered, Policy};
 use moat_syscalls::Arch;
 
@@ -96,6 +100,38 @@ pub enum CompileError {
     /// The builder rejected the layout (a bug in this crate).
     #[error("internal error: {0}")]
     Build(BuildError),
+}
+
+/// The program targets ABIs of both byte orders: no one encoding of its raw bytes loads on all
+/// of them (an s390x kernel reads `struct sock_filter` big-endian, the others little-endian).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the program targets big-endian {big} and little-endian {little}: its raw bytes cannot be loaded by both kernels; compile them separately (`arch {big}` / `--arch`) or choose an order with --byte-order"
+)]
+pub struct MixedByteOrder {
+    /// A big-endian ABI it targets.
+    pub big: Arch,
+    /// A little-endian ABI it targets.
+    pub little: Arch,
+}
+
+impl Compiled {
+    /// The byte order of the kernels the program targets: that of every ABI it accepts
+    /// (little-endian when it accepts none).
+    pub fn byte_order(&self) -> Result<ByteOrder, MixedByteOrder> {
+        let of = |o| {
+            self.lowered
+                .abis
+                .iter()
+                .map(|a| a.arch)
+                .find(|&a| ByteOrder::of(a) == o)
+        };
+        match (of(ByteOrder::Big), of(ByteOrder::Little)) {
+            (Some(big), Some(little)) => Err(MixedByteOrder { big, little }),
+            (Some(_), None) => Ok(ByteOrder::Big),
+            _ => Ok(ByteOrder::Little),
+        }
+    }
 }
 
 /// Compiles `policy` for the ABIs it accepts.

@@ -198,3 +198,46 @@ fn sixty_four_bit_comparisons_order_both_halves() {
         }
     }
 }
+
+/// s390x is big-endian: the high word of `args[i]` is at `16 + 8 * i`, the low word at
+/// `16 + 8 * i + 4` (offsets by hand from `struct seccomp_data`). A 64-bit comparison of bpf's
+/// `attr` (argument 1) loads 24 then 28; a 32-bit one (`kill`'s signal, argument 1) loads only
+/// the low word, 28. The same policy on x86_64 loads 28 then 24, and 24.
+#[test]
+fn s390x_argument_conditions_load_big_endian_words() {
+    let loads = |arch: &str, rule: &str| -> Vec<u32> {
+        let text = format!("default allow\narch {arch}\n{rule}\n");
+        let p = Policy::parse(&text, "t.moat").unwrap();
+        let c = compile(&p, &Options::default()).unwrap();
+        // The emulator, with the layout picked from `arch`, agrees with the evaluator.
+        common::check(&p, &Context::default(), &Options::default()).unwrap();
+        c.program
+            .insns()
+            .iter()
+            .filter(|i| i.code == 0x20 && i.k >= 16)
+            .map(|i| i.k)
+            .collect()
+    };
+    assert_eq!(loads("s390x", "deny bpf if arg1 > 0x100000005"), [24, 28]);
+    assert_eq!(loads("s390x", "deny kill if arg1 == 9"), [28]);
+    assert_eq!(loads("x86_64", "deny bpf if arg1 > 0x100000005"), [28, 24]);
+    assert_eq!(loads("x86_64", "deny kill if arg1 == 9"), [24]);
+    // Both ABIs in one program: each ABI's block reads its own layout, none is shared.
+    let p = Policy::parse(
+        "default allow\narch x86_64 s390x\ndeny kill if arg1 == 9\n",
+        "t.moat",
+    )
+    .unwrap();
+    let c = compile(&p, &Options::default()).unwrap();
+    let mut ks: Vec<u32> = c
+        .program
+        .insns()
+        .iter()
+        .filter(|i| i.code == 0x20 && i.k >= 16)
+        .map(|i| i.k)
+        .collect();
+    ks.sort_unstable();
+    assert_eq!(ks, [24, 28]);
+    assert!(c.byte_order().is_err());
+    common::check(&p, &Context::default(), &Options::default()).unwrap();
+}

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use moat_bpf::consts::action_only;
 use moat_policy::model::Guard;
 use moat_policy::{Action, CmpOp, Cond, Context, Policy, Width};
 use moat_syscalls::{Arch, KernelVersion};
@@ -260,10 +261,15 @@ impl Decision {
         Decision { rules, fallback }
     }
 
-    pub(crate) fn actions(&self) -> BTreeSet<Action> {
-        let mut s: BTreeSet<Action> = self.rules.iter().map(|(_, a)| *a).collect();
-        s.insert(self.fallback);
-        s
+    /// Every action the decision reaches, each once, in the order written (the fallback last).
+    pub(crate) fn actions(&self) -> Vec<Action> {
+        let mut v: Vec<Action> = Vec::new();
+        for a in self.rules.iter().map(|(_, a)| *a).chain([self.fallback]) {
+            if !v.contains(&a) {
+                v.push(a);
+            }
+        }
+        v
     }
 
     /// The condition under which the decision is `a`.
@@ -291,20 +297,6 @@ impl Decision {
             parts.push(Cond::and(conj));
         }
         Cond::or(parts)
-    }
-}
-
-/// How restrictive an action is: higher stops more.
-pub(crate) fn rank(a: Action) -> u8 {
-    match a {
-        Action::Allow => 0,
-        Action::Log => 1,
-        Action::Notify => 2,
-        Action::Trace(_) => 3,
-        Action::Errno(_) => 4,
-        Action::Trap(_) => 5,
-        Action::KillThread => 6,
-        Action::KillProcess => 7,
     }
 }
 
@@ -712,7 +704,7 @@ fn world(policy: &Policy, ctx: &Context) -> Result<World, ExportError> {
         losses.push(Loss(format!(
             "numbers moat does not know get the default action ({}) instead of `unknown {unknown}`: the format has one action for both{}",
             oci_default,
-            if rank(oci_default) >= rank(unknown) { " (stricter)" } else { "" }
+            if oci_default.no_looser_than(unknown) { " (no looser)" } else { "" }
         )));
     }
     let badarch = lowered.badarch;
@@ -737,11 +729,8 @@ fn world(policy: &Policy, ctx: &Context) -> Result<World, ExportError> {
         let mut decision = d.clone();
         if !differs.is_empty() {
             // The format cannot tell ABIs apart: the most restrictive action any ABI reaches.
-            let worst = abis
-                .iter()
-                .flat_map(|(_, o)| o.actions())
-                .max_by_key(|a| rank(*a))
-                .unwrap_or(default);
+            let worst =
+                Action::strictest(abis.iter().flat_map(|(_, o)| o.actions())).unwrap_or(default);
             losses.push(Loss(format!(
                 "{name}: the policy treats it differently on {} than on {arch0}; the format cannot tell ABIs apart, so it gets `{worst}` everywhere",
                 differs.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
@@ -791,7 +780,9 @@ fn world(policy: &Policy, ctx: &Context) -> Result<World, ExportError> {
                 moat_syscalls::Multiplexer::Socketcall => "socketcall",
                 moat_syscalls::Multiplexer::Ipc => "ipc",
             };
-            let actions: BTreeSet<Action> = es.iter().map(|(a, _)| *a).collect();
+            let mut actions: Vec<Action> = es.iter().map(|(a, _)| *a).collect();
+            actions.sort_by_key(|a| a.to_ret());
+            actions.dedup();
             let sub = per_name
                 .get(mux)
                 .and_then(|v| v.iter().find(|(a, _)| *a == abi.arch))
@@ -1091,11 +1082,7 @@ fn name_entries(
             Some(r) if !r.is_empty() => out.push((a, r)),
             Some(_) => {}
             None => {
-                let worst = d
-                    .actions()
-                    .into_iter()
-                    .max_by_key(|a| rank(*a))
-                    .unwrap_or(default);
+                let worst = Action::strictest(d.actions()).unwrap_or(default);
                 losses.push(Loss(format!(
                     "{name}: its argument conditions need more than one comparison per argument or too many rules; it gets `{worst}` for every call"
                 )));
@@ -1175,7 +1162,9 @@ impl PartialOrd for ScmpActionKey {
 
 impl Ord for ScmpActionKey {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (rank(self.0), self.0.to_ret()).cmp(&(rank(other.0), other.0.to_ret()))
+        // Allowing actions first, then in the kernel's precedence of stacked filters.
+        let k = |a: Action| (std::cmp::Reverse(action_only(a.to_ret())), a.to_ret());
+        k(self.0).cmp(&k(other.0))
     }
 }
 

@@ -27,12 +27,66 @@ use moat_syscalls::{self as sc, Arch};
 use crate::error::{Error, JsonPath};
 use crate::seccomp::{Entry, ScmpAction, ScmpOp, Seccomp};
 
+/// The OCI runtime whose reading of a profile an import reproduces, where runtimes differ.
+///
+/// runc, crun and youki all build the filter with libseccomp and agree on: names libseccomp
+/// cannot resolve are skipped, a rule whose action equals the default is skipped, two
+/// comparisons of one argument index become one rule each (ORed), `SCMP_ACT_KILL` is
+/// kill-thread, the native ABI is always in the filter. They differ on:
+/// - `errnoRet`/`defaultErrnoRet` with an action that carries no errno (`SCMP_ACT_KILL` with
+///   `errnoRet: 1`): runc and youki ignore it, crun refuses the profile;
+/// - numbers above the profile's largest: runc answers them `ENOSYS` (its `patchbpf` stub, when
+///   the default action is not allow, log or trace); crun and youki give them the default
+///   action. moat's import gives them the default action (`unknown` in the text) for every
+///   runtime.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Runtime {
+    /// runc (`libcontainer/seccomp`), the default.
+    #[default]
+    Runc,
+    /// crun (`src/libcrun/seccomp.c`).
+    Crun,
+    /// youki (`libcontainer/src/seccomp`).
+    Youki,
+}
+
+impl Runtime {
+    /// The runtime's command name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Runc => "runc",
+            Runtime::Crun => "crun",
+            Runtime::Youki => "youki",
+        }
+    }
+}
+
+impl std::str::FromStr for Runtime {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "runc" => Ok(Runtime::Runc),
+            "crun" => Ok(Runtime::Crun),
+            "youki" => Ok(Runtime::Youki),
+            _ => Err(format!(
+                "unknown runtime \"{s}\" (expected runc, crun or youki)"
+            )),
+        }
+    }
+}
+
 /// How to import.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
-    /// Skip syscall names moat does not know, with a warning (runc skips names libseccomp does
-    /// not know); by default they are an error.
+    /// Skip syscall names nobody knows, with a warning; by default they are an error. Names
+    /// libseccomp knows only on ABIs moat has no table for (`syscall`, `cachectl`: mips) are
+    /// always skipped with a note, as the runtimes skip them.
     pub allow_unknown_names: bool,
+    /// The runtime whose reading is reproduced where runtimes differ.
+    pub runtime: Runtime,
+    /// Which `SeccompProfile` of a file with several (`metadata.name`); `FILE#name` sets it.
+    pub profile: Option<String>,
     /// The host whose `archMap` entry gives the accepted ABIs (default: the native ABI).
     pub host: Option<Arch>,
     /// Accept exactly these ABIs instead of the profile's `architectures`/`archMap`.
@@ -61,13 +115,13 @@ pub fn action(
     path: &JsonPath,
     field: &str,
 ) -> Result<Action, Error> {
-    let data = |max: u32| -> Result<u16, Error> {
+    let data = |max: u32, why: &str| -> Result<u16, Error> {
         let v = errno_ret.unwrap_or(1);
         if v > max {
             return Err(Error::input(
                 origin,
                 &path.key(field),
-                format!("{v} is above {max}"),
+                format!("{v} is above {max}{why}"),
             ));
         }
         u16::try_from(v)
@@ -77,8 +131,13 @@ pub fn action(
         ScmpAction::Kill | ScmpAction::KillThread => Action::KillThread,
         ScmpAction::KillProcess => Action::KillProcess,
         ScmpAction::Trap => Action::Trap(0),
-        ScmpAction::Errno => Action::Errno(data(u32::from(moat_policy::MAX_ERRNO))?),
-        ScmpAction::Trace => Action::Trace(data(u32::from(u16::MAX))?),
+        // libseccomp (`sys_chk_seccomp_action`) accepts SCMP_ACT_ERRNO data below MAX_ERRNO
+        // (4095) only; every runtime then refuses the profile.
+        ScmpAction::Errno => Action::Errno(data(
+            u32::from(moat_policy::MAX_ERRNO) - 1,
+            ": libseccomp refuses errno values from 4095 (MAX_ERRNO) on",
+        )?),
+        ScmpAction::Trace => Action::Trace(data(u32::from(u16::MAX), "")?),
         ScmpAction::Allow => Action::Allow,
         ScmpAction::Log => Action::Log,
         ScmpAction::Notify => Action::Notify,
@@ -152,6 +211,19 @@ pub fn import(
     opts: &Options,
 ) -> Result<Imported, Error> {
     let mut warnings = Vec::new();
+    if opts.runtime == Runtime::Crun
+        && s.default_errno_ret.is_some()
+        && !matches!(s.default_action, ScmpAction::Errno | ScmpAction::Trace)
+    {
+        return Err(Error::input(
+            origin,
+            &root.key("defaultErrnoRet"),
+            format!(
+                "crun refuses an errno value for {}",
+                s.default_action.token()
+            ),
+        ));
+    }
     let default = action(
         s.default_action,
         s.default_errno_ret,
@@ -178,6 +250,16 @@ pub fn import(
                     ));
                 }
             }
+        }
+        // The runtimes start from libseccomp's filter, which holds the native ABI, and only add
+        // the listed ones (runc `InitSeccomp`, crun, youki): the native ABI is always accepted.
+        if !v.contains(&host) {
+            warnings.push(format!(
+                "{origin}: {}: {} is accepted too: libseccomp always keeps the native ABI in the filter",
+                root.key("architectures"),
+                host.name()
+            ));
+            v.insert(0, host);
         }
         v
     } else if !s.arch_map.is_empty() {
@@ -219,7 +301,8 @@ pub fn import(
             .path
             .clone()
             .unwrap_or_else(|| root.key("syscalls").index(i));
-        let Some(line) = entry_line(e, &path, origin, &arches, opts, &mut warnings)? else {
+        let Some(line) = entry_line(e, &path, origin, &arches, opts, default, &mut warnings)?
+        else {
             continue;
         };
         if line.cond.is_some() {
@@ -291,6 +374,10 @@ pub fn import(
         })
         .collect();
     conditional.extend(mux_lines);
+    // libseccomp keeps the first unconditional rule of a syscall and ignores later ones
+    // (`db_rule_add`: an existing chain-less entry "is at least as large as the new entry");
+    // under moat's "last matching rule wins" they are written in reverse order.
+    unconditional.reverse();
     let ordered: Vec<Line> = conditional.into_iter().chain(unconditional).collect();
 
     // Names that exist on an accepted ABI.
@@ -555,15 +642,28 @@ fn entry_line(
     origin: &str,
     arches: &[Arch],
     opts: &Options,
+    default: Action,
     warnings: &mut Vec<String>,
 ) -> Result<Option<Line>, Error> {
     let act = action(e.action, e.errno_ret, origin, path, "errnoRet")?;
     if e.errno_ret.is_some() && !matches!(e.action, ScmpAction::Errno | ScmpAction::Trace) {
+        if opts.runtime == Runtime::Crun {
+            return Err(Error::input(
+                origin,
+                &path.key("errnoRet"),
+                format!("crun refuses an errno value for {}", e.action.token()),
+            ));
+        }
         warnings.push(format!(
             "{origin}: {}: errnoRet is ignored for {}",
             path.key("errnoRet"),
             e.action.token()
         ));
+    }
+    // runc, crun and youki skip a rule whose action equals the default (libseccomp would refuse
+    // it); it must not shadow a later rule for the same syscall either.
+    if act == default {
+        return Ok(None);
     }
     // Names.
     let mut names = Vec::new();
@@ -572,6 +672,11 @@ fn entry_line(
             if !names.contains(n) {
                 names.push(n.clone());
             }
+        } else if let Some(abis) = sc::foreign(n) {
+            warnings.push(format!(
+                "{origin}: {}: skipped syscall \"{n}\": it exists only on {abis}, which moat has no table for (the runtimes skip it too)",
+                path.key("names").index(i)
+            ));
         } else {
             let hint = sc::suggest(n)
                 .map(|s| format!(" (did you mean \"{s}\"?)"))

@@ -4,7 +4,8 @@
 //! - **Import** ([`load`], [`load_bytes`]): moat text, a Docker/moby or OCI `linux.seccomp` JSON
 //!   profile, a whole OCI `config.json` (its `linux.seccomp`, with `process.capabilities` resolving
 //!   capability guards), or a Kubernetes security-profiles-operator `SeccompProfile` (YAML or JSON,
-//!   v1 and v1beta1, several documents with `baseProfileName` resolved among them). The format is
+//!   v1 and v1beta1, several documents with `baseProfileName` resolved among them), or a systemd
+//!   unit file or drop-in ([`systemd::import`], systemd 252's `SystemCallFilter=` semantics). The format is
 //!   detected from the content. Foreign formats are translated into moat text
 //!   ([`Loaded::text`]) and parsed, so every command that reads a policy reads them all.
 //!   Problems are one line naming the file and the JSON path:
@@ -36,6 +37,8 @@
 mod error;
 mod export;
 mod import;
+pub mod minijail;
+mod names;
 pub mod seccomp;
 pub mod spo;
 pub mod systemd;
@@ -47,7 +50,7 @@ use serde_json::Value;
 
 pub use error::{Error, ExportError, JsonPath};
 pub use export::{Exported, Format, Loss, export, k8s_name, to_seccomp, to_seccomp_with};
-pub use import::{Imported, Options, arch_token, import, scmp_arch};
+pub use import::{Imported, Options, Runtime, arch_token, import, scmp_arch};
 pub use seccomp::Seccomp;
 
 /// The format an input was read as.
@@ -61,6 +64,10 @@ pub enum InputFormat {
     OciConfig,
     /// A security-profiles-operator `SeccompProfile`.
     Spo,
+    /// A systemd unit file or drop-in (`SystemCallFilter=` and friends).
+    Systemd,
+    /// A minijail `.policy` file.
+    Minijail,
 }
 
 /// Settings a profile carries that have no meaning in the policy itself; an export to the same
@@ -108,6 +115,18 @@ pub fn load(spec: &str, opts: &Options) -> Result<Loaded, Error> {
         // Let the policy crate produce its "unknown profile" message.
         Policy::open(spec)?;
     }
+    // `FILE#name`: one SeccompProfile of a file holding several.
+    if let Some((file, name)) = spec.rsplit_once('#')
+        && !name.is_empty()
+        && !Path::new(spec).exists()
+        && Path::new(file).exists()
+    {
+        let o = Options {
+            profile: Some(name.to_string()),
+            ..opts.clone()
+        };
+        return load(file, &o);
+    }
     let bytes = std::fs::read(spec).map_err(|e| Error::Io {
         origin: spec.to_string(),
         message: e.to_string(),
@@ -123,17 +142,28 @@ pub fn load_bytes(bytes: &[u8], origin: &str, opts: &Options) -> Result<Loaded, 
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let trimmed = text.trim_start();
+    if systemd::sniff_header(text) {
+        return systemd::import(text, origin, opts);
+    }
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let v: Value = serde_json::from_str(text).map_err(|e| Error::Syntax {
+        let syntax = |e: serde_json::Error| Error::Syntax {
             origin: origin.to_string(),
             line: e.line(),
             col: e.column().max(1),
             message: json_message(&e),
-        })?;
+        };
+        serde_json::from_str::<seccomp::NoDuplicateKeys>(text).map_err(syntax)?;
+        let v: Value = serde_json::from_str(text).map_err(syntax)?;
         return from_json(&v, origin, opts);
     }
     if looks_like_yaml(text) {
         return spo::load_yaml(text, origin, opts);
+    }
+    if systemd::sniff(text) {
+        return systemd::import(text, origin, opts);
+    }
+    if origin.ends_with(".policy") || minijail::sniff(text) {
+        return minijail::import(text, origin, opts);
     }
     Ok(moat(Policy::parse(text, origin)?))
 }

@@ -233,32 +233,12 @@ pub struct Seccomp {
     pub listener_metadata: Option<String>,
 }
 
-/// Closest candidate by edit distance, for "did you mean".
+/// Closest candidate for "did you mean" ([`moat_syscalls::closest`]).
 pub(crate) fn closest<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let w = word.to_ascii_uppercase();
-    candidates
-        .into_iter()
-        .map(|c| (levenshtein(&w, &c.to_ascii_uppercase()), c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    moat_syscalls::closest(word, candidates)
 }
 
 fn suggestion(hint: Option<&str>) -> String {
@@ -389,6 +369,7 @@ pub(crate) fn kind(v: &Value) -> &'static str {
 const TOP: &[&str] = &[
     "defaultAction",
     "defaultErrnoRet",
+    "defaultErrno",
     "architectures",
     "archMap",
     "syscalls",
@@ -421,7 +402,12 @@ impl Seccomp {
                     Some(v) => r.u32(v, &p.key(key)).map(Some),
                 }
             };
-        let default_errno_ret = opt_u32("defaultErrnoRet", m, path)?;
+        let mut default_errno_ret = opt_u32("defaultErrnoRet", m, path)?;
+        // containers/common (Podman, Buildah) also reads an errno name, which wins over the
+        // number when both are given (its `getErrno`).
+        if let Some(n) = errno_name(&r, m.get("defaultErrno"), &path.key("defaultErrno"))? {
+            default_errno_ret = Some(n);
+        }
         let mut architectures = Vec::new();
         if let Some(a) = m.get("architectures").filter(|v| !v.is_null()) {
             let p = path.key("architectures");
@@ -594,7 +580,8 @@ fn entry(r: &Reader<'_>, v: &Value, path: &JsonPath) -> Result<Entry, Error> {
         m,
         path,
         &[
-            "names", "name", "action", "errnoRet", "args", "comment", "includes", "excludes",
+            "names", "name", "action", "errnoRet", "errno", "args", "comment", "includes",
+            "excludes",
         ],
     )?;
     let mut names = match m.get("names").filter(|v| !v.is_null()) {
@@ -625,10 +612,14 @@ fn entry(r: &Reader<'_>, v: &Value, path: &JsonPath) -> Result<Entry, Error> {
         Some(a) => r.action(a, &path.key("action"))?,
         None => return Err(r.err(path, "missing field \"action\"")),
     };
-    let errno_ret = match m.get("errnoRet") {
+    let mut errno_ret = match m.get("errnoRet") {
         None | Some(Value::Null) => None,
         Some(v) => Some(r.u32(v, &path.key("errnoRet"))?),
     };
+    // containers/common's per-rule `errno` name wins over `errnoRet`.
+    if let Some(n) = errno_name(r, m.get("errno"), &path.key("errno"))? {
+        errno_ret = Some(n);
+    }
     let mut args = Vec::new();
     if let Some(a) = m.get("args").filter(|v| !v.is_null()) {
         let p = path.key("args");
@@ -696,6 +687,50 @@ fn entry(r: &Reader<'_>, v: &Value, path: &JsonPath) -> Result<Entry, Error> {
     })
 }
 
+/// containers/common's `defaultErrno`/`errno`: an errno name (`"ENOSYS"`); empty means unset.
+fn errno_name(r: &Reader<'_>, v: Option<&Value>, path: &JsonPath) -> Result<Option<u32>, Error> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let s = r.string(v, path)?;
+    if s.is_empty() {
+        return Ok(None);
+    }
+    match moat_syscalls::errno(&s) {
+        Some(n) => Ok(Some(u32::from(n))),
+        None => {
+            let hint = closest(&s, ERRNO_HINTS.iter().copied());
+            Err(r.err(
+                path,
+                format!("unknown errno name \"{s}\"{}", suggestion(hint)),
+            ))
+        }
+    }
+}
+
+/// Errno names offered as suggestions for a misspelt one.
+const ERRNO_HINTS: &[&str] = &[
+    "EPERM",
+    "ENOENT",
+    "EINTR",
+    "EIO",
+    "EBADF",
+    "EAGAIN",
+    "ENOMEM",
+    "EACCES",
+    "EFAULT",
+    "EBUSY",
+    "EEXIST",
+    "EINVAL",
+    "ENOSPC",
+    "EROFS",
+    "ENOSYS",
+    "ENOTSUP",
+    "EOPNOTSUPP",
+    "ENODEV",
+    "ENXIO",
+];
+
 fn filter(r: &Reader<'_>, v: Option<&Value>, path: &JsonPath) -> Result<Filter, Error> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(Filter::default());
@@ -745,4 +780,63 @@ fn filter(r: &Reader<'_>, v: Option<&Value>, path: &JsonPath) -> Result<Filter, 
         arches,
         min_kernel,
     })
+}
+
+/// Refuses a JSON object that names a key twice. serde_json (like Go's encoding/json, which the
+/// runtimes use) would keep the last value silently; a profile that says two things about one
+/// field is refused instead.
+pub(crate) struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_none<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(self)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if !seen.insert(k.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key \"{k}\" (a runtime would keep only the last one)"
+                )));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(self)
+    }
 }

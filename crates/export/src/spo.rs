@@ -7,6 +7,82 @@ use crate::error::{Error, JsonPath};
 use crate::seccomp::{Reader, Seccomp};
 use crate::{InputFormat, Loaded, Options};
 
+/// The most nodes a YAML stream may expand to, aliases counted at their full size: a
+/// 540-byte "billion laughs" (aliases of aliases) would otherwise expand to gigabytes.
+pub const MAX_YAML_NODES: u64 = 200_000;
+/// The deepest a YAML stream may nest sequences and mappings (a profile needs 6).
+pub const MAX_YAML_DEPTH: usize = 64;
+
+/// Counts what the YAML loader would build before it builds it.
+#[derive(Default)]
+struct Budget {
+    /// Node count of each anchored node, by anchor id.
+    sizes: std::collections::HashMap<usize, u64>,
+    /// Open collections: their anchor and the count when they started.
+    open: Vec<(usize, u64)>,
+    count: u64,
+    over: Option<(yaml_rust2::scanner::Marker, String)>,
+}
+
+impl yaml_rust2::parser::MarkedEventReceiver for Budget {
+    fn on_event(&mut self, ev: yaml_rust2::Event, mark: yaml_rust2::scanner::Marker) {
+        use yaml_rust2::Event;
+        if self.over.is_some() {
+            return;
+        }
+        match ev {
+            Event::Scalar(_, _, anchor, _) => {
+                self.count += 1;
+                if anchor > 0 {
+                    self.sizes.insert(anchor, 1);
+                }
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                self.open.push((anchor, self.count));
+                self.count += 1;
+                if self.open.len() > MAX_YAML_DEPTH {
+                    self.over = Some((mark, format!("nested deeper than {MAX_YAML_DEPTH} levels")));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((anchor, start)) = self.open.pop()
+                    && anchor > 0
+                {
+                    self.sizes.insert(anchor, self.count - start);
+                }
+            }
+            Event::Alias(id) => {
+                self.count = self
+                    .count
+                    .saturating_add(self.sizes.get(&id).copied().unwrap_or(1));
+            }
+            _ => {}
+        }
+        if self.count > MAX_YAML_NODES && self.over.is_none() {
+            self.over = Some((
+                mark,
+                format!("expands to more than {MAX_YAML_NODES} nodes (aliases of aliases?)"),
+            ));
+        }
+    }
+}
+
+/// Refuses a YAML stream whose aliases expand past [`MAX_YAML_NODES`] or that nests past
+/// [`MAX_YAML_DEPTH`], before anything is expanded. Syntax errors are left to the loader.
+fn check_budget(text: &str, origin: &str) -> Result<(), Error> {
+    let mut budget = Budget::default();
+    let _ = yaml_rust2::parser::Parser::new_from_str(text).load(&mut budget, true);
+    match budget.over {
+        None => Ok(()),
+        Some((mark, message)) => Err(Error::Syntax {
+            origin: origin.to_string(),
+            line: mark.line().max(1),
+            col: mark.col() + 1,
+            message,
+        }),
+    }
+}
+
 /// The API group of security-profiles-operator.
 pub const GROUP: &str = "security-profiles-operator.x-k8s.io";
 /// The versions the CRD serves.
@@ -17,6 +93,7 @@ pub const VERSIONS: &[&str] = &["v1", "v1beta1"];
 /// Errors name the line and column of a syntax error, or the path of a value JSON cannot hold
 /// (aliases, non-string keys).
 pub fn documents(text: &str, origin: &str) -> Result<Vec<Value>, Error> {
+    check_budget(text, origin)?;
     let docs = YamlLoader::load_from_str(text).map_err(|e| Error::Syntax {
         origin: origin.to_string(),
         line: e.marker().line().max(1),
@@ -228,6 +305,25 @@ pub(crate) fn load_documents(
     let tops: Vec<usize> = (0..parsed.len())
         .filter(|i| !is_base(&parsed[*i]))
         .collect();
+    let names = || {
+        parsed
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(want) = &opts.profile {
+        let Some(i) = parsed.iter().position(|d| d.name == *want) else {
+            return Err(r.err(
+                &JsonPath::root(),
+                format!(
+                    "no SeccompProfile named \"{want}\" in this file (it has: {})",
+                    names()
+                ),
+            ));
+        };
+        return load_one(&parsed, i, origin, opts);
+    }
     let top = match tops.as_slice() {
         [one] => *one,
         [] => {
@@ -241,12 +337,18 @@ pub(crate) fn load_documents(
             return Err(r.err(
                 &JsonPath::root(),
                 format!(
-                    "several independent SeccompProfiles ({}); keep one per file or join them with baseProfileName",
+                    "several independent SeccompProfiles ({}); pick one with FILE#NAME or --profile-name NAME",
                     names.join(", ")
                 ),
             ));
         }
     };
+    load_one(&parsed, top, origin, opts)
+}
+
+/// The profile `top` with its base chain.
+fn load_one(parsed: &[Doc<'_>], top: usize, origin: &str, opts: &Options) -> Result<Loaded, Error> {
+    let r = Reader { origin };
     // Union the base chain into the top profile: base entries first, then the profile's own.
     let mut chain = vec![top];
     let mut cur = top;

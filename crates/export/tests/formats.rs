@@ -2,11 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
-
-use moat_export::systemd::Unit;
 use moat_export::{Format, InputFormat, Options, export, load, load_bytes};
-use moat_policy::{Action, CapSet, Cond, Context, Policy};
+use moat_policy::{Action, CapSet, Context, Policy};
 use moat_syscalls::Arch;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
@@ -127,106 +124,6 @@ fn spo_export_reads_back_with_the_same_verdicts() {
             "{name}"
         );
     }
-}
-
-/// Per name, every action the policy can give it on any accepted ABI.
-fn outcomes(
-    p: &Policy,
-    ctx: &Context,
-) -> std::collections::BTreeMap<&'static str, BTreeSet<Action>> {
-    let lowered = p.lower(ctx).unwrap();
-    let mut out: std::collections::BTreeMap<&'static str, BTreeSet<Action>> = Default::default();
-    for abi in &lowered.abis {
-        for sc in abi.arch.syscalls() {
-            let set = out.entry(sc.name).or_default();
-            match abi.syscalls.get(&sc.nr) {
-                None => {
-                    set.insert(abi.unknown);
-                }
-                Some(rules) => {
-                    let last_true = rules.iter().rposition(|r| r.cond == Cond::True);
-                    let live = &rules[last_true.unwrap_or(0)..];
-                    set.extend(live.iter().map(|r| r.action));
-                    if last_true.is_none() {
-                        set.insert(abi.default);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-#[test]
-fn systemd_output_parses_back_and_the_loss_report_lists_exactly_what_is_dropped() {
-    for profile in ["container", "strict", "docker"] {
-        let l = load(profile, &Options::default()).unwrap();
-        let ctx = Context {
-            caps: Some(CapSet::docker_default()),
-            kernel: None,
-        };
-        let out = export(&l, Format::Systemd, &ctx, profile).unwrap();
-        let unit = Unit::parse(&out.text()).unwrap();
-        assert!(!unit.architectures.is_empty());
-        let lossy: BTreeSet<String> = out
-            .losses
-            .iter()
-            .filter_map(|l| l.0.split_once(": ").map(|(n, _)| n.to_string()))
-            .collect();
-        for (name, acts) in outcomes(&l.policy, &ctx) {
-            let got = unit.verdict(name);
-            let exact = acts.len() == 1 && acts.contains(&got);
-            if exact {
-                assert!(
-                    !lossy.contains(name),
-                    "{profile}: {name} is exact but reported lost"
-                );
-            } else {
-                assert!(
-                    lossy.contains(name),
-                    "{profile}: {name}: {acts:?} became {got:?} without a loss line"
-                );
-                // Erring on the side of refusing: a call some outcome refuses stays refused.
-                if acts.iter().any(|a| !a.runs_call()) {
-                    assert!(
-                        !got.runs_call(),
-                        "{profile}: {name}: {acts:?} became {got:?}"
-                    );
-                }
-            }
-        }
-    }
-}
-
-#[test]
-fn systemd_deny_list_for_a_permissive_policy() {
-    let l = load_bytes(
-        b"default allow\nunknown allow\narch x86_64\ndeny mkdir\nerrno ENOSYS clone3\nkill kexec_load\nlog ptrace\ndeny socket if domain == AF_VSOCK\n",
-        "p.moat",
-        &Options::default(),
-    )
-    .unwrap();
-    let out = export(&l, Format::Systemd, &Context::default(), "p").unwrap();
-    let text = out.text();
-    assert!(text.contains("SystemCallFilter=~"), "{text}");
-    let unit = Unit::parse(&text).unwrap();
-    assert!(!unit.allow_list);
-    assert_eq!(unit.verdict("mkdir"), Action::DENY);
-    assert_eq!(unit.verdict("clone3"), Action::Errno(38));
-    assert_eq!(unit.verdict("kexec_load"), Action::KillProcess);
-    assert_eq!(unit.verdict("ptrace"), Action::Log);
-    assert_eq!(unit.verdict("read"), Action::Allow);
-    // The argument condition is dropped: the whole call is refused, and the report says so.
-    assert_eq!(unit.verdict("socket"), Action::DENY);
-    assert_eq!(out.losses.len(), 1, "{:?}", out.losses);
-    assert!(
-        out.losses[0]
-            .0
-            .starts_with("socket: argument conditions cannot be written"),
-        "{:?}",
-        out.losses
-    );
-    assert_eq!(unit.architectures, ["x86-64"]);
 }
 
 #[test]

@@ -19,6 +19,7 @@
 pub use moat_analyze as analyze;
 pub use moat_bpf as bpf;
 pub use moat_compile as compile;
+pub use moat_io as io;
 pub use moat_policy as policy;
 pub use moat_record as record;
 pub use moat_runtime as runtime;

@@ -20,11 +20,35 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The message quotes the offending token; a 1 MB token must not make a 1 MB line.
+        let kind = short_words(&self.kind.to_string());
         match self.span {
-            Some(s) => write!(f, "{}:{}:{}: {}", self.origin, s.line, s.col, self.kind),
-            None => write!(f, "{}: {}", self.origin, self.kind),
+            Some(s) => write!(f, "{}:{}:{}: {kind}", self.origin, s.line, s.col),
+            None => write!(f, "{}: {kind}", self.origin),
         }
     }
+}
+
+/// `message` with every run of non-blank characters longer than
+/// [`moat_io::EXCERPT_CHARS`] cut there (marked `…`).
+fn short_words(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(1024));
+    let mut run = 0usize;
+    for c in message.chars() {
+        if c.is_whitespace() {
+            run = 0;
+        } else {
+            run += 1;
+            if run == moat_io::EXCERPT_CHARS + 1 {
+                out.push('…');
+            }
+            if run > moat_io::EXCERPT_CHARS {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl ParseError {
@@ -54,6 +78,11 @@ pub enum ErrorKind {
     /// The bytes are not UTF-8.
     #[error("policy is not valid UTF-8")]
     NotUtf8,
+    /// `use` expands to more statements than [`crate::MAX_STATEMENTS`].
+    #[error(
+        "the policy expands to more than {0} statements through `use` (a file used repeatedly along a chain of `use`?)"
+    )]
+    TooManyStatements(usize),
     /// No statement at all.
     #[error("policy is empty: write at least one statement, e.g. `default allow`")]
     Empty,
@@ -214,6 +243,12 @@ pub enum ErrorKind {
     /// A built-in profile may not read files.
     #[error("a built-in profile cannot use a file")]
     UseFileInBuiltin,
+    /// A source that may not read files (a pod annotation) names one.
+    #[error("{0} may `use` built-in profiles only (a path would read files on this machine)")]
+    UseFileRefused(String),
+    /// A one-statement-per-entry source (`-e`, `enforce`) has a line break in an entry.
+    #[error("one statement per entry: this one contains a line break")]
+    LineBreak,
     /// The accepted ABI set is empty.
     #[error("this arch statement accepts no ABI on this host ({0} has no compat ABI)")]
     NoAbi(String),
@@ -246,48 +281,12 @@ fn hint_statement(word: &str, suggestion: &Option<String>) -> String {
     " (statements: use, default, unknown, badarch, kernel, arch; actions: allow, deny, errno, kill, kill-thread, trap, log, trace, notify)".to_string()
 }
 
-/// The candidate closest to `input` by edit distance, if within a third of its length.
+/// The candidate closest to `input` ([`moat_syscalls::closest`], the one "did you mean").
 pub(crate) fn closest<'a>(
     input: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
-    let limit = (input.chars().count() / 3).max(1);
-    let upper = input.to_ascii_uppercase();
-    let mut best: Option<(usize, &str)> = None;
-    for c in candidates {
-        let d = distance(&upper, &c.to_ascii_uppercase());
-        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, c));
-        }
-    }
-    best.map(|(_, c)| c.to_string())
-}
-
-/// Optimal string alignment distance: Levenshtein plus adjacent transpositions (`EPREM` is one
-/// edit from `EPERM`).
-fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = v;
-        }
-    }
-    d[a.len()][b.len()]
+    moat_syscalls::closest(input, candidates).map(str::to_string)
 }
 
 /// Why a policy cannot be lowered for a compiler.

@@ -105,7 +105,7 @@ impl fmt::Display for LandlockStatement {
             LandlockStatement::Fs(a, paths) => {
                 write!(f, "fs {}", a.name())?;
                 for p in paths {
-                    if p.contains([' ', '\t', '#', '"']) {
+                    if p.contains([' ', '\t', '#', '"', ';']) {
                         write!(f, " \"{p}\"")?;
                     } else {
                         write!(f, " {p}")?;
@@ -293,6 +293,7 @@ fn col(c: usize) -> u32 {
 fn words(
     text: &str,
     line_no: u32,
+    offset: usize,
     origin: &str,
 ) -> Result<(Vec<Word>, Option<String>), ParseError> {
     let chars: Vec<char> = text.chars().collect();
@@ -321,14 +322,14 @@ fn words(
                     origin,
                     Span {
                         line: line_no,
-                        col: col(start),
+                        col: col(start + offset),
                     },
                     ErrorKind::UnterminatedString,
                 ));
             }
             out.push(Word {
                 text: chars[s..i].iter().collect(),
-                col: start,
+                col: start + offset,
                 quoted: true,
             });
             i += 1;
@@ -339,7 +340,7 @@ fn words(
         }
         out.push(Word {
             text: chars[start..i].iter().collect(),
-            col: start,
+            col: start + offset,
             quoted: false,
         });
     }
@@ -348,7 +349,12 @@ fn words(
 
 /// Parses `text` as a Landlock statement when its first word is one of [`KEYWORDS`];
 /// `Ok(None)` for every other line (the syscall parser handles those).
-pub(crate) fn line(text: &str, line_no: u32, origin: &str) -> Result<Option<Line>, ParseError> {
+pub(crate) fn line(
+    text: &str,
+    line_no: u32,
+    offset: usize,
+    origin: &str,
+) -> Result<Option<Line>, ParseError> {
     let first = text.trim_start();
     let keyword = first
         .split(|c: char| c.is_whitespace() || c == '#')
@@ -357,7 +363,7 @@ pub(crate) fn line(text: &str, line_no: u32, origin: &str) -> Result<Option<Line
     if !KEYWORDS.contains(&keyword) {
         return Ok(None);
     }
-    let (words, reason) = words(text, line_no, origin)?;
+    let (words, reason) = words(text, line_no, offset, origin)?;
     let Some(head) = words.first() else {
         return Ok(None);
     };
@@ -367,7 +373,7 @@ pub(crate) fn line(text: &str, line_no: u32, origin: &str) -> Result<Option<Line
     };
     let end = Span {
         line: line_no,
-        col: col(text.chars().count()),
+        col: col(text.chars().count() + offset),
     };
     let err = |span: Span, msg: String| ParseError::at(origin, span, ErrorKind::Other(msg));
     let sub = words.get(1);
@@ -490,7 +496,7 @@ mod tests {
     use super::*;
 
     fn parse(t: &str) -> Result<Option<LandlockStatement>, String> {
-        line(t, 1, "p")
+        line(t, 1, 0, "p")
             .map(|o| o.map(|l| l.statement))
             .map_err(|e| e.to_string())
     }
@@ -590,9 +596,9 @@ mod tests {
             rest in ".{0,40}",
         ) {
             let text = format!("{head} {rest}");
-            if let Ok(Some(l)) = line(&text, 1, "p") {
+            if let Ok(Some(l)) = line(&text, 1, 0, "p") {
                 // Whatever parses prints back to itself.
-                let again = line(&l.statement.to_string(), 1, "p").unwrap().unwrap();
+                let again = line(&l.statement.to_string(), 1, 0, "p").unwrap().unwrap();
                 proptest::prop_assert_eq!(again.statement, l.statement);
             }
         }

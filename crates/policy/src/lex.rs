@@ -1,4 +1,5 @@
-//! The lexer: one line at a time (every statement is one line).
+//! The lexer: one statement at a time. A statement never spans lines; `;` outside strings and
+//! comments separates statements on one line ([`statements`]).
 
 use crate::error::{ErrorKind, ParseError};
 use crate::model::Span;
@@ -57,13 +58,64 @@ fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
-/// Lexes one line (without its newline).
-pub(crate) fn line(text: &str, line_no: u32, origin: &str) -> Result<Line, ParseError> {
+/// One statement's text in a line of policy text, and where it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece<'a> {
+    /// 1-based line number.
+    pub line: u32,
+    /// 0-based column (in characters) of the piece's first character in its line.
+    pub offset: usize,
+    /// The statement's text, with the line's `# comment` on the line's last piece.
+    pub text: &'a str,
+}
+
+/// Policy text split the way the parser reads it: at newlines, and each line at every `;` that
+/// is outside a `"string"` and before the line's `#` comment (a comment runs to the end of the
+/// line, `;` included). Empty pieces (`;;`, a trailing `;`) are kept: they hold no statement.
+pub fn statements(source: &str) -> impl Iterator<Item = Piece<'_>> {
+    source.split('\n').enumerate().flat_map(|(i, line)| {
+        let line_no = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let mut pieces = Vec::new();
+        let (mut start_byte, mut start_col) = (0usize, 0usize);
+        let mut in_string = false;
+        for (col, (byte, c)) in line.char_indices().enumerate() {
+            match c {
+                '"' => in_string = !in_string,
+                '#' if !in_string => break,
+                ';' if !in_string => {
+                    pieces.push(Piece {
+                        line: line_no,
+                        offset: start_col,
+                        text: &line[start_byte..byte],
+                    });
+                    start_byte = byte + 1;
+                    start_col = col + 1;
+                }
+                _ => {}
+            }
+        }
+        pieces.push(Piece {
+            line: line_no,
+            offset: start_col,
+            text: &line[start_byte..],
+        });
+        pieces
+    })
+}
+
+/// Lexes one statement's text (without its newline); `offset` is its first character's 0-based
+/// column in the line.
+pub(crate) fn line(
+    text: &str,
+    line_no: u32,
+    offset: usize,
+    origin: &str,
+) -> Result<Line, ParseError> {
     let chars: Vec<char> = text.chars().collect();
     let mut tokens = Vec::new();
     let mut comment = None;
     let mut i = 0usize;
-    let col = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
+    let col = |i: usize| u32::try_from(i + offset + 1).unwrap_or(u32::MAX);
     let err = |i: usize, kind: ErrorKind| {
         ParseError::at(
             origin,
@@ -274,7 +326,7 @@ mod tests {
     use super::*;
 
     fn toks(s: &str) -> Vec<Tok> {
-        line(s, 1, "t")
+        line(s, 1, 0, "t")
             .unwrap()
             .tokens
             .into_iter()
@@ -299,7 +351,10 @@ mod tests {
             ]
         );
         assert_eq!(
-            line("deny x # why  ", 1, "t").unwrap().comment.as_deref(),
+            line("deny x # why  ", 1, 0, "t")
+                .unwrap()
+                .comment
+                .as_deref(),
             Some("why")
         );
         assert_eq!(
@@ -307,6 +362,42 @@ mod tests {
             vec![Tok::Word("kernel".into()), Tok::Version("5.10".into())]
         );
         assert_eq!(toks("@raw-io"), vec![Tok::Group("raw-io".into())]);
+    }
+
+    fn pieces(s: &str) -> Vec<(u32, usize, &str)> {
+        statements(s).map(|p| (p.line, p.offset, p.text)).collect()
+    }
+
+    #[test]
+    fn semicolons_split_statements_outside_strings_and_comments() {
+        assert_eq!(
+            pieces("use container; deny mkdir\nallow x;"),
+            vec![
+                (1, 0, "use container"),
+                (1, 14, " deny mkdir"),
+                (2, 0, "allow x"),
+                (2, 8, "")
+            ]
+        );
+        assert_eq!(
+            pieces("use \"a;b\"; fs read \"/x;y\" # why; not split"),
+            vec![
+                (1, 0, "use \"a;b\""),
+                (1, 10, " fs read \"/x;y\" # why; not split")
+            ]
+        );
+        // Columns count characters, not bytes.
+        assert_eq!(pieces("# é;x"), vec![(1, 0, "# é;x")]);
+        assert_eq!(pieces("deny é;x"), vec![(1, 0, "deny é"), (1, 7, "x")]);
+        // An unterminated string keeps the rest of the line (the lexer reports it).
+        assert_eq!(pieces("use \"a;b"), vec![(1, 0, "use \"a;b")]);
+    }
+
+    #[test]
+    fn columns_count_from_the_line() {
+        let l = line(" deny x", 1, 14, "t").unwrap();
+        assert_eq!(l.tokens[0].span.col, 16);
+        assert_eq!(l.end.col, 22);
     }
 
     #[test]

@@ -32,6 +32,7 @@
 
 mod action;
 mod builtin;
+mod compose;
 mod error;
 mod eval;
 mod explain;
@@ -45,16 +46,18 @@ mod resolve;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use moat_syscalls::{Arch, KernelVersion};
 
-pub use action::{Action, MAX_ERRNO};
+pub use action::{Action, ActionError, MAX_ERRNO, Permission};
 pub use builtin::{Builtin, builtins};
+pub use compose::Source;
 pub use error::{ErrorKind, LowerError, ParseError};
 pub use explain::{AbiEntry, Branch, Explanation, SyscallEntry, describe_action};
+pub use lex::{Piece, statements};
 pub use lower::{Cmp, Cond, Lowered, LoweredAbi, LoweredRule};
 pub use moat_syscalls::Width;
 pub use model::{CmpOp, Item, Location, Rule, Span, Statement};
@@ -203,11 +206,15 @@ impl Policy {
     /// Reads and parses a policy file (bytes must be UTF-8), resolving `use "relative"` paths.
     pub fn load(path: &Path) -> Result<Policy, ParseError> {
         let origin = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| ParseError {
-            origin: origin.clone(),
-            span: None,
-            kind: Box::new(ErrorKind::Io(e.to_string())),
-        })?;
+        // The main input: a FIFO or /dev/stdin the user named is read, up to the cap.
+        let bytes =
+            moat_io::read(path, moat_io::Limit::TEXT, moat_io::Source::Main).map_err(|e| {
+                ParseError {
+                    origin: origin.clone(),
+                    span: None,
+                    kind: Box::new(ErrorKind::Io(io_message(&e))),
+                }
+            })?;
         let source = utf8(&bytes, &origin)?;
         Policy::parse(source, &origin)
     }
@@ -369,6 +376,18 @@ impl Policy {
     }
 }
 
+/// A read error's message with its cause, after [`ErrorKind::Io`]'s "cannot read policy: "
+/// (`p.moat: No such file or directory (os error 2)`, `/dev/zero: is a character device, ...`).
+pub(crate) fn io_message(e: &moat_io::ReadError) -> String {
+    match e {
+        moat_io::ReadError::Io { path, source } => format!("{}: {source}", path.display()),
+        _ => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
 fn utf8<'a>(bytes: &'a [u8], origin: &str) -> Result<&'a str, ParseError> {
     std::str::from_utf8(bytes).map_err(|e| {
         let valid = &bytes[..e.valid_up_to()];
@@ -388,7 +407,7 @@ fn utf8<'a>(bytes: &'a [u8], origin: &str) -> Result<&'a str, ParseError> {
 
 /// Accumulates statements across `use`d files.
 #[derive(Default)]
-struct Loader {
+pub(crate) struct Loader {
     stack: Vec<(String, String)>,
     rules: Vec<Rule>,
     default: Option<Setting>,
@@ -397,6 +416,76 @@ struct Loader {
     arch: Option<(Vec<ArchName>, Location)>,
     kernel: Option<(KernelVersion, Location)>,
     landlock: landlock::Landlock,
+    /// Set while reading a source that may not read files: what to call it in the error.
+    refuse_files: Option<String>,
+    /// Statements read so far, `use` expansions included (bounded by [`MAX_STATEMENTS`]).
+    statements: usize,
+    /// Per file (its key), how many `use` statements name it in the files a root source
+    /// reaches ([`Loader::plan`]), and how many of those were met so far: only the last is
+    /// spliced.
+    use_total: HashMap<String, usize>,
+    use_seen: HashMap<String, usize>,
+    /// The bytes of each file the plan read, so a file is read once per root source.
+    files: HashMap<String, Vec<u8>>,
+}
+
+/// The most statements one policy may expand to, `use` included. Each file is spliced once (see
+/// [`Loader::plan`]), so a chain of files each using the next twice stays linear; the bound
+/// stops a policy that is simply huge. Real profiles expand to a few hundred statements.
+pub const MAX_STATEMENTS: usize = 100_000;
+
+/// Where a `use` statement leads: the file's key (its canonical path, or `builtin:NAME`), the
+/// path to read (`None` for a built-in) and the directory its own `use` paths start from.
+struct UseSite {
+    key: String,
+    path: Option<PathBuf>,
+    shown: String,
+}
+
+fn use_site(target: &UseTarget, dir: Option<&Path>) -> Option<UseSite> {
+    match target {
+        UseTarget::Builtin(name) => Some(UseSite {
+            key: format!("builtin:{name}"),
+            path: None,
+            shown: name.clone(),
+        }),
+        UseTarget::Path(p) => {
+            let path = dir?.join(p);
+            let shown = path.display().to_string();
+            let key = std::fs::canonicalize(&path)
+                .map_or_else(|_| shown.clone(), |c| c.display().to_string());
+            Some(UseSite {
+                key,
+                path: Some(path),
+                shown,
+            })
+        }
+    }
+}
+
+/// The `use` targets of a text, in order, up to its first error (which the real reading reports).
+fn use_targets(source: &str) -> Vec<UseTarget> {
+    let origin = "";
+    let mut out = Vec::new();
+    for piece in lex::statements(source) {
+        match landlock::line(piece.text, piece.line, piece.offset, origin) {
+            Ok(Some(_)) => continue,
+            Ok(None) => {}
+            Err(_) => break,
+        }
+        let Ok(line) = lex::line(piece.text, piece.line, piece.offset, origin) else {
+            break;
+        };
+        if line.tokens.is_empty() {
+            continue;
+        }
+        match parse::statement(&line, origin) {
+            Ok(parse::Parsed::Use(target)) => out.push(target),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    out
 }
 
 impl Loader {
@@ -408,7 +497,17 @@ impl Loader {
         key: String,
     ) -> Result<Policy, ParseError> {
         let origin: Arc<str> = Arc::from(origin);
-        let items = self.text(source, &origin, dir.as_deref(), key)?;
+        let items = self.root(source, &origin, dir.as_deref(), key)?;
+        self.build(origin, source.to_string(), items)
+    }
+
+    /// The policy from everything read so far; `source` and `items` are the top level.
+    fn build(
+        self,
+        origin: Arc<str>,
+        source: String,
+        items: Vec<Item>,
+    ) -> Result<Policy, ParseError> {
         let arches = match &self.arch {
             None => vec![Arch::native()],
             Some((names, loc)) => {
@@ -432,7 +531,7 @@ impl Loader {
         let explicit = self.rules.iter().flat_map(resolve::named).collect();
         let policy = Policy {
             origin,
-            source: source.to_string(),
+            source,
             items,
             rules: self.rules,
             default: self.default.unwrap_or(Setting {
@@ -457,6 +556,75 @@ impl Loader {
         Ok(policy)
     }
 
+    /// Reads one top-level source: [`Loader::plan`], then [`Loader::text`].
+    pub(crate) fn root(
+        &mut self,
+        source: &str,
+        origin: &Arc<str>,
+        dir: Option<&Path>,
+        key: String,
+    ) -> Result<Vec<Item>, ParseError> {
+        self.plan(source, dir, &key);
+        let items = self.text(source, origin, dir, key);
+        self.use_total.clear();
+        self.use_seen.clear();
+        self.files.clear();
+        items
+    }
+
+    /// Counts, for every file a root source reaches through `use`, how many `use` statements
+    /// name it (each reached file read once). [`Loader::use_`] then splices a file only at the
+    /// last of them and skips the earlier ones. That is exact under last-match-wins: an earlier
+    /// copy of the same statements can never decide, since every rule in it is repeated later
+    /// and `default`/`unknown`/`badarch`/`arch`/`kernel` take their last value; Landlock
+    /// statements add up to the same set. A diamond (two files using a third) and a chain of
+    /// files each using the next twice then expand linearly instead of exponentially.
+    fn plan(&mut self, source: &str, dir: Option<&Path>, key: &str) {
+        let mut reached = HashSet::from([key.to_owned()]);
+        let mut queue: Vec<(String, Option<PathBuf>)> =
+            vec![(source.to_owned(), dir.map(Path::to_path_buf))];
+        while let Some((text, dir)) = queue.pop() {
+            for target in use_targets(&text) {
+                let Some(site) = use_site(&target, dir.as_deref()) else {
+                    continue;
+                };
+                *self.use_total.entry(site.key.clone()).or_default() += 1;
+                if !reached.insert(site.key.clone()) {
+                    continue;
+                }
+                match &site.path {
+                    None => {
+                        if let UseTarget::Builtin(name) = &target
+                            && let Some(b) = builtins().iter().find(|b| b.name == *name)
+                        {
+                            queue.push((b.source.to_owned(), None));
+                        }
+                    }
+                    Some(path) => {
+                        let Ok(bytes) =
+                            moat_io::read(path, moat_io::Limit::TEXT, moat_io::Source::Included)
+                        else {
+                            continue;
+                        };
+                        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+                        if let Ok(text) = std::str::from_utf8(body) {
+                            let sub = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                            queue.push((text.to_owned(), Some(sub)));
+                        }
+                        self.files.insert(site.key, bytes);
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when this `use` of `key` is not the last one the plan counted: skip it.
+    fn later_copy_exists(&mut self, key: &str) -> bool {
+        let seen = self.use_seen.entry(key.to_owned()).or_default();
+        *seen += 1;
+        self.use_total.get(key).is_some_and(|total| *seen < *total)
+    }
+
     fn text(
         &mut self,
         source: &str,
@@ -475,9 +643,20 @@ impl Loader {
         }
         self.stack.push((key, origin.to_string()));
         let mut items = Vec::new();
-        for (i, text) in source.split('\n').enumerate() {
-            let line_no = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            if let Some(l) = landlock::line(text, line_no, origin)? {
+        for piece in lex::statements(source) {
+            self.statements += 1;
+            if self.statements > MAX_STATEMENTS {
+                return Err(ParseError::at(
+                    origin,
+                    Span {
+                        line: piece.line,
+                        col: 1,
+                    },
+                    ErrorKind::TooManyStatements(MAX_STATEMENTS),
+                ));
+            }
+            let (text, line_no, offset) = (piece.text, piece.line, piece.offset);
+            if let Some(l) = landlock::line(text, line_no, offset, origin)? {
                 let location = Location {
                     origin: origin.clone(),
                     span: l.span,
@@ -490,7 +669,7 @@ impl Loader {
                 });
                 continue;
             }
-            let line = lex::line(text, line_no, origin)?;
+            let line = lex::line(text, line_no, offset, origin)?;
             let Some(first) = line.tokens.first() else {
                 continue;
             };
@@ -591,18 +770,35 @@ impl Loader {
                         },
                     ));
                 };
+                let key = format!("builtin:{}", b.name);
+                if self.later_copy_exists(&key) {
+                    return Ok(());
+                }
                 let o: Arc<str> = Arc::from(b.name);
-                self.text(b.source, &o, None, format!("builtin:{}", b.name))
-                    .map(drop)
+                self.text(b.source, &o, None, key).map(drop)
             }
-            UseTarget::Path(p) => {
+            UseTarget::Path(_) => {
+                if let Some(what) = &self.refuse_files {
+                    return Err(ParseError::at(
+                        origin,
+                        span,
+                        ErrorKind::UseFileRefused(what.clone()),
+                    ));
+                }
                 let Some(dir) = dir else {
                     return Err(ParseError::at(origin, span, ErrorKind::UseFileInBuiltin));
                 };
-                let path = dir.join(p);
-                let shown = path.display().to_string();
-                let key = std::fs::canonicalize(&path)
-                    .map_or_else(|_| shown.clone(), |c| c.display().to_string());
+                let Some(UseSite {
+                    key,
+                    path: Some(path),
+                    shown,
+                }) = use_site(target, Some(dir))
+                else {
+                    unreachable!("a path target with a directory has a path");
+                };
+                if self.later_copy_exists(&key) {
+                    return Ok(());
+                }
                 if let Some(pos) = self.stack.iter().position(|(k, _)| *k == key) {
                     let mut chain: Vec<&str> =
                         self.stack[pos..].iter().map(|(_, o)| o.as_str()).collect();
@@ -613,10 +809,17 @@ impl Loader {
                         ErrorKind::UseCycle(chain.join(" -> ")),
                     ));
                 }
-                let bytes = std::fs::read(&path).map_err(|e| {
-                    ParseError::at(origin, span, ErrorKind::Io(format!("{shown}: {e}")))
-                })?;
-                let source = utf8(&bytes, &shown)?;
+                // A `use` target is a regular file only (a FIFO would block, /dev/zero would
+                // never end), at most the text cap.
+                let bytes = match self.files.remove(&key) {
+                    Some(bytes) => bytes,
+                    None => moat_io::read(&path, moat_io::Limit::TEXT, moat_io::Source::Included)
+                        .map_err(|e| {
+                        ParseError::at(origin, span, ErrorKind::Io(io_message(&e)))
+                    })?,
+                };
+                let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+                let source = utf8(bytes, &shown)?;
                 let o: Arc<str> = Arc::from(shown.as_str());
                 let sub = path.parent().map(Path::to_path_buf).unwrap_or_default();
                 self.text(source, &o, Some(&sub), key).map(drop)

@@ -223,6 +223,17 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// The canonical text on one line: the statements joined by `; `, without reasons (a
+    /// comment runs to the end of the line, so only one could be kept). Parsing it gives back
+    /// the policy without its reasons. For transports that keep one line of a value, such as
+    /// Podman's `--annotation`.
+    pub fn one_line(&self) -> String {
+        let parts: Vec<String> = self.items.iter().map(|i| self.statement_text(i)).collect();
+        parts.join("; ")
+    }
+}
+
 impl fmt::Display for Policy {
     /// The canonical text: one statement a line, single spaces, reasons as `  # reason`;
     /// whole-line comments and blank lines are not kept.

@@ -33,6 +33,19 @@ proptest! {
     }
 
     #[test]
+    fn one_line_print_then_parse_is_identity(text in policy()) {
+        let p = Policy::parse(&text, "random.moat").map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        let line = p.one_line();
+        prop_assert!(!line.contains('\n'), "{}", line);
+        let q = Policy::parse(&line, "random.moat").map_err(|e| TestCaseError::fail(format!("{e}\n{line}")))?;
+        // The canonical text without reasons: the one-line form carries none.
+        let bare: String = p.items().iter().map(|i| format!("{}\n", p.statement_text(i))).collect();
+        prop_assert_eq!(q.to_string(), bare, "{}", line);
+        prop_assert_eq!(q.one_line(), line);
+        prop_assert_eq!(q.rules().len(), p.rules().len());
+    }
+
+    #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
         match Policy::parse_bytes(&bytes, "bytes.moat") {
             Ok(_) => {}

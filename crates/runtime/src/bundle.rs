@@ -2,7 +2,6 @@
 //! kept beside it.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use moat_policy::CapSet;
@@ -11,15 +10,23 @@ use serde_json::Value;
 use crate::APPLIED_ANNOTATION;
 
 /// Why a bundle could not be read or written.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BundleError {
-    /// The file could not be read or written.
-    #[error("{path}: {message}")]
-    Io {
+    /// The file could not be read (missing, too large, a FIFO or device).
+    #[error(transparent)]
+    Read(#[from] moat_io::ReadError),
+    /// The file could not be written.
+    #[error(transparent)]
+    Write(#[from] moat_io::WriteError),
+    /// The new configuration could not be encoded.
+    #[error("{path}: cannot encode the configuration")]
+    Encode {
         /// The file.
         path: String,
-        /// The system's message.
-        message: String,
+        /// What serde_json said.
+        #[source]
+        source: serde_json::Error,
     },
     /// The file is not JSON.
     #[error("{path}:{line}:{col}: {message}")]
@@ -55,11 +62,14 @@ pub struct Bundle {
     pub config: Value,
 }
 
-fn io(path: &Path, e: &std::io::Error) -> BundleError {
-    BundleError::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    }
+/// Reads a bundle file: a regular file only (a FIFO named `config.json` would block the
+/// runtime wrapper forever), at most [`moat_io::Limit::TEXT`].
+fn read_file(path: &Path) -> Result<Vec<u8>, BundleError> {
+    Ok(moat_io::read(
+        path,
+        moat_io::Limit::TEXT,
+        moat_io::Source::Included,
+    )?)
 }
 
 /// The path the original configuration is kept at: `config.json.orig`.
@@ -70,7 +80,7 @@ pub fn original_path(config_path: &Path) -> PathBuf {
 }
 
 fn read_json(path: &Path) -> Result<Value, BundleError> {
-    let bytes = std::fs::read(path).map_err(|e| io(path, &e))?;
+    let bytes = read_file(path)?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
         let s = e.to_string();
         let message = s
@@ -194,44 +204,24 @@ impl Bundle {
     pub fn write(&self, config: &Value) -> Result<(), BundleError> {
         let orig = original_path(&self.config_path);
         if !orig.exists() {
-            let bytes = std::fs::read(&self.config_path).map_err(|e| io(&self.config_path, &e))?;
+            let bytes = read_file(&self.config_path)?;
             atomic_write(&orig, &bytes)?;
         }
-        let mut text = serde_json::to_vec_pretty(config).map_err(|e| BundleError::Io {
+        let mut text = serde_json::to_vec_pretty(config).map_err(|source| BundleError::Encode {
             path: self.config_path.display().to_string(),
-            message: e.to_string(),
+            source,
         })?;
         text.push(b'\n');
         atomic_write(&self.config_path, &text)
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
-/// keeping the old file's permissions.
+/// Writes `bytes` to `path` with moat's one output writer: a temporary file in the same
+/// directory, synced and renamed over the old one (keeping its permissions); a symbolic link
+/// keeps pointing where it did.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "config.json".into());
-    let tmp = dir.join(format!(".{name}.moat-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, &e))?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            f.set_permissions(meta.permissions())
-                .map_err(|e| io(&tmp, &e))?;
-        }
-        f.write_all(bytes).map_err(|e| io(&tmp, &e))?;
-        f.sync_all().map_err(|e| io(&tmp, &e))?;
-        std::fs::rename(&tmp, path).map_err(|e| io(path, &e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    moat_io::Output::create(path)?.write(bytes)?;
+    Ok(())
 }
 
 #[cfg(test)]

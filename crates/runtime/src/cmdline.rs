@@ -62,6 +62,8 @@ pub struct Invocation {
     pub log: Option<PathBuf>,
     /// `--log-format` (`text` or `json`).
     pub log_format: Option<String>,
+    /// `--root`: the runtime's state directory (containerd gives one per namespace).
+    pub root: Option<PathBuf>,
 }
 
 impl Invocation {
@@ -160,6 +162,7 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, CmdlineError> {
         match (name, value) {
             ("log", Some(v)) => inv.log = Some(PathBuf::from(v)),
             ("log-format", Some(v)) => inv.log_format = Some(v),
+            ("root", Some(v)) => inv.root = Some(PathBuf::from(v)),
             _ => {}
         }
         i += 1;

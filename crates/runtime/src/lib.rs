@@ -13,12 +13,16 @@
 //! Pod annotations reach every container of a pod; `moat.dev/policy.NAME` and
 //! `moat.dev/profile.NAME` replace them for the container called NAME ([`container_name`]).
 //!
-//! With `allow-pod-policies = false` a pod's policy is read after the node default (as if it
-//! began with `use DEFAULT`) and must be provably never more permissive than the default:
-//! `moat-analyze`'s exact subset check decides, and a counterexample refuses the container.
+//! Every seccomp a container would run goes through the node's rule ([`plan`]): the pod's own
+//! policy (annotations, read after the kubelet's `linux.seccomp` when the pod has a
+//! `seccompProfile`, else after the node default) is proved never more permissive than the
+//! default (`pod-policies = "subset"`, the default), intersected with it (`"intersect"`) or
+//! taken as written (`"any"`); the node's `enforce` statements come last. Proofs run in a
+//! forked child under the node's time and memory budget. A raw `run.oci.seccomp_bpf_data`
+//! program that moat did not write refuses the container.
 //!
 //! Inline policies may `use` built-in profiles only: a `use "path"` in a pod annotation would
-//! read files on the node, so it is refused before parsing.
+//! read files on the node, so it is an error at its own line.
 //!
 //! ```
 //! use moat_runtime::{Bundle, CRUN_BPF_ANNOTATION, Format, NodeConfig, Outcome, Request};
@@ -37,7 +41,6 @@
 //!         assert!(plan.config["annotations"][CRUN_BPF_ANNOTATION].is_string());
 //!         // bundle.write(&plan.config)? replaces config.json atomically.
 //!     }
-//!     Outcome::Unchanged { reason } => panic!("{reason}"),
 //! }
 //! # Ok::<(), moat_runtime::PlanError>(())
 //! ```
@@ -52,6 +55,7 @@ pub mod bundle;
 pub mod cmdline;
 pub mod log;
 pub mod node;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -59,13 +63,13 @@ use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 
 use moat_analyze::{Subject, Subset};
-use moat_policy::{Context, ParseError, Policy};
+use moat_policy::{Action, Context, ParseError, Permission, Policy, Source};
 use moat_syscalls::KernelVersion;
 use serde_json::{Value, json};
 
 pub use bundle::{Bundle, BundleError};
 pub use cmdline::{CmdlineError, Invocation};
-pub use node::{ConfigError, NodeConfig};
+pub use node::{ConfigError, NodeConfig, PodPolicies};
 
 /// Inline policy text.
 pub const POLICY_ANNOTATION: &str = "moat.dev/policy";
@@ -143,17 +147,31 @@ impl Format {
         }
     }
 
-    /// The format a runtime binary takes: [`Format::Bpf`] for crun (its file name contains
-    /// `crun`), [`Format::Oci`] otherwise.
-    pub fn for_runtime(runtime: &Path) -> Format {
-        let name = runtime
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.contains("crun") {
-            Format::Bpf
-        } else {
-            Format::Oci
+    /// What the runtime says about itself decides (finding: a runc renamed `*crun*` got crun's
+    /// annotation and ran without seccomp). `version` is the output of `RUNTIME --version`:
+    /// [`Format::Bpf`] only for crun built with seccomp (`crun version ...` and `+SECCOMP` on
+    /// its feature line: crun loads `run.oci.seccomp_bpf_data`), [`Format::Oci`] for
+    /// everything else. `None` when the output is not a runtime's at all.
+    pub fn from_version(version: &str) -> Option<Format> {
+        let first = version.lines().next().unwrap_or("");
+        if first.starts_with("crun version ") {
+            if version.split_whitespace().any(|w| w == "+SECCOMP") {
+                return Some(Format::Bpf);
+            }
+            return Some(Format::Oci);
+        }
+        if first.starts_with("runc version ") || first.contains(" version ") {
+            return Some(Format::Oci);
+        }
+        None
+    }
+
+    /// True when a runtime whose `--version` said `version` applies this format. `oci` is the
+    /// runtime spec's own section; `bpf` needs crun with seccomp.
+    pub fn supported_by(self, version: &str) -> bool {
+        match self {
+            Format::Oci => Format::from_version(version).is_some(),
+            Format::Bpf => Format::from_version(version) == Some(Format::Bpf),
         }
     }
 }
@@ -185,21 +203,9 @@ pub enum PlanError {
     /// The bundle could not be read.
     #[error(transparent)]
     Bundle(#[from] BundleError),
-    /// The policy (inline, profile or node default) does not parse.
+    /// The policy (inline, profile, kubelet profile or node default) does not parse.
     #[error("{0}")]
     Policy(ParseError),
-    /// An inline policy names a file.
-    #[error(
-        "{origin}:{line}:{col}: inline policies may `use` built-in profiles only (a path would read files on the node); name a node profile with the {PROFILE_ANNOTATION} annotation"
-    )]
-    PathUse {
-        /// The annotation.
-        origin: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        col: usize,
-    },
     /// A profile name that is neither built in nor a file in the profile directory.
     #[error("{origin}: {message}")]
     Profile {
@@ -223,6 +229,12 @@ pub enum PlanError {
         "annotations.\"{APPLIED_ANNOTATION}\": only moat writes this annotation, and the bundle has no config.json.orig of moat's; refusing"
     )]
     ForgedApplied,
+    /// The bundle carries a raw seccomp program that moat did not write: crun would load it
+    /// instead of any policy.
+    #[error(
+        "annotations.\"{CRUN_BPF_ANNOTATION}\": a raw seccomp program from the pod or the CRI runtime; only moat writes this annotation, refusing"
+    )]
+    ForeignBpf,
     /// The policy has Landlock statements, which an OCI runtime cannot enforce.
     #[error(
         "{origin}: Landlock statements (fs, net, scope) cannot be enforced through an OCI runtime; remove them or run the program with `moat run`"
@@ -230,6 +242,20 @@ pub enum PlanError {
     Landlock {
         /// Where the policy came from.
         origin: String,
+    },
+    /// An annotation larger than the node reads.
+    #[error("{origin}: {size} bytes; pod policies are at most {MAX_POLICY} bytes")]
+    TooLarge {
+        /// The annotation.
+        origin: String,
+        /// Its size.
+        size: usize,
+    },
+    /// The kubelet's `linux.seccomp` section cannot be read as a policy.
+    #[error("linux.seccomp (the pod's seccompProfile): {message}")]
+    Kubelet {
+        /// What is wrong.
+        message: String,
     },
     /// The policy does not compile for this container.
     #[error("{origin}: {message}")]
@@ -239,20 +265,51 @@ pub enum PlanError {
         /// The compiler's message.
         message: String,
     },
-    /// `allow-pod-policies = false` and the pod's policy is more permissive than the default
-    /// for at least one call.
+    /// `pod-policies = "subset"` and the pod's policy is more permissive than the default for
+    /// at least one call.
     #[error(
-        "{origin}: refused: the pod policy is more permissive than the node default `{default}` (allow-pod-policies = false): {call}"
+        "{origin}: refused: the pod policy is more permissive than the node default `{default}` (pod-policies = \"subset\"): {call}"
     )]
     Looser {
-        /// The annotation(s).
+        /// The pod's sources.
         origin: String,
         /// The node default profile.
         default: String,
         /// The counterexample, described.
         call: String,
     },
+    /// The pod's policy would override a mandatory node rule.
+    #[error("{origin}: refused: the policy loosens the node's enforce rules: {call}")]
+    Enforce {
+        /// The pod's sources.
+        origin: String,
+        /// The counterexample, described.
+        call: String,
+    },
+    /// The intersection of the pod's policy with the default could not be computed exactly.
+    #[error("{origin}: refused: pod-policies = \"intersect\": {message}")]
+    Intersect {
+        /// The pod's sources.
+        origin: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The proof did not finish within the node's budget.
+    #[error(
+        "{origin}: refused: proving the pod policy {what} (the node's budget is {budget}); simplify the policy or raise proof-seconds/proof-memory-mib"
+    )]
+    Budget {
+        /// The pod's sources.
+        origin: String,
+        /// What ran out.
+        what: String,
+        /// The budget.
+        budget: String,
+    },
 }
+
+/// The largest pod policy text read (bytes): work per container is bounded before any parsing.
+pub const MAX_POLICY: usize = 64 * 1024;
 
 /// What to plan for, besides the bundle and the node configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,27 +321,14 @@ pub struct Request {
     pub kernel: Option<KernelVersion>,
 }
 
-/// The outcome of [`plan`].
-#[derive(Clone, Debug)]
-pub enum Outcome {
-    /// Nothing to do: the configuration is passed on unchanged.
-    Unchanged {
-        /// Why.
-        reason: String,
-    },
-    /// A policy applies.
-    Apply(Box<Plan>),
-}
-
 /// A policy compiled for one container, and the configuration that carries it.
 #[derive(Clone, Debug)]
 pub struct Plan {
     /// What the policy was built from, in reading order (`node default \`container\``,
-    /// `moat.dev/profile \`web\``, `moat.dev/policy`).
+    /// `linux.seccomp`, `moat.dev/profile \`web\``, `moat.dev/policy`, `enforce`).
     pub sources: Vec<String>,
-    /// The policy text that was compiled (`use` lines for the default and profile, then the
-    /// inline text).
-    pub text: String,
+    /// The policy that was compiled.
+    pub policy: Policy,
     /// The compiled program (also for [`Format::Oci`], where it proves the policy compiles
     /// and fits).
     pub program: moat_bpf::Program,
@@ -292,12 +336,51 @@ pub struct Plan {
     pub format: Format,
     /// What the format cannot express, one line each (empty for [`Format::Bpf`]).
     pub losses: Vec<String>,
-    /// Other facts worth a log line (a replaced `linux.seccomp` section, the subset proof).
+    /// Other facts worth a log line (a replaced `linux.seccomp` section, the proof).
     pub notes: Vec<String>,
     /// The value of [`APPLIED_ANNOTATION`].
     pub summary: String,
     /// The new configuration.
     pub config: Value,
+}
+
+/// The outcome of [`plan`].
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// A policy applies (every container gets one: the default when it asks for none).
+    Apply(Box<Plan>),
+}
+
+/// Where a runtime named without a `/` is looked for after `PATH`: Podman runs the runtime for
+/// `kill` and `delete` with no `PATH` at all, and those must still reach runc or crun.
+pub const RUNTIME_DIRS: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+/// The runtime binary `name` means: itself when it contains a `/`, else the first executable
+/// file called `name` in the directories of `path` (the `PATH` value, if any), then in
+/// [`RUNTIME_DIRS`]. `None` when there is none.
+pub fn locate_runtime(name: &Path, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if name.as_os_str().is_empty() {
+        return None;
+    }
+    if name.components().count() > 1 || name.is_absolute() {
+        return Some(name.to_path_buf());
+    }
+    let listed = path.map(std::env::split_paths).into_iter().flatten();
+    listed
+        .filter(|d| !d.as_os_str().is_empty())
+        .chain(RUNTIME_DIRS.iter().map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// The kernel this process runs on, from `/proc/sys/kernel/osrelease` (`6.18.0-1-amd64` ->
@@ -339,12 +422,13 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// The first `use "path"` statement in policy text, as (line, column), 1-based. The policy
-/// language has one statement a line; blanks are spaces, tabs and carriage returns.
+/// The first `use "path"` statement in policy text, as (line, column), 1-based. Statements are
+/// split as the parser splits them ([`moat_policy::statements`]: lines, and `;` between
+/// statements on a line); blanks are spaces, tabs and carriage returns.
 pub fn path_use(text: &str) -> Option<(usize, usize)> {
-    for (i, line) in text.split('\n').enumerate() {
-        let rest = line.trim_start_matches([' ', '\t', '\r']);
-        let indent = line.len() - rest.len();
+    for piece in moat_policy::statements(text) {
+        let rest = piece.text.trim_start_matches([' ', '\t', '\r']);
+        let indent = piece.text.len() - rest.len();
         let Some(after) = rest.strip_prefix("use") else {
             continue;
         };
@@ -356,22 +440,24 @@ pub fn path_use(text: &str) -> Option<(usize, usize)> {
             continue;
         }
         if after.trim_start_matches([' ', '\t', '\r']).starts_with('"') {
-            let col = line[..indent].chars().count() + 1;
-            return Some((i + 1, col));
+            let col = piece.offset + piece.text[..indent].chars().count() + 1;
+            let line = usize::try_from(piece.line).unwrap_or(usize::MAX);
+            return Some((line, col));
         }
     }
     None
 }
 
-/// A `use` line for a profile: a built-in name, or a file under `dir` (absolute paths only
-/// when `absolute_ok`, for the node's own default). Files are canonicalised and must stay
-/// inside `dir` (no `..`, no symlink out of it).
-fn profile_use(
+/// A profile name as a composition source: a built-in name, or a file under `dir` (absolute
+/// paths only when `absolute_ok`, for the node's own default). Files are canonicalised and must
+/// stay inside `dir` (no `..`, no symlink out of it); messages never name where a symlink
+/// points.
+fn profile_source(
     name: &str,
     dir: &Path,
     absolute_ok: bool,
     origin: &str,
-) -> Result<String, PlanError> {
+) -> Result<Source, PlanError> {
     let err = |message: String| PlanError::Profile {
         origin: origin.to_string(),
         message,
@@ -380,7 +466,7 @@ fn profile_use(
         return Err(err("empty profile name".into()));
     }
     if !name.contains('/') && !name.contains('.') && Policy::builtin(name).is_some() {
-        return Ok(format!("use {name}"));
+        return Ok(Source::Builtin(name.to_string()));
     }
     if name.contains(['"', '\n', '\r', '\0']) {
         return Err(err(format!(
@@ -412,37 +498,29 @@ fn profile_use(
         }
         vec![dir.join(format!("{name}.moat")), dir.join(name)]
     };
-    let Some(found) = candidates.iter().find(|p| p.is_file()) else {
-        return Err(err(format!(
+    let missing = || {
+        err(format!(
             "no built-in profile ({builtins}) and no file {name} or {name}.moat in {}",
             dir.display()
-        )));
+        ))
     };
-    let canonical =
-        std::fs::canonicalize(found).map_err(|e| err(format!("{}: {e}", found.display())))?;
+    let Some(found) = candidates.iter().find(|p| p.is_file()) else {
+        return Err(missing());
+    };
+    let canonical = std::fs::canonicalize(found).map_err(|_| missing())?;
     if !given.is_absolute() {
-        let root =
-            std::fs::canonicalize(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        let root = std::fs::canonicalize(dir).map_err(|_| missing())?;
         if !canonical.starts_with(&root) {
             return Err(err(format!(
-                "{name}: resolves to {} outside {}",
-                canonical.display(),
-                root.display()
+                "{name}: not a file inside {} (a symlink leads out of it)",
+                dir.display()
             )));
         }
     }
-    let shown = canonical.display().to_string();
-    if shown.contains(['"', '\n']) {
-        return Err(err(format!("{shown:?}: unusable file name")));
-    }
-    Ok(format!("use \"{shown}\""))
+    Ok(Source::File(canonical))
 }
 
-fn parse(text: &str, origin: &str) -> Result<Policy, PlanError> {
-    Policy::parse(text, origin).map_err(PlanError::Policy)
-}
-
-fn describe_call(c: &moat_analyze::diff::Call) -> String {
+fn describe_call(c: &moat_analyze::diff::Call, a: &str, b: &str) -> String {
     let abi = c.arch.map_or_else(
         || format!("AUDIT_ARCH {:#x}", c.audit_arch),
         |a| a.name().to_string(),
@@ -457,12 +535,205 @@ fn describe_call(c: &moat_analyze::diff::Call) -> String {
         String::new()
     };
     format!(
-        "{abi} {what}{args} is `{}` under the pod policy but `{}` under the default",
+        "{abi} {what}{args} is `{}` under {a} but `{}` under {b}",
         c.a, c.b
     )
 }
 
+/// The node's work budget for one container.
+struct Budget<'a> {
+    node: &'a NodeConfig,
+    origin: &'a str,
+}
+
+impl Budget<'_> {
+    /// Runs `f` in a forked child under the node's time and memory budget; `f` returns `Ok`
+    /// text or an `Err` message, which travel back as bytes.
+    fn run(
+        &self,
+        f: impl FnOnce() -> Result<String, String>,
+    ) -> Result<Result<String, String>, PlanError> {
+        let out =
+            moat_sys::bounded::run(self.node.proof_time, self.node.proof_memory, || match f() {
+                Ok(t) => [b"O".as_slice(), t.as_bytes()].concat(),
+                Err(e) => [b"E".as_slice(), e.as_bytes()].concat(),
+            });
+        let budget = format!(
+            "{:?} and {} MiB",
+            self.node.proof_time,
+            self.node.proof_memory >> 20
+        );
+        let bytes = out.map_err(|e| PlanError::Budget {
+            origin: self.origin.to_string(),
+            what: match e {
+                moat_sys::bounded::BoundedError::Time(t) => format!("took longer than {t:?}"),
+                moat_sys::bounded::BoundedError::Memory { .. } => format!(
+                    "needed more than {} MiB of memory",
+                    self.node.proof_memory >> 20
+                ),
+                other => format!("failed ({other})"),
+            },
+            budget,
+        })?;
+        let text = String::from_utf8_lossy(bytes.get(1..).unwrap_or_default()).into_owned();
+        Ok(match bytes.first() {
+            Some(b'O') => Ok(text),
+            _ => Err(text),
+        })
+    }
+}
+
+/// An error and its sources, `: `-separated, for refusals that travel as text.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Proves `a` ⊆ `b` (with `holds` comparing their actions); `Ok(compared)` or `Err` with the
+/// counterexample (`b'C'` + description) or an analysis error.
+fn prove(
+    a: &Policy,
+    b: &Policy,
+    ctx: &Context,
+    holds: fn(Action, Action) -> bool,
+    names: (&str, &str),
+) -> Result<String, String> {
+    let sa = Subject::policy(a.clone(), ctx).map_err(|e| chain(&e))?;
+    let sb = Subject::policy(b.clone(), ctx).map_err(|e| chain(&e))?;
+    match moat_analyze::subset_by(&sa, &sb, holds).map_err(|e| chain(&e))? {
+        Subset::Holds { compared, .. } => Ok(compared.to_string()),
+        Subset::Counterexample(c) => Err(format!("C{}", describe_call(&c, names.0, names.1))),
+    }
+}
+
+/// Proves exactly (over the joint partition of the three policies' conditions) that `i` does,
+/// on every call, the meet of what `pod` and `default` do: no looser than either, and allowing
+/// every call both allow. `Err` with `C` + the call where it does not, or an analysis error.
+fn prove_meet(i: &Policy, pod: &Policy, default: &Policy, ctx: &Context) -> Result<(), String> {
+    let subject = |p: &Policy| Subject::policy(p.clone(), ctx).map_err(|e| chain(&e));
+    let (sp, sd, si) = (subject(pod)?, subject(default)?, subject(i)?);
+    match moat_analyze::agree(&[&sp, &sd, &si], |v| v[2] == Action::meet(v[0], v[1]))
+        .map_err(|e| chain(&e))?
+    {
+        Ok(_) => Ok(()),
+        Err(d) => {
+            let call = moat_analyze::diff::Call {
+                arch: d.arch,
+                audit_arch: d.audit_arch,
+                nr: d.nr,
+                syscall: d.syscall,
+                args: d.args,
+                a: d.verdicts[2],
+                b: Action::meet(d.verdicts[0], d.verdicts[1]),
+            };
+            Err(format!(
+                "C{}",
+                describe_call(&call, "the intersection", "pod ∩ default")
+            ))
+        }
+    }
+}
+
+/// The moat text that, read after `default`, makes it exactly `pod ∩ default`: per call the
+/// loosest action no looser than either ([`Action::meet`]), written as rules on the regions
+/// where the two differ (`moat-analyze`'s exact difference, in the policy language).
+fn intersection_text(pod: &Policy, default: &Policy, ctx: &Context) -> Result<String, String> {
+    let sp = Subject::policy(pod.clone(), ctx).map_err(|e| chain(&e))?;
+    let sd = Subject::policy(default.clone(), ctx).map_err(|e| chain(&e))?;
+    let d = moat_analyze::diff(&sp, &sd).map_err(|e| chain(&e))?;
+    if !d.exact {
+        return Err("the difference could not be computed exactly".into());
+    }
+    let arches: Vec<moat_syscalls::Arch> = default
+        .arches()
+        .iter()
+        .copied()
+        .filter(|a| pod.arches().contains(a))
+        .collect();
+    if arches.is_empty() {
+        return Err("the pod policy and the node default accept no ABI in common".into());
+    }
+    // On an ABI only one side accepts, the meet is that side's verdict met with the other
+    // side's `badarch`; the intersection (which accepts only the common ABIs) gives its own
+    // `badarch` there. The two agree on every call only when the other side's `badarch` is
+    // `kill`, the strictest action (the language's default).
+    for (side, other, other_name) in [(pod, default, "node default"), (default, pod, "pod policy")]
+    {
+        for &arch in side.arches() {
+            if !other.arches().contains(&arch)
+                && other.badarch_action().action != Action::KillProcess
+            {
+                return Err(format!(
+                    "the {} does not accept {arch} and its badarch is `{}`, not `kill`: give both the same `arch` line",
+                    other_name,
+                    other.badarch_action().action
+                ));
+            }
+        }
+    }
+    let mut out = String::new();
+    let names: Vec<String> = arches.iter().map(ToString::to_string).collect();
+    out.push_str(&format!("arch {}\n", names.join(" ")));
+    let meet =
+        |a: &moat_policy::Setting, b: &moat_policy::Setting| Action::meet(a.action, b.action);
+    out.push_str(&format!(
+        "badarch {}\n",
+        meet(pod.badarch_action(), default.badarch_action())
+    ));
+    out.push_str(&format!(
+        "unknown {}\n",
+        meet(pod.unknown_action(), default.unknown_action())
+    ));
+    for x in &d.differences {
+        let (Some(arch), Some(_), Some(name)) = (x.arch, x.nr, x.syscall) else {
+            continue;
+        };
+        if !arches.contains(&arch) {
+            continue;
+        }
+        let m = Action::meet(x.a, x.b);
+        if m == x.b {
+            continue;
+        }
+        let cond = x
+            .when
+            .as_ref()
+            .map(|w| format!(" if {w}"))
+            .unwrap_or_default();
+        out.push_str(&format!("{m} {name}{cond} when arch {arch}\n"));
+    }
+    Ok(out)
+}
+
+/// Where a composition error came from, shown without quoting node files: a failure inside a
+/// file of the node's profile directory says only which profile.
+fn compose(sources: &[Source], hide: &[(PathBuf, String)]) -> Result<Policy, PlanError> {
+    Policy::compose(sources).map_err(|e| {
+        for (file, key) in hide {
+            if Path::new(&e.origin) == file.as_path() || e.origin == file.display().to_string() {
+                return PlanError::Profile {
+                    origin: key.clone(),
+                    message: "the node's profile does not parse (the node's administrator can run `moat lint` on it)".into(),
+                };
+            }
+        }
+        PlanError::Policy(e)
+    })
+}
+
 /// Decides what to write into `bundle` for this node.
+///
+/// Every seccomp the container would run goes through the node's rule: the pod's own policy
+/// (its annotations, read after the kubelet's `linux.seccomp` when there is one, else after
+/// the node default) is proved ⊆ the default (`subset`), intersected with it (`intersect`) or
+/// taken as written (`any`); a container that asks for nothing gets the default. The node's
+/// `enforce` statements are read last, and a policy that loosens them is refused.
 pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome, PlanError> {
     let annotations = bundle.annotations()?;
     for key in annotations.keys() {
@@ -485,6 +756,9 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
     if annotations.contains_key(APPLIED_ANNOTATION) {
         return Err(PlanError::ForgedApplied);
     }
+    if annotations.contains_key(CRUN_BPF_ANNOTATION) {
+        return Err(PlanError::ForeignBpf);
+    }
     // A container's own annotation (`moat.dev/policy.web`) replaces the pod's of the same kind.
     let container = container_name(&annotations);
     let pick = |base: &str| -> Option<(String, String)> {
@@ -496,103 +770,261 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
     };
     let inline = pick(POLICY_ANNOTATION);
     let profile = pick(PROFILE_ANNOTATION);
-    let pod_asks = inline.is_some() || profile.is_some();
-    if !pod_asks {
-        if node.default_profile.is_none() {
-            return Ok(Outcome::Unchanged {
-                reason: format!(
-                    "no {POLICY_ANNOTATION} or {PROFILE_ANNOTATION} annotation and no node default profile"
-                ),
-            });
-        }
-        if bundle.has_seccomp() {
-            return Ok(Outcome::Unchanged {
-                reason: "the bundle has its own linux.seccomp section (the pod's seccompProfile); the node default applies to containers that ask for nothing".into(),
-            });
-        }
-    }
-
-    let mut sources = Vec::new();
-    let mut lines = Vec::new();
-    let mut origins = Vec::new();
-    let default_use = match &node.default_profile {
-        Some(d) => {
-            let line = profile_use(d, &node.profile_dir, true, "default-profile")?;
-            sources.push(format!("node default `{d}`"));
-            lines.push(line.clone());
-            Some(line)
-        }
-        None => None,
-    };
-    if let Some((key, p)) = &profile {
-        lines.push(profile_use(p, &node.profile_dir, false, key)?);
-        sources.push(format!("{key} `{p}`"));
-        origins.push(key.clone());
-    }
-    if let Some((key, text)) = &inline {
-        if let Some((line, col)) = path_use(text) {
-            return Err(PlanError::PathUse {
+    // Cheap checks first: sizes.
+    for (key, text) in inline.iter().chain(profile.iter()) {
+        if text.len() > MAX_POLICY {
+            return Err(PlanError::TooLarge {
                 origin: key.clone(),
-                line,
-                col,
+                size: text.len(),
             });
         }
-        // Parsed alone first, so that errors point at the annotation's own lines.
-        let alone = parse(text, key)?;
-        if !alone.landlock().is_empty() {
-            return Err(PlanError::Landlock {
-                origin: key.clone(),
-            });
-        }
-        lines.push(text.trim_end_matches('\n').to_string());
-        sources.push(key.clone());
-        origins.push(key.clone());
     }
-    let origin = if origins.is_empty() {
-        "default-profile".to_string()
-    } else {
-        origins.join(" + ")
-    };
-    let mut text = lines.join("\n");
-    text.push('\n');
-    let policy = parse(&text, &origin)?;
-    if !policy.landlock().is_empty() {
-        return Err(PlanError::Landlock { origin });
-    }
-
     let caps = bundle.capabilities()?;
     let ctx = Context {
         caps: Some(caps),
         kernel: req.kernel,
     };
-    let mut notes = Vec::new();
 
-    if pod_asks && !node.allow_pod_policies {
-        if let (Some(line), Some(name)) = (&default_use, &node.default_profile) {
-            let base = parse(&format!("{line}\n"), "default-profile")?;
-            let compile_err = |e: &dyn fmt::Display| PlanError::Compile {
-                origin: origin.clone(),
+    let mut hide = Vec::new();
+    let default_src = profile_source(
+        &node.default_profile,
+        &node.profile_dir,
+        true,
+        "default-profile",
+    )?;
+    let default_name = format!("node default `{}`", node.default_profile);
+    let kubelet = match bundle.config.get("linux").and_then(|l| l.get("seccomp")) {
+        Some(s) if !s.is_null() => {
+            let bytes = serde_json::to_vec(s).map_err(|e| PlanError::Kubelet {
                 message: e.to_string(),
+            })?;
+            let opts = moat_export::Options {
+                allow_unknown_names: true,
+                caps: Some(caps),
+                ..moat_export::Options::default()
             };
-            let a = Subject::policy(policy.clone(), &ctx).map_err(|e| compile_err(&e))?;
-            let b = Subject::policy(base, &ctx).map_err(|e| compile_err(&e))?;
-            match moat_analyze::subset(&a, &b).map_err(|e| compile_err(&e))? {
-                Subset::Counterexample(call) => {
-                    return Err(PlanError::Looser {
-                        origin,
-                        default: name.clone(),
-                        call: describe_call(&call),
-                    });
+            let loaded = moat_export::load_bytes(&bytes, "linux.seccomp", &opts).map_err(|_| {
+                PlanError::Kubelet {
+                    message: "cannot be read as a seccomp profile (`moat convert` on the profile shows why)".into(),
                 }
-                Subset::Holds { compared, .. } => notes.push(format!(
-                    "allow-pod-policies = false: proved never more permissive than the node default `{name}` ({compared} ABI/syscall pairs compared exactly)"
-                )),
+            })?;
+            Some(Source::Annotation {
+                key: "linux.seccomp".into(),
+                text: loaded.text,
+            })
+        }
+        _ => None,
+    };
+    let pod_asks = inline.is_some() || profile.is_some() || kubelet.is_some();
+
+    let mut sources = vec![default_name.clone()];
+    let mut notes = Vec::new();
+    let default_policy = compose(std::slice::from_ref(&default_src), &hide)?;
+    if !default_policy.landlock().is_empty() {
+        return Err(PlanError::Landlock {
+            origin: "default-profile".into(),
+        });
+    }
+    let mut effective: Vec<Source> = vec![default_src.clone()];
+    let mut pod_origin = String::new();
+    if pod_asks {
+        let mut pod_sources = Vec::new();
+        let mut origins = Vec::new();
+        match kubelet {
+            Some(k) => {
+                pod_sources.push(k);
+                origins.push("linux.seccomp".to_string());
+                sources = vec!["linux.seccomp (the pod's seccompProfile)".to_string()];
+                notes.push(format!(
+                    "the bundle's linux.seccomp section (the kubelet's seccompProfile) is read as the pod's base policy and replaced (kept in {})",
+                    bundle::original_path(&bundle.config_path).display()
+                ));
             }
-        } else {
-            notes.push("allow-pod-policies = false has nothing to compare with: no default-profile is configured".into());
+            None => pod_sources.push(default_src.clone()),
+        }
+        if let Some((key, p)) = &profile {
+            let src = profile_source(p, &node.profile_dir, false, key)?;
+            if let Source::File(f) = &src {
+                hide.push((f.clone(), key.clone()));
+            }
+            pod_sources.push(src);
+            sources.push(format!("{key} `{p}`"));
+            origins.push(key.clone());
+        }
+        if let Some((key, text)) = &inline {
+            pod_sources.push(Source::Annotation {
+                key: key.clone(),
+                text: text.clone(),
+            });
+            sources.push(key.clone());
+            origins.push(key.clone());
+        }
+        pod_origin = origins.join(" + ");
+        let pod = compose(&pod_sources, &hide)?;
+        if !pod.landlock().is_empty() {
+            return Err(PlanError::Landlock {
+                origin: pod_origin.clone(),
+            });
+        }
+        // Cheap: the pod's policy must compile (and fit) before any proof runs.
+        moat_compile::compile(&pod, &moat_compile::Options { ctx, weights: None }).map_err(
+            |e| PlanError::Compile {
+                origin: pod_origin.clone(),
+                message: e.to_string(),
+            },
+        )?;
+        let budget = Budget {
+            node,
+            origin: &pod_origin,
+        };
+        let name = &node.default_profile;
+        match node.pod_policies {
+            PodPolicies::Any => {
+                notes.push("pod-policies = \"any\": the pod's policy runs as written".into());
+                effective = pod_sources;
+            }
+            PodPolicies::Subset => {
+                let r = budget.run(|| {
+                    prove(
+                        &pod,
+                        &default_policy,
+                        &ctx,
+                        Action::no_looser_than,
+                        ("the pod policy", "the default"),
+                    )
+                })?;
+                match r {
+                    Ok(compared) => notes.push(format!(
+                        "pod-policies = \"subset\": proved never more permissive than the node default `{name}` ({compared} ABI/syscall pairs compared exactly)"
+                    )),
+                    Err(e) => {
+                        return Err(match e.strip_prefix('C') {
+                            Some(call) => PlanError::Looser {
+                                origin: pod_origin.clone(),
+                                default: name.clone(),
+                                call: call.to_string(),
+                            },
+                            None => PlanError::Compile {
+                                origin: pod_origin.clone(),
+                                message: e,
+                            },
+                        });
+                    }
+                }
+                effective = pod_sources;
+            }
+            PodPolicies::Intersect => {
+                let dir = node.profile_dir.clone();
+                let r = budget.run(|| {
+                    let text = intersection_text(&pod, &default_policy, &ctx)?;
+                    let i = Policy::compose(&[
+                        default_src.clone(),
+                        Source::Node {
+                            origin: "pod ∩ default".into(),
+                            text: text.clone(),
+                            dir: dir.clone(),
+                        },
+                    ])
+                    .map_err(|e| chain(&e))?;
+                    prove_meet(&i, &pod, &default_policy, &ctx)?;
+                    Ok(text)
+                })?;
+                let text = r.map_err(|message| PlanError::Intersect {
+                    origin: pod_origin.clone(),
+                    message: message.strip_prefix('C').map_or(message.clone(), |c| {
+                        format!("the computed intersection is not exactly pod ∩ default: {c}")
+                    }),
+                })?;
+                notes.push(format!(
+                    "pod-policies = \"intersect\": the container runs the pod policy ∩ the node default `{name}`, proved exactly equal to it (no looser than either, allowing every call both allow)"
+                ));
+                effective = vec![
+                    default_src.clone(),
+                    Source::Node {
+                        origin: "pod ∩ default".into(),
+                        text,
+                        dir,
+                    },
+                ];
+                sources.push(format!("∩ node default `{name}`"));
+            }
+        }
+    }
+    let statements: Vec<String> = node.enforce.iter().map(|(s, _)| s.clone()).collect();
+    let enforce_origin = node.enforce_origin();
+    if !statements.is_empty() {
+        effective.push(Source::Enforce {
+            origin: enforce_origin.clone(),
+            statements: statements.clone(),
+        });
+        sources.push("enforce".into());
+    }
+    let policy = compose(&effective, &hide)?;
+    if !policy.landlock().is_empty() {
+        return Err(PlanError::Landlock {
+            origin: enforce_origin,
+        });
+    }
+    if pod_asks && !statements.is_empty() {
+        // The enforce rules come last, but a pod's `arch`, `badarch`, `unknown` or `kernel`
+        // statements change what they apply to: prove that wherever the enforce rules alone
+        // refuse a call (on every ABI either side accepts), the container's policy refuses it.
+        let mut arches: Vec<String> = policy.arches().iter().map(ToString::to_string).collect();
+        for a in default_policy.arches() {
+            let a = a.to_string();
+            if !arches.contains(&a) {
+                arches.push(a);
+            }
+        }
+        let base = format!(
+            "default allow\nunknown allow\nbadarch allow\narch {}\n",
+            arches.join(" ")
+        );
+        let rules = compose(
+            &[
+                Source::Node {
+                    origin: "enforce baseline".into(),
+                    text: base,
+                    dir: node.profile_dir.clone(),
+                },
+                Source::Enforce {
+                    origin: node.enforce_origin(),
+                    statements,
+                },
+            ],
+            &hide,
+        )?;
+        let budget = Budget {
+            node,
+            origin: &pod_origin,
+        };
+        let r = budget.run(|| {
+            prove(
+                &policy,
+                &rules,
+                &ctx,
+                |x, y| y.permission() == Permission::Allows || x.no_looser_than(y),
+                ("the container's policy", "the enforce rules"),
+            )
+        })?;
+        match r {
+            Ok(_) => notes.push("enforce: proved the enforce rules hold".into()),
+            Err(e) => {
+                return Err(match e.strip_prefix('C') {
+                    Some(call) => PlanError::Enforce {
+                        origin: pod_origin,
+                        call: call.to_string(),
+                    },
+                    None => PlanError::Compile {
+                        origin: pod_origin,
+                        message: e,
+                    },
+                });
+            }
         }
     }
 
+    let origin = policy.origin().to_string();
     let compiled = moat_compile::compile(&policy, &moat_compile::Options { ctx, weights: None })
         .map_err(|e| PlanError::Compile {
             origin: origin.clone(),
@@ -608,12 +1040,6 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
             message: "expected a JSON object".into(),
         }));
     };
-    if bundle.has_seccomp() {
-        notes.push(format!(
-            "replaces the bundle's linux.seccomp section (kept in {})",
-            bundle::original_path(&bundle.config_path).display()
-        ));
-    }
     let linux = root
         .entry("linux")
         .or_insert_with(|| json!({}))
@@ -664,8 +1090,6 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
             at: "annotations".into(),
             message: "expected an object".into(),
         })?;
-    // A raw program the bundle carried from elsewhere must not override moat's policy.
-    annotations.remove(CRUN_BPF_ANNOTATION);
     if let Some(data) = bpf_data {
         annotations.insert(CRUN_BPF_ANNOTATION.into(), Value::String(data));
     }
@@ -673,7 +1097,7 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
 
     Ok(Outcome::Apply(Box::new(Plan {
         sources,
-        text,
+        policy,
         program,
         format: req.format,
         losses,

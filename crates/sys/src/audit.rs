@@ -181,6 +181,94 @@ pub fn parse(text: &str) -> Option<Record> {
     })
 }
 
+/// Whether the kernel logs `SECCOMP_RET_LOG` verdicts
+/// (`/proc/sys/kernel/seccomp/actions_logged` lists `log`), which [`Marker`] relies on.
+pub fn logs_log_action() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/seccomp/actions_logged")
+        .is_ok_and(|s| s.split_ascii_whitespace().any(|w| w == "log"))
+}
+
+/// A seccomp record of the caller's own, used as a barrier: the kernel appends every audit
+/// record to one queue (`skb_queue_tail(&audit_queue, …)` in `audit_log_end`,
+/// `kernel/audit.c`) and `kauditd` multicasts that queue in order, so once a reader has the
+/// marker it has every record the kernel queued before the marker was made. A seccomp record
+/// is queued in the refused call itself, before the call returns or the process dies
+/// (`__seccomp_filter`, `kernel/seccomp.c`), so a marker sent after a process was reaped
+/// comes after every record of that process.
+///
+/// The marker is made by a short-lived thread of the caller that installs, on itself only, a
+/// filter answering `getppid` with `SECCOMP_RET_LOG`, calls it and ends. The record carries the
+/// caller's process id and the thread's name (`comm=`), which is unique per marker in this
+/// process, so concurrent markers of one process are told apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Marker {
+    pid: u32,
+    comm: String,
+}
+
+impl Marker {
+    /// Sends a marker: returns once its record is queued in the kernel. Fails when the thread
+    /// cannot be started or the kernel refuses the filter.
+    pub fn send() -> io::Result<Marker> {
+        use moat_bpf::Insn;
+        use moat_bpf::consts::{
+            BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W, SECCOMP_RET_ALLOW,
+            SECCOMP_RET_LOG,
+        };
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // At most 15 bytes (TASK_COMM_LEN - 1), of characters the kernel logs unescaped.
+        let comm = format!("moat-mark-{:05}", n % 100_000);
+        let nr = u32::try_from(libc::SYS_getppid).map_err(|_| io::ErrorKind::InvalidInput)?;
+        let insns = [
+            Insn::stmt(BPF_LD | BPF_W | BPF_ABS, 0),
+            Insn::jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
+            Insn::stmt(BPF_RET | BPF_K, SECCOMP_RET_LOG),
+            Insn::stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        ];
+        let thread =
+            std::thread::Builder::new()
+                .name(comm.clone())
+                .spawn(move || -> io::Result<()> {
+                    // Both only affect this thread, which ends right after.
+                    crate::set_no_new_privs()?;
+                    crate::install_unchecked(&insns, crate::Flags::NONE)
+                        .map_err(io::Error::other)?;
+                    // SAFETY: getppid takes no arguments and cannot fail.
+                    unsafe { libc::getppid() };
+                    Ok(())
+                })?;
+        thread
+            .join()
+            .map_err(|_| io::Error::other("the audit marker thread panicked"))??;
+        Ok(Marker {
+            pid: std::process::id(),
+            comm,
+        })
+    }
+
+    /// True for this marker's record; then also notes for [`markers_arrive`] that the kernel
+    /// delivers markers to this process.
+    pub fn received(&self, r: &Record) -> bool {
+        let yes = r.pid == self.pid
+            && r.comm == self.comm
+            && r.code == moat_bpf::consts::SECCOMP_RET_LOG
+            && u32::try_from(libc::SYS_getppid).is_ok_and(|nr| nr == r.syscall);
+        if yes {
+            ARRIVED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        yes
+    }
+}
+
+static ARRIVED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a marker of this process has been received (see [`Marker::received`]): the kernel
+/// delivers markers, so a reader can wait for one without a time limit of its own.
+pub fn markers_arrive() -> bool {
+    ARRIVED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The calling process's audit session id (`/proc/self/sessionid`); `u32::MAX` when unset.
 pub fn session_id() -> io::Result<u32> {
     let s = std::fs::read_to_string("/proc/self/sessionid")?;

@@ -555,8 +555,10 @@ impl Child {
 
     /// Waits for the program to end, forwarding signals other processes send to the
     /// supervisor, and hands every seccomp audit record of the program (see [`Child::owns`])
-    /// to `on_record`. After the program ends, records still in flight are collected until
-    /// the socket has been quiet for `linger`. Restores the caller's signal mask.
+    /// to `on_record`. After the program ends, records still in flight are collected up to an
+    /// [`audit::Marker`] sent after it was reaped, which comes after all of them; where the
+    /// kernel delivers no marker (audit disabled, `log` not in `actions_logged`), until the
+    /// socket has been quiet for `linger`. Restores the caller's signal mask.
     pub fn wait(
         self,
         audit: Option<&audit::Socket>,
@@ -577,20 +579,35 @@ impl Child {
     ) -> io::Result<Exit> {
         // Whether a record of a SIGSYS-delivering action (kill, trap) has been handed over.
         let saw_sigsys = std::cell::Cell::new(false);
-        let mut drain = |sock: &audit::Socket| -> io::Result<bool> {
-            let mut any = false;
+        // The markers (see `audit::Marker`) seen so far.
+        let seen = std::cell::RefCell::new(Vec::<audit::Marker>::new());
+        let mut drain = |sock: &audit::Socket, markers: &[&audit::Marker]| -> io::Result<()> {
             while let Some((kind, text)) = sock.recv()? {
-                any = true;
-                if kind == audit::AUDIT_SECCOMP
-                    && let Some(r) = audit::parse(&text).filter(|r| self.owns(r))
-                {
+                if kind != audit::AUDIT_SECCOMP {
+                    continue;
+                }
+                let Some(r) = audit::parse(&text) else {
+                    continue;
+                };
+                if let Some(m) = markers.iter().find(|m| m.received(&r)) {
+                    seen.borrow_mut().push((*m).clone());
+                } else if self.owns(&r) {
                     if r.sig == libc::SIGSYS {
                         saw_sigsys.set(true);
                     }
                     on_record(r);
                 }
             }
-            Ok(any)
+            Ok(())
+        };
+        // A first marker, sent while the program runs: once it (or any marker before, in this
+        // process) has arrived, the kernel is known to deliver markers, and the end of the
+        // program's records is waited for without a fixed delay. Until then (audit disabled,
+        // `log` missing from `actions_logged`) the old rule applies: collect until the socket
+        // stays quiet for `linger`.
+        let probe = match audit {
+            Some(_) if audit::logs_log_action() => audit::Marker::send().ok(),
+            _ => None,
         };
         let exit = loop {
             if let Some(e) = self.try_reap()? {
@@ -629,45 +646,52 @@ impl Child {
             if let Some(a) = audit
                 && fds[1].revents & libc::POLLIN != 0
             {
-                drain(a)?;
+                drain(a, probe.as_slice().iter().collect::<Vec<_>>().as_slice())?;
             }
         };
-        if let Some(a) = audit {
-            // The kernel queues a record before the call returns or the process dies, and
-            // kauditd delivers it shortly after: wait until the socket stays quiet.
-            // When SIGSYS killed the program, its record is certain to come: wait for it (up to
-            // two seconds on a loaded machine) before waiting for quiet.
-            let deadline = Instant::now() + Duration::from_secs(5);
-            if exit == Exit::Signal(libc::SIGSYS) {
-                let until = Instant::now() + Duration::from_secs(2);
-                while Instant::now() < until {
-                    drain(a)?;
-                    if saw_sigsys.get() {
-                        break;
-                    }
-                    let mut pfd = libc::pollfd {
-                        fd: a.fd().as_raw_fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    };
-                    // SAFETY: one live pollfd.
-                    unsafe { libc::poll(&mut pfd, 1, 50) };
-                }
+        let Some(a) = audit else {
+            return Ok(exit);
+        };
+        // Every record of the program's own calls was queued before it was reaped (the kernel
+        // logs in the refused call, before it returns or the process dies), so the records
+        // queued before a marker sent now include all of them: wait for that marker.
+        let end = probe.as_ref().and_then(|_| audit::Marker::send().ok());
+        let markers: Vec<&audit::Marker> = probe.iter().chain(end.iter()).collect();
+        let has = |m: &Option<audit::Marker>| m.as_ref().is_some_and(|m| seen.borrow().contains(m));
+        let delivered = || end.is_some() && (has(&probe) || audit::markers_arrive());
+        // A bound for a kernel that loses records (a full socket buffer, a backlog limit).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // When SIGSYS killed the program, its record is certain to come: without a marker,
+        // wait for it (up to two seconds on a loaded machine) before waiting for quiet.
+        let sigsys_until = Instant::now() + Duration::from_secs(2);
+        loop {
+            drain(a, &markers)?;
+            if has(&end) {
+                break;
             }
-            loop {
-                drain(a)?;
-                let mut pfd = libc::pollfd {
-                    fd: a.fd().as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                let ms = libc::c_int::try_from(linger.as_millis()).unwrap_or(libc::c_int::MAX);
-                // SAFETY: one live pollfd.
-                let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-                if r <= 0 || Instant::now() > deadline {
-                    drain(a)?;
-                    break;
-                }
+            let now = Instant::now();
+            if now > deadline {
+                break;
+            }
+            let waiting_sigsys =
+                exit == Exit::Signal(libc::SIGSYS) && !saw_sigsys.get() && now < sigsys_until;
+            // Wait for the end marker without a quiet limit once the probe proved that markers
+            // arrive; otherwise stop after `linger` of quiet.
+            let ms = if delivered() || waiting_sigsys {
+                50
+            } else {
+                libc::c_int::try_from(linger.as_millis()).unwrap_or(libc::c_int::MAX)
+            };
+            let mut pfd = libc::pollfd {
+                fd: a.fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one live pollfd.
+            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if r <= 0 && !delivered() && !waiting_sigsys {
+                drain(a, &markers)?;
+                break;
             }
         }
         Ok(exit)

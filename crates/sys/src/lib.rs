@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod bounded;
 pub mod exec;
 mod filters;
 pub mod landlock;

@@ -176,7 +176,10 @@ fn log_runs_the_call_and_writes_an_audit_record() {
         match sock.recv().unwrap() {
             Some((audit::AUDIT_SECCOMP, text)) => {
                 let r = audit::parse(&text).unwrap();
-                found = r.code == SECCOMP_RET_LOG && r.syscall == NR_GETPPID;
+                // This process's own records are end-of-run markers of other tests.
+                found = r.code == SECCOMP_RET_LOG
+                    && r.syscall == NR_GETPPID
+                    && r.pid != std::process::id();
             }
             Some(_) => {}
             None => std::thread::sleep(Duration::from_millis(10)),
@@ -576,6 +579,102 @@ fn spawn_reports_the_killing_call_from_the_audit_log() {
             .any(|r| r.syscall == NR_GETPPID && r.code == SECCOMP_RET_KILL_PROCESS),
         "{records:?}"
     );
+}
+
+/// The end-of-run barrier (`audit::Marker`): with no quiet period at all (`linger` zero), every
+/// record the program and its descendants made before it exited is still collected, run after
+/// run, including the last call of a grandchild just before the program exits.
+#[test]
+fn wait_collects_every_record_up_to_the_exit_without_a_linger() {
+    let sock = match audit::Socket::open() {
+        Ok(s) => s,
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "the audit log is not readable under CI ({e}): run the tests as root"
+            );
+            return;
+        }
+    };
+    assert!(
+        audit::logs_log_action(),
+        "`log` is missing from /proc/sys/kernel/seccomp/actions_logged"
+    );
+    // Once this process has received one marker, `wait` relies on markers alone.
+    let m = audit::Marker::send().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !audit::markers_arrive() && std::time::Instant::now() < deadline {
+        match sock.recv().unwrap() {
+            Some((audit::AUDIT_SECCOMP, text)) => {
+                m.received(&audit::parse(&text).unwrap());
+            }
+            Some(_) => {}
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    assert!(audit::markers_arrive(), "the kernel delivered no marker");
+    let prog = on_getppid(SECCOMP_RET_LOG);
+    let conf = Confinement {
+        filter: Some((&prog, Flags::NONE)),
+        audit_session: true,
+        ..Confinement::default()
+    };
+    let sh = exec::resolve(os("sh")).unwrap();
+    for run in 0..20 {
+        // Each shell reads $PPID with getppid when it starts: the shell, the shell it starts
+        // and that shell's child, the last of them right before the program exits.
+        let child = exec::spawn(
+            &sh,
+            &[os("sh"), os("-c"), os("sh -c 'sh -c true; true'; true")],
+            &conf,
+        )
+        .unwrap();
+        let mut records = Vec::new();
+        let exit = child
+            .wait(Some(&sock), Duration::ZERO, |r| records.push(r))
+            .unwrap();
+        assert_eq!(exit, Exit::Code(0));
+        let pids: std::collections::BTreeSet<u32> = records
+            .iter()
+            .filter(|r| r.syscall == NR_GETPPID && r.code == SECCOMP_RET_LOG)
+            .map(|r| r.pid)
+            .collect();
+        assert_eq!(pids.len(), 3, "run {run}: {records:?}");
+    }
+}
+
+/// Two markers of one process are told apart, and each one's record arrives.
+#[test]
+fn audit_markers_arrive_and_are_distinct() {
+    let Ok(sock) = audit::Socket::open() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the audit log is not readable under CI"
+        );
+        return;
+    };
+    let a = audit::Marker::send().unwrap();
+    let b = audit::Marker::send().unwrap();
+    assert_ne!(a, b);
+    let (mut got_a, mut got_b) = (false, false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !(got_a && got_b) && std::time::Instant::now() < deadline {
+        match sock.recv().unwrap() {
+            Some((audit::AUDIT_SECCOMP, text)) => {
+                let r = audit::parse(&text).unwrap();
+                let (is_a, is_b) = (a.received(&r), b.received(&r));
+                assert!(!(is_a && is_b), "{r:?} matches both markers");
+                // FIFO: b was queued after a, so it cannot arrive first.
+                assert!(!is_b || got_a, "marker b arrived before a");
+                got_a |= is_a;
+                got_b |= is_b;
+            }
+            Some(_) => {}
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    assert!(got_a && got_b, "markers not received: {got_a} {got_b}");
+    assert!(audit::markers_arrive());
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! moat-syscalls: the single source of truth for Linux syscall facts.
 //!
 //! What it holds, per ABI ([`Arch`]: x86_64, x86, x32, aarch64, arm EABI, riscv64, ppc64le,
-//! s390x, loongarch64), current to Linux 6.18:
+//! s390x, loongarch64), current to Linux 6.18 plus `listns` (6.19):
 //!
 //! - name <-> number tables ([`Arch::syscalls`], [`Arch::by_name`], [`Arch::by_nr`]), with the
 //!   kernel version that introduced each syscall on that ABI ([`Syscall::since`]);
@@ -72,6 +72,23 @@ pub fn is_known(name: &str) -> bool {
     generated::NAMES.binary_search(&name).is_ok()
 }
 
+/// Syscall names libseccomp resolves (2.5.4 or later) that exist only on ABIs moat has no table
+/// for, with those ABIs (libseccomp's `src/syscalls.csv`). A container runtime resolves them
+/// and adds nothing for the ABIs moat supports, so an importer skips them with a note.
+pub const FOREIGN: &[(&str, &str)] = &[
+    ("atomic_barrier", "m68k"),
+    ("atomic_cmpxchg_32", "m68k"),
+    ("cachectl", "mips"),
+    ("getpagesize", "m68k"),
+    ("syscall", "mips"),
+    ("sysmips", "mips"),
+];
+
+/// The ABIs of a [`FOREIGN`] name (`"syscall"` -> `"mips"`), `None` for any other name.
+pub fn foreign(name: &str) -> Option<&'static str> {
+    FOREIGN.iter().find(|(n, _)| *n == name).map(|&(_, a)| a)
+}
+
 /// The ABIs on which `name` is a syscall, in [`Arch::ALL`] order.
 pub fn abis_with(name: &str) -> Vec<Arch> {
     Arch::ALL
@@ -86,22 +103,39 @@ pub fn suggest(name: &str) -> Option<&'static str> {
     closest(name, generated::NAMES.iter().copied())
 }
 
-/// The candidate with the smallest edit distance to `input`, if that distance is at most a
-/// third of the input's length (and at least 1 allowed). Ties keep the first candidate.
-pub(crate) fn closest<'a>(
-    input: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let limit = (input.chars().count() / 3).max(1);
+/// The candidate with the smallest edit distance to `input` (ASCII case ignored), if that
+/// distance is at most a third of the input's length (and at least 1 allowed): the one "did you
+/// mean" of every crate. Ties keep the first candidate. An input longer than
+/// [`MAX_SUGGEST_CHARS`] gets no suggestion (no name is that long, and the distance is
+/// quadratic), and a candidate whose length alone puts it out of reach is not measured.
+///
+/// ```
+/// assert_eq!(moat_syscalls::closest("opnat", ["openat", "close"]), Some("openat"));
+/// assert_eq!(moat_syscalls::closest("EPREM", ["EPERM"]), Some("EPERM"));
+/// assert_eq!(moat_syscalls::closest(&"x".repeat(1 << 20), ["openat"]), None);
+/// ```
+pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let n = input.chars().count();
+    if n > MAX_SUGGEST_CHARS {
+        return None;
+    }
+    let limit = (n / 3).max(1);
+    let upper = input.to_ascii_uppercase();
     let mut best: Option<(usize, &'a str)> = None;
     for c in candidates {
-        let d = edit_distance(input, c);
+        if c.chars().count().abs_diff(n) > limit {
+            continue;
+        }
+        let d = edit_distance(&upper, &c.to_ascii_uppercase());
         if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }
     }
     best.map(|(_, c)| c)
 }
+
+/// Inputs longer than this get no suggestion from [`closest`].
+pub const MAX_SUGGEST_CHARS: usize = 64;
 
 /// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -133,6 +167,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn foreign_names_are_on_no_abi_moat_has() {
+        for (n, _) in FOREIGN {
+            assert!(!is_known(n), "{n} is in moat's tables");
+            assert!(foreign(n).is_some());
+        }
+        assert_eq!(foreign("read"), None);
+    }
 
     #[test]
     fn getpid_numbers_per_abi() {
@@ -181,12 +224,26 @@ mod tests {
     }
 
     #[test]
-    fn tables_end_at_linux_6_18() {
+    fn tables_end_at_listns_of_linux_6_19() {
         for arch in Arch::ALL {
             let s = arch.by_name("file_setattr").unwrap();
             assert_eq!(s.nr, arch.nr_bias() + 469, "{arch}");
+            let s = arch.by_name("listns").unwrap();
+            assert_eq!(s.nr, arch.nr_bias() + 470, "{arch}");
+            // x32's own entries (512..=547) and ARM's private calls (0xf0000 + n) sort after
+            // the shared numbers.
+            let mut shared = arch
+                .syscalls()
+                .iter()
+                .filter(|s| s.nr - arch.nr_bias() < 512);
+            assert_eq!(shared.next_back().unwrap().name, "listns", "{arch}");
         }
-        assert_eq!(Arch::X86_64.syscalls().last().unwrap().name, "file_setattr");
+    }
+
+    #[test]
+    fn loongarch64_has_memfd_secret_as_its_kernel_does() {
+        let s = Arch::Loongarch64.by_name("memfd_secret").unwrap();
+        assert_eq!(s.nr, 447);
     }
 
     #[test]

@@ -34,6 +34,21 @@ pub fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
+/// Every file of `testdata/formats/<format>/`, sorted.
+pub fn format_corpus(format: &str) -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/formats")
+        .join(format);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
 /// Policies: built-in profiles and the specification's examples.
 pub fn policies() -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = moat_policy::builtins()
@@ -166,6 +181,8 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
         "asm" => asm_texts(),
         "emu" => emu_inputs(),
         "import" => profiles(),
+        "systemd" => format_corpus("systemd"),
+        "minijail" => format_corpus("minijail"),
         other => panic!("no seeds for target {other}"),
     };
     out.extend(regressions(name).into_iter().map(|(_, b)| b));

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, anyhow, bail};
-use moat::bpf::Program;
+use moat::bpf::{ByteOrder, Program};
 use moat::compile::{Options, Weights, compile, report};
 use moat::syscalls::Arch;
 
@@ -36,11 +36,25 @@ pub(crate) struct Args {
     /// other syscall executes. Without -o, only the report is printed.
     #[arg(long)]
     report: bool,
+    /// Byte order of raw and hex output. Default: that of the ABIs the program targets
+    /// (big-endian for s390x, little-endian for the others); a program for ABIs of both orders
+    /// needs this flag, since no one encoding loads on both kernels.
+    #[arg(long, value_enum, value_name = "ORDER")]
+    byte_order: Option<Order>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Order {
+    /// Least significant byte first (x86_64, aarch64, ...).
+    Little,
+    /// Most significant byte first (s390x).
+    Big,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
-    /// 8 bytes per instruction, little-endian (`struct sock_filter`), what `seccomp(2)` loads.
+    /// 8 bytes per instruction (`struct sock_filter`), what `seccomp(2)` loads, in the target
+    /// kernel's byte order (see --byte-order).
     Raw,
     /// A C array of `struct sock_filter` and its `struct sock_fprog`.
     C,
@@ -62,6 +76,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect::<anyhow::Result<Vec<_>>>()?;
         policy = policy.with_arches(&arches).map_err(|e| anyhow!("{e}"))?;
     }
+    // The output is checked before the work: an unwritable -o fails first.
+    let output = args
+        .output
+        .as_deref()
+        .map(|p| moat::io::Output::from_arg(Path::new(p)))
+        .transpose()?;
     let ctx = args.guards.context()?;
     let weights = match &args.weights {
         None => None,
@@ -72,10 +92,25 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let compiled = compile(&policy, &Options { ctx, weights }).map_err(|e| anyhow!("{e}"))?;
-    let bytes = render(&compiled.program, args.format, policy.origin());
+    let order = match args.byte_order {
+        Some(Order::Little) => ByteOrder::Little,
+        Some(Order::Big) => ByteOrder::Big,
+        None if matches!(args.format, Format::Raw | Format::Hex) => {
+            compiled.byte_order().map_err(|e| anyhow!("{e}"))?
+        }
+        None => ByteOrder::Little,
+    };
+    let bytes = render(&compiled.program, args.format, policy.origin(), order);
     let mut out = std::io::stdout().lock();
-    match &args.output {
-        Some(path) => write_atomically(Path::new(path), &bytes)?,
+    match output {
+        Some(o) => {
+            if args.format == Format::Raw && o.is_terminal() {
+                bail!(
+                    "refusing to write binary BPF to a terminal; use -o FILE, a pipe, or --format disasm"
+                );
+            }
+            o.write(&bytes)?;
+        }
         None if args.report => {}
         None => {
             if args.format == Format::Raw && out.is_terminal() {
@@ -93,13 +128,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn render(p: &Program, format: Format, origin: &str) -> Vec<u8> {
+fn render(p: &Program, format: Format, origin: &str, order: ByteOrder) -> Vec<u8> {
     let insns = p.insns();
     match format {
-        Format::Raw => p.to_bytes(),
+        Format::Raw => p.to_bytes_in(order),
         Format::Hex => {
             let mut s = String::new();
-            for chunk in p.to_bytes().chunks(8) {
+            for chunk in p.to_bytes_in(order).chunks(8) {
                 for b in chunk {
                     s.push_str(&format!("{b:02x}"));
                 }
@@ -138,30 +173,4 @@ fn render(p: &Program, format: Format, origin: &str) -> Vec<u8> {
             s.into_bytes()
         }
     }
-}
-
-/// Writes `bytes` to a temporary file beside `path` and renames it into place, so `path` is
-/// either the old file or the complete new one, never a half-written one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| anyhow!("{}: not a file name", path.display()))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = dir.join(format!(".{name}.moat-{}.tmp", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(anyhow!("cannot write {}: {e}", path.display()));
-    }
-    Ok(())
 }

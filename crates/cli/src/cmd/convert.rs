@@ -1,7 +1,6 @@
 //! `moat convert`: between moat text, Docker/OCI JSON, Kubernetes, security-profiles-operator
 //! YAML, systemd drop-ins and raw BPF, with a loss report on stderr.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -11,8 +10,13 @@ use moat::policy::{CapSet, Context};
 use moat::syscalls::{self as sc, Arch, KernelVersion};
 use moat_export::{Format, Options};
 
-/// Convert a policy between formats. The input format is detected from the content: moat text,
-/// Docker/OCI seccomp JSON, an OCI config.json, or a SeccompProfile (YAML).
+/// Convert a policy between formats.
+///
+/// Input formats (detected from the content): moat text or a built-in profile name, Docker/OCI
+/// seccomp JSON, an OCI config.json, a security-profiles-operator SeccompProfile (YAML or JSON),
+/// a systemd unit file or drop-in (SystemCallFilter= ...), a minijail .policy file.
+///
+/// Output formats (--to): moat, docker, oci, k8s, spo, systemd, bpf.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// A built-in profile name or a policy file in any supported format.
@@ -27,9 +31,6 @@ pub(crate) struct Args {
     /// Fail (exit 2, nothing written) when the target cannot express the policy exactly.
     #[arg(long)]
     strict: bool,
-    /// Skip syscall names moat does not know (with a warning) instead of failing.
-    #[arg(long)]
-    allow_unknown_names: bool,
     /// Capabilities the confined process holds, for `when cap` guards (repeatable); default:
     /// Docker's default set.
     #[arg(long = "cap", value_name = "CAP")]
@@ -43,29 +44,43 @@ pub(crate) struct Args {
     /// Profile name for `k8s` and `spo` output (default: the input's file stem).
     #[arg(long)]
     name: Option<String>,
+    /// With `--to moat`: the statements on one line, separated by `;` and without reasons (for
+    /// transports that keep one line of a value, such as Podman's `--annotation`).
+    #[arg(long)]
+    one_line: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum To {
+    /// moat's policy language.
     Moat,
+    /// Docker/moby seccomp JSON (keeps capability and kernel guards as includes/excludes).
     Docker,
+    /// The linux.seccomp object of an OCI runtime config.json.
     Oci,
+    /// A Kubernetes Localhost profile (the pod snippet goes to stderr).
     K8s,
+    /// A security-profiles-operator SeccompProfile (YAML).
     Spo,
+    /// A systemd unit drop-in (SystemCallFilter= ...).
     Systemd,
+    /// Raw seccomp BPF (struct sock_filter array).
     Bpf,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let output = match &args.output {
+        Some(p) => moat::io::Output::from_arg(p)?,
+        None => moat::io::Output::stdout(),
+    };
     let mut arches = Vec::new();
     for a in &args.arches {
         let arch: Arch = a.parse().map_err(|e| anyhow::anyhow!("--arch {a}: {e}"))?;
         arches.push(arch);
     }
     let opts = Options {
-        allow_unknown_names: args.allow_unknown_names,
         arches: (!arches.is_empty()).then_some(arches),
-        ..Options::default()
+        ..super::import_options()
     };
     let loaded = moat_export::load(&args.input, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     for w in &loaded.warnings {
@@ -90,8 +105,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         To::Systemd => Format::Systemd,
         To::Bpf => Format::Bpf,
     };
-    let out =
+    if args.one_line && args.to != To::Moat {
+        bail!("--one-line applies to --to moat only");
+    }
+    let mut out =
         moat_export::export(&loaded, format, &ctx, &name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if args.one_line {
+        out.data = format!("{}\n", loaded.policy.one_line()).into_bytes();
+    }
     for l in &out.losses {
         eprintln!("moat: convert: {}: loss: {}", format.name(), l.0);
     }
@@ -103,7 +124,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             if out.losses.len() == 1 { "" } else { "es" }
         );
     }
-    write_output(args.output.as_deref(), &out.data)?;
+    output.write(&out.data)?;
     for n in &out.notes {
         eprintln!("moat: {n}");
     }
@@ -149,36 +170,4 @@ fn has_cap(g: &Guard) -> bool {
         Guard::Not(x) => has_cap(x),
         Guard::Arch(_) | Guard::Kernel { .. } => false,
     }
-}
-
-/// Writes `bytes` to `path` atomically (a temporary file in the same directory, then rename), or
-/// to standard output.
-pub(crate) fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
-    let Some(path) = path else {
-        std::io::stdout().lock().write_all(bytes)?;
-        return Ok(());
-    };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let file = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.moat-{}.tmp",
-        file.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("{}: cannot write", path.display()));
-    }
-    Ok(())
 }

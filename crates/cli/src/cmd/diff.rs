@@ -23,8 +23,10 @@ pub(crate) struct Args {
     /// Second policy, same forms as A.
     #[arg(value_name = "B")]
     b: String,
-    /// Prove that A is never more permissive than B (allow > log > errno, trace, notify >
-    /// trap > kill-thread > kill), or print a call where it is.
+    /// Prove that A is never more permissive than B, or print a call where it is. `log`,
+    /// `trace` and `notify` count as `allow` (the call runs, or something the confined process
+    /// may control decides); `errno 0` is looser than `allow` (the call seems to succeed without
+    /// running); refusing actions rank by the kernel's precedence.
     #[arg(long)]
     subset: bool,
     #[command(flatten)]
@@ -197,11 +199,11 @@ fn human(d: &Diff) -> String {
     let mut permissive_b = 0;
     let mut syscalls = std::collections::BTreeSet::new();
     for x in &d.differences {
-        let pa = moat::analyze::permissiveness(x.a);
-        let pb = moat::analyze::permissiveness(x.b);
-        if pa > pb {
+        // `allow` against `errno 0` is looser in both directions.
+        if !x.a.no_looser_than(x.b) {
             permissive_a += 1;
-        } else if pb > pa {
+        }
+        if !x.b.no_looser_than(x.a) {
             permissive_b += 1;
         }
         syscalls.insert(label(x.arch, x.nr, x.syscall));

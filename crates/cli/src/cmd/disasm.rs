@@ -1,9 +1,9 @@
 //! `moat disasm`: show a raw seccomp BPF program in seccomp-tools' layout.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::anyhow;
 use moat::bpf::{DecodeError, Program, asm};
 use moat::syscalls::Arch;
 
@@ -79,25 +79,31 @@ pub(super) fn arch(arg: Option<&str>) -> anyhow::Result<Option<Arch>> {
 }
 
 /// Reads `path` (`-`: standard input) as raw BPF bytes, or as `moat disasm` text or
-/// pseudo-code when it is text; bare syscall names in text are looked up in `arch`.
+/// pseudo-code when it is text; bare syscall names in text are looked up in `arch`, and raw bytes
+/// are read in its byte order (big-endian for s390x).
 pub(super) fn read_program(path: &str, arch: Option<Arch>) -> anyhow::Result<Program> {
-    let mut bytes = Vec::new();
     let name = if path == "-" { "<stdin>" } else { path };
-    if path == "-" {
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .context("cannot read standard input")?;
+    // Text (disassembly) may be larger than a raw program; both are capped, so `- < /dev/zero`
+    // ends at once. A raw program longer than BPF_MAXINSNS is refused when it is decoded.
+    let bytes = if path == "-" {
+        moat::io::read_stdin(moat::io::Limit::TEXT)?
     } else {
-        bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
-    }
+        moat::io::read(
+            std::path::Path::new(path),
+            moat::io::Limit::TEXT,
+            moat::io::Source::Main,
+        )?
+    };
     if let Some(text) = as_disasm_text(&bytes) {
         return asm::assemble_with(text, arch).map_err(|e| anyhow!("{name}:{e}"));
     }
-    Program::from_bytes(&bytes).map_err(|e| match e {
+    // Raw bytes are in the byte order of the ABI's kernel: big-endian for `--arch s390x`.
+    let order = arch.map_or(moat::bpf::ByteOrder::Little, moat::bpf::ByteOrder::of);
+    Program::from_bytes_in(&bytes, order).map_err(|e| match e {
         DecodeError::Length { len } => anyhow!(
             "{name}: {len} bytes is not a whole number of 8-byte instructions; expected raw BPF \
-             (struct sock_filter, little-endian) or `moat disasm` text"
+             (struct sock_filter, {}-endian) or `moat disasm` text",
+            order.name()
         ),
         DecodeError::Invalid(v) => match v.pc() {
             Some(pc) => anyhow!("{name}: byte offset {}: {v}", pc * 8),

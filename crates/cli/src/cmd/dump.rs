@@ -40,11 +40,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("{}: cannot create", dir.display()))?;
         for (i, p) in filters.iter().enumerate() {
             let path = dir.join(format!("filter-{i}.bpf"));
-            let tmp = dir.join(format!(".filter-{i}.bpf.tmp"));
-            std::fs::write(&tmp, p.to_bytes())
-                .with_context(|| format!("{}: cannot write", tmp.display()))?;
-            std::fs::rename(&tmp, &path)
-                .with_context(|| format!("{}: cannot write", path.display()))?;
+            moat::io::Output::create(&path)?.write(&p.to_bytes())?;
             writeln!(out, "{}: {} instructions", path.display(), p.len())?;
         }
         writeln!(

@@ -42,10 +42,14 @@ enum Format {
 
 /// Reads a built-in profile name or a policy file; errors are one `file:line:col: message` line.
 /// Docker/OCI JSON, an OCI config.json and SeccompProfile YAML are read too (moat-export).
+/// What the import skipped or adjusted is printed as warnings on stderr.
 pub(crate) fn open(spec: &str) -> anyhow::Result<Policy> {
-    moat_export::load(spec, &moat_export::Options::default())
-        .map(|l| l.policy)
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    let loaded =
+        moat_export::load(spec, &super::import_options()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for w in &loaded.warnings {
+        eprintln!("moat: warning: {w}");
+    }
+    Ok(loaded.policy)
 }
 
 /// `--cap` and `--kernel`: what `when cap` and `when kernel` guards are resolved against, shared
@@ -93,6 +97,11 @@ fn context(caps: &[String], kernel: Option<&str>) -> anyhow::Result<Context> {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let html_out = args
+        .html
+        .as_deref()
+        .map(moat::io::Output::from_arg)
+        .transpose()?;
     let policy = open(&args.policy)?;
     let ctx = args.guards.context()?;
     let mut selected = Vec::new();
@@ -120,11 +129,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     // Cache coverage and cost from the compiler (moat-analyze); absent when it cannot compile.
     let costs = moat::analyze::explain::costs(&policy, &ctx).ok();
-    if let Some(path) = &args.html {
+    if let Some(html_out) = html_out {
         let page = moat::analyze::explain::html(&policy, &exp, costs.as_ref());
-        let tmp = path.with_extension("html.tmp");
-        std::fs::write(&tmp, page).with_context(|| format!("{}: cannot write", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))?;
+        html_out.write(page.as_bytes())?;
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

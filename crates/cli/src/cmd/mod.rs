@@ -14,3 +14,43 @@ pub(crate) mod record;
 pub(crate) mod run;
 pub(crate) mod syscalls;
 pub(crate) mod test;
+
+use std::sync::OnceLock;
+
+/// How foreign profiles are read, for every command that reads a policy (global flags).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Import {
+    /// Importing: skip syscall names nobody knows (with a warning) instead of failing.
+    #[arg(long, global = true)]
+    pub(crate) allow_unknown_names: bool,
+    /// Importing: reproduce this runtime's reading where runc, crun and youki differ. (Not
+    /// `--runtime`: `moat oci-runtime --runtime PATH` names the real runtime to run.)
+    #[arg(
+        id = "read_as",
+        long = "read-as",
+        global = true,
+        value_name = "RUNTIME",
+        default_value = "runc"
+    )]
+    pub(crate) runtime: moat_export::Runtime,
+    /// Importing: the SeccompProfile to read from a file holding several (or FILE#NAME).
+    #[arg(long = "profile-name", global = true, value_name = "NAME")]
+    pub(crate) profile_name: Option<String>,
+}
+
+static IMPORT: OnceLock<moat_export::Options> = OnceLock::new();
+
+/// Records the global import flags (once, from `main`).
+pub(crate) fn set_import(i: &Import) {
+    let _ = IMPORT.set(moat_export::Options {
+        allow_unknown_names: i.allow_unknown_names,
+        runtime: i.runtime,
+        profile: i.profile_name.clone(),
+        ..moat_export::Options::default()
+    });
+}
+
+/// The import options the global flags give.
+pub(crate) fn import_options() -> moat_export::Options {
+    IMPORT.get().cloned().unwrap_or_default()
+}

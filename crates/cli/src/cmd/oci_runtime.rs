@@ -99,20 +99,56 @@ fn runtime_path(args: &Args, node: Option<&NodeConfig>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("runc"))
 }
 
-/// `name` as the shell would find it on `PATH` (unchanged when it has a slash).
-fn which(name: &Path) -> Option<PathBuf> {
-    if name.components().count() > 1 || name.is_absolute() {
-        return Some(name.to_path_buf());
+/// What `RUNTIME --version` prints (empty when it cannot be run within a few seconds).
+fn version_of(runtime: &Path) -> String {
+    let child = std::process::Command::new(runtime)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else {
+        return String::new();
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return String::new();
+            }
+        }
     }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    let mut out = String::new();
+    if let Some(o) = child.stdout.take() {
+        use std::io::Read as _;
+        let _ = o.take(64 * 1024).read_to_string(&mut out);
+    }
+    out
 }
 
-fn format_for(args: &Args, node: &NodeConfig, runtime: &Path) -> Format {
-    args.format
-        .or(node.format)
-        .unwrap_or_else(|| Format::for_runtime(runtime))
+/// The format, from evidence: an explicit one (flag, then node config) must be one the runtime
+/// says it applies, else the container is refused; otherwise what its `--version` says.
+fn format_for(args: &Args, node: &NodeConfig, runtime: &Path) -> anyhow::Result<Format> {
+    let version = version_of(runtime);
+    match args.format.or(node.format) {
+        Some(f) => {
+            if !f.supported_by(&version) {
+                bail!(
+                    "format = \"{f}\" but the runtime {} does not say it applies it (only crun built with +SECCOMP loads {}); refusing rather than running the container without seccomp",
+                    runtime.display(),
+                    runtime::CRUN_BPF_ANNOTATION
+                );
+            }
+            Ok(f)
+        }
+        None => Ok(Format::from_version(&version).unwrap_or(Format::Oci)),
+    }
 }
 
 /// Reports a line where the runtime's caller looks: the runtime's `--log` file when given
@@ -142,22 +178,48 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         return dry_run(&args, dir);
     }
     let inv = cmdline::parse(&args.args).context("runtime command line")?;
-    let creates = inv.creates();
-    let node = match node_config(&args) {
-        Ok(n) => Some(n),
-        Err(e) if creates => {
+    match invoke(&args, &inv) {
+        Ok(code) => Ok(code),
+        // Every error reaches the runtime's caller, in `--log` when given.
+        Err(e) => {
             report(&inv, Level::Error, &format!("{e:#}"));
-            return Ok(ExitCode::from(2));
+            Ok(ExitCode::from(2))
         }
+    }
+}
+
+fn invoke(args: &Args, inv: &runtime::Invocation) -> anyhow::Result<ExitCode> {
+    let creates = inv.creates();
+    let node = match node_config(args) {
+        Ok(n) => Some(n),
+        Err(e) if creates => return Err(e),
         // Cleaning up (`delete`, `kill`) must keep working with a broken node configuration.
         Err(e) => {
-            eprintln!("moat: warning: {e:#}; using the environment's runtime");
+            report(
+                inv,
+                Level::Warning,
+                &format!("{e:#}; using the runtime that created the container"),
+            );
             None
         }
     };
-    let runtime = runtime_path(&args, node.as_ref());
-    let Some(resolved) = which(&runtime) else {
-        bail!("runtime {} not found on PATH", runtime.display());
+    let states = runtime::state::dir();
+    // A container's later commands reach the runtime that created it, whatever the
+    // configuration says now.
+    let recorded = match (creates, inv.id.as_deref()) {
+        (false, Some(id)) => runtime::state::recorded(&states, inv.root.as_deref(), id),
+        _ => None,
+    };
+    let runtime = recorded
+        .clone()
+        .unwrap_or_else(|| runtime_path(args, node.as_ref()));
+    let path = std::env::var_os("PATH");
+    let Some(resolved) = runtime::locate_runtime(&runtime, path.as_deref()) else {
+        bail!(
+            "runtime {} not found on PATH or in {}",
+            runtime.display(),
+            runtime::RUNTIME_DIRS.join(", ")
+        );
     };
     if let (Ok(me), Ok(it)) = (std::env::current_exe(), std::fs::canonicalize(&resolved))
         && std::fs::canonicalize(me).is_ok_and(|me| me == it)
@@ -167,13 +229,42 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             resolved.display()
         );
     }
-    if creates && let Some(node) = &node {
-        let format = format_for(&args, node, &resolved);
-        let dir = inv.bundle.clone().unwrap_or_else(|| PathBuf::from("."));
-        if let Err(e) = prepare(&inv, node, format, &dir) {
-            report(&inv, Level::Error, &format!("{e:#}"));
-            return Ok(ExitCode::from(2));
+    if creates {
+        let node = node.unwrap_or_default();
+        for w in &node.warnings {
+            report(inv, Level::Warning, w);
         }
+        let format = format_for(args, &node, &resolved)?;
+        let dir = inv.bundle.clone().unwrap_or_else(|| PathBuf::from("."));
+        prepare(inv, &node, format, &dir)?;
+        if let Some(id) = inv.id.as_deref() {
+            runtime::state::record(&states, inv.root.as_deref(), id, &resolved).with_context(
+                || {
+                    format!(
+                        "cannot record the runtime of container {id} in {}",
+                        states.display()
+                    )
+                },
+            )?;
+        }
+    }
+    if inv.command.as_deref() == Some("delete")
+        && let Some(id) = inv.id.as_deref()
+    {
+        // Waited for, so that the record goes only once the runtime's state is gone.
+        let status = std::process::Command::new(&resolved)
+            .arg0(&runtime)
+            .args(&args.args)
+            .status()
+            .with_context(|| format!("cannot run the runtime {}", resolved.display()))?;
+        if status.success() {
+            runtime::state::forget(&states, inv.root.as_deref(), id);
+        }
+        let code = status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .unwrap_or(1);
+        return Ok(ExitCode::from(code));
     }
     let err = std::process::Command::new(&resolved)
         .arg0(&runtime)
@@ -196,7 +287,6 @@ fn prepare(
         kernel: runtime::running_kernel(),
     };
     match runtime::plan(&bundle, node, &req)? {
-        Outcome::Unchanged { .. } => Ok(()),
         Outcome::Apply(plan) => {
             for loss in &plan.losses {
                 report(
@@ -214,20 +304,15 @@ fn prepare(
 fn dry_run(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let node = node_config(args)?;
     let runtime = runtime_path(args, Some(&node));
-    let format = format_for(args, &node, &runtime);
+    let path = std::env::var_os("PATH");
+    let located = runtime::locate_runtime(&runtime, path.as_deref()).unwrap_or(runtime.clone());
+    let format = format_for(args, &node, &located)?;
     let bundle = Bundle::open(dir, None)?;
     let req = Request {
         format,
         kernel: runtime::running_kernel(),
     };
-    let plan = match runtime::plan(&bundle, &node, &req)? {
-        Outcome::Unchanged { reason } => {
-            let line = format!("# {}: unchanged: {reason}\n", bundle.config_path.display());
-            std::io::stdout().write_all(line.as_bytes())?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        Outcome::Apply(plan) => plan,
-    };
+    let Outcome::Apply(plan) = runtime::plan(&bundle, &node, &req)?;
     let mut out = String::new();
     let _ = writeln!(out, "# {}", bundle.config_path.display());
     let _ = writeln!(out, "# runtime: {} (format {format})", runtime.display());
@@ -239,7 +324,7 @@ fn dry_run(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         let _ = writeln!(out, "# loss: {loss}");
     }
     let _ = writeln!(out, "# compiled policy text:");
-    for line in plan.text.lines() {
+    for line in plan.policy.to_string().lines() {
         let _ = writeln!(out, "#   {line}");
     }
     let mut changes = serde_json::Map::new();

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
+use moat::io::Output;
 use moat::policy::{Action, Policy};
 use moat::record::{Options, Profile, Progress, RecordError, record};
 
@@ -69,6 +70,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Some(output) = args.output.as_deref() else {
         bail!("moat record needs -o FILE: the recorded program writes to standard output");
     };
+    if output.as_os_str() == "-" {
+        bail!("moat record needs -o FILE, not -: the recorded program writes to standard output");
+    }
+    // Both outputs are checked before the program runs: a recording is not lost to a typo.
+    let out = Output::create(output)?;
+    let weights_out = args.weights.as_deref().map(Output::create).transpose()?;
     let default = parse_action(&args.default_action)?;
     let base = match &args.base {
         None => None,
@@ -122,9 +129,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let rec = outcome.beyond.as_ref().unwrap_or(&outcome.recording);
     let profile = Profile::from_recording(rec, &opts);
-    write_policy(&profile.to_text(), Some(output), args.format)?;
-    if let Some(w) = &args.weights {
-        write_atomic(w, outcome.recording.weights().as_bytes())?;
+    write_policy(&profile.to_text(), out, args.format)?;
+    if let Some(w) = weights_out {
+        w.write(outcome.recording.weights().as_bytes())?;
     }
     if tty {
         eprintln!(
@@ -139,6 +146,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn merge(args: &Args) -> anyhow::Result<ExitCode> {
+    let out = match args.output.as_deref() {
+        Some(p) => Output::from_arg(p)?,
+        None => Output::stdout(),
+    };
     let mut merged: Option<Profile> = None;
     for path in &args.merge {
         let policy = Policy::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -153,15 +164,18 @@ fn merge(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let names: Vec<String> = args.merge.iter().map(|p| p.display().to_string()).collect();
     merged.command = Some(format!("merge of {}", names.join(", ")));
-    write_policy(&merged.to_text(), args.output.as_deref(), args.format)?;
+    write_policy(&merged.to_text(), out, args.format)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Checks the policy parses (so the output is valid input for every other command), converts
-/// it to `format`, then writes it to `path` (atomically) or standard output. What a format
-/// cannot express is reported on standard error, one line each.
-fn write_policy(text: &str, path: Option<&Path>, format: Format) -> anyhow::Result<()> {
-    let origin = path.map_or_else(|| "<stdout>".to_string(), |p| p.display().to_string());
+/// it to `format`, then writes it to `out`. What a format cannot express is reported on
+/// standard error, one line each.
+fn write_policy(text: &str, out: Output, format: Format) -> anyhow::Result<()> {
+    let path = (out.path() != Path::new("-")).then(|| out.path().to_path_buf());
+    let origin = path
+        .as_deref()
+        .map_or_else(|| "<stdout>".to_string(), |p| p.display().to_string());
     let policy = Policy::parse(text, &origin)
         .map_err(|e| anyhow::anyhow!("internal error: the recorded policy does not parse: {e}"))?;
     // Still written (it is the record of what ran), but say so if it cannot be enforced.
@@ -179,7 +193,7 @@ fn write_policy(text: &str, path: Option<&Path>, format: Format) -> anyhow::Resu
             let loaded =
                 moat_export::load_bytes(text.as_bytes(), &origin, &moat_export::Options::default())
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let name = path.and_then(|p| p.file_stem()).map_or_else(
+            let name = path.as_deref().and_then(Path::file_stem).map_or_else(
                 || "recorded".to_string(),
                 |s| s.to_string_lossy().into_owned(),
             );
@@ -192,32 +206,8 @@ fn write_policy(text: &str, path: Option<&Path>, format: Format) -> anyhow::Resu
             exported.data
         }
     };
-    match path {
-        Some(p) => write_atomic(p, &bytes),
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&bytes)?;
-            out.flush()?;
-            Ok(())
-        }
-    }
-}
-
-/// Writes through a temporary file in the same directory and renames it, so a failure never
-/// leaves a half-written file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let mut tmp_name = OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".moat-tmp-{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot write {}", path.display())
-    })
+    out.write(&bytes)?;
+    Ok(())
 }
 
 /// The action in `--default`, read with the policy language's own parser.

@@ -158,6 +158,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(anyhow!(e).context(format!("{shown} not started"))),
     };
     let mut seen: BTreeMap<Key, u64> = BTreeMap::new();
+    // 150 ms only bounds the wait where the kernel delivers no end-of-run marker (see
+    // `Child::wait`); normally the supervisor exits as soon as the marker arrives.
     let exit = child.wait(socket.as_ref().ok(), Duration::from_millis(150), |r| {
         *seen.entry((r.arch, r.syscall, r.code)).or_default() += 1;
     })?;

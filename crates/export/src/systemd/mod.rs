@@ -1,11 +1,17 @@
-//! systemd unit drop-ins: `SystemCallFilter=`, `SystemCallArchitectures=`,
-//! `SystemCallErrorNumber=`, `SystemCallLog=` (systemd.exec(5)); export and reading back.
+//! systemd units: `SystemCallFilter=`, `SystemCallArchitectures=`, `SystemCallErrorNumber=`,
+//! `SystemCallLog=` (systemd.exec(5)). [`export`] writes a drop-in, [`import`] reads a unit or
+//! drop-in the way systemd applies it, with the groups of [`groups::version`].
 //!
 //! systemd filters by name only. A policy whose `default` and `unknown` both let calls run is
 //! written as a deny-list (`SystemCallFilter=~name name:ERRNO name:kill`); any other as an
 //! allow-list, so numbers systemd does not know stay refused. Argument conditions cannot be
 //! written: such a call is refused entirely when any of its outcomes refuses it, and the loss
 //! report says so.
+
+pub mod groups;
+mod unit;
+
+pub use unit::{Refusal, Settings, import, local_arches, settings, sniff, sniff_header};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,7 +20,7 @@ use moat_policy::{Action, Context, Policy};
 use moat_syscalls::{self as sc, Arch};
 
 use crate::error::ExportError;
-use crate::export::{Exported, Loss, per_name, rank};
+use crate::export::{Exported, Loss, per_name};
 
 /// The `SystemCallArchitectures=` name of an ABI.
 pub fn arch_name(a: Arch) -> &'static str {
@@ -51,13 +57,10 @@ pub fn export(policy: &Policy, ctx: &Context) -> Result<Exported, ExportError> {
     // else the most restrictive outcome.
     let mut verdicts: BTreeMap<&'static str, Action> = BTreeMap::new();
     for (name, abis) in per_name(&lowered) {
-        let actions: std::collections::BTreeSet<Action> =
-            abis.iter().flat_map(|(_, d)| d.actions()).collect();
-        let worst = actions
-            .iter()
-            .copied()
-            .max_by_key(|a| rank(*a))
-            .unwrap_or(default);
+        let mut actions: Vec<Action> = abis.iter().flat_map(|(_, d)| d.actions()).collect();
+        let worst = Action::strictest(actions.iter().copied()).unwrap_or(default);
+        actions.sort_by_key(|a| a.to_ret());
+        actions.dedup();
         if actions.len() > 1 {
             let conditional = abis.iter().any(|(_, d)| !d.rules.is_empty());
             losses.push(Loss(format!(
@@ -82,6 +85,12 @@ pub fn export(policy: &Policy, ctx: &Context) -> Result<Exported, ExportError> {
     let _ = writeln!(out, "[Service]");
     let arches: Vec<&str> = lowered.abis.iter().map(|a| arch_name(a.arch)).collect();
     let _ = writeln!(out, "SystemCallArchitectures={}", arches.join(" "));
+    if !lowered.abis.iter().any(|a| a.arch == Arch::native()) {
+        losses.push(Loss(format!(
+            "systemd always lets the native ABI ({}) through to the filter; the policy refuses it",
+            Arch::native().name()
+        )));
+    }
     if !matches!(lowered.badarch, Action::KillProcess | Action::KillThread) {
         losses.push(Loss(format!(
             "other ABIs are refused the way SystemCallErrorNumber= says instead of `badarch {}`",
@@ -111,19 +120,48 @@ pub fn export(policy: &Policy, ctx: &Context) -> Result<Exported, ExportError> {
                 "numbers systemd does not know get `{refuse}` instead of `unknown {unknown}`"
             )));
         }
+        // systemd puts @default into every allow-list; `~name` takes a call out again and
+        // `~name:ERRNO` (systemd 247 and later) gives a listed call its own refusal.
+        let implicit: std::collections::BTreeSet<&str> = groups::expand("@default")
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let mut refused: Vec<String> = Vec::new();
         for (name, a) in &verdicts {
             if a.runs_call() {
                 names.push((*name).to_string());
                 if *a == Action::Log {
                     log.push(name);
                 }
-            } else if *a != refuse {
-                losses.push(Loss(format!(
-                    "{name}: gets `{refuse}` instead of `{a}` (an allow-list has one action for refused calls)"
-                )));
+                continue;
+            }
+            let own = match a {
+                Action::Errno(e) if *a != refuse => Some(errno_text(*e)),
+                Action::KillProcess if *a != refuse => Some("kill".to_string()),
+                Action::KillThread if refuse != Action::KillProcess => {
+                    losses.push(Loss(format!(
+                        "{name}: `kill-thread` becomes kill (the process)"
+                    )));
+                    Some("kill".to_string())
+                }
+                _ if *a != refuse => {
+                    losses.push(Loss(format!(
+                        "{name}: gets `{refuse}` instead of `{a}` (systemd cannot say `{a}`)"
+                    )));
+                    None
+                }
+                _ => None,
+            };
+            match own {
+                Some(e) => refused.push(format!("{name}:{e}")),
+                None if implicit.contains(name) => refused.push((*name).to_string()),
+                None => {}
             }
         }
         write_list(&mut out, "SystemCallFilter=", &names);
+        if !refused.is_empty() {
+            write_list(&mut out, "SystemCallFilter=~", &refused);
+        }
     } else {
         for (name, a) in &verdicts {
             match a {
@@ -179,115 +217,4 @@ fn write_list(out: &mut String, key: &str, items: &[String]) {
         first = false;
     }
     let _ = writeln!(out, "{line}");
-}
-
-/// A drop-in read back: what systemd would do with each syscall name.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Unit {
-    /// True when the first `SystemCallFilter=` is an allow-list.
-    pub allow_list: bool,
-    /// Listed names, with their per-call action (`None`: the common one).
-    pub listed: BTreeMap<String, Option<String>>,
-    /// `SystemCallErrorNumber=`.
-    pub error_number: Option<String>,
-    /// `SystemCallArchitectures=`.
-    pub architectures: Vec<String>,
-    /// `SystemCallLog=`.
-    pub log: Vec<String>,
-}
-
-/// A drop-in line that could not be read.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
-pub struct UnitError {
-    /// 1-based line.
-    pub line: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl Unit {
-    /// Parses a drop-in (only the settings moat writes; other `[Service]` keys are ignored).
-    pub fn parse(text: &str) -> Result<Unit, UnitError> {
-        let mut u = Unit::default();
-        let mut mode: Option<bool> = None;
-        let mut section = String::new();
-        for (i, raw) in text.lines().enumerate() {
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-                continue;
-            }
-            if line.starts_with('[') {
-                section = line.to_string();
-                continue;
-            }
-            let Some((key, value)) = line.split_once('=') else {
-                return Err(UnitError {
-                    line: i + 1,
-                    message: format!("not a KEY=VALUE line: {line}"),
-                });
-            };
-            if section != "[Service]" {
-                return Err(UnitError {
-                    line: i + 1,
-                    message: format!("{key} outside [Service]"),
-                });
-            }
-            match key {
-                "SystemCallFilter" => {
-                    let (deny, list) = match value.strip_prefix('~') {
-                        Some(rest) => (true, rest),
-                        None => (false, value),
-                    };
-                    let allow = *mode.get_or_insert(!deny);
-                    u.allow_list = allow;
-                    for item in list.split_whitespace() {
-                        let (name, act) = match item.split_once(':') {
-                            Some((n, a)) => (n, Some(a.to_string())),
-                            None => (item, None),
-                        };
-                        if allow != deny {
-                            u.listed.insert(name.to_string(), act);
-                        } else {
-                            u.listed.remove(name);
-                        }
-                    }
-                }
-                "SystemCallErrorNumber" => u.error_number = Some(value.to_string()),
-                "SystemCallArchitectures" => {
-                    u.architectures = value.split_whitespace().map(str::to_string).collect();
-                }
-                "SystemCallLog" => u.log.extend(value.split_whitespace().map(str::to_string)),
-                _ => {}
-            }
-        }
-        Ok(u)
-    }
-
-    fn refuse(&self, per_call: Option<&str>) -> Action {
-        let text = per_call.or(self.error_number.as_deref());
-        match text {
-            None | Some("kill") => Action::KillProcess,
-            Some(e) => e
-                .parse::<u16>()
-                .ok()
-                .or_else(|| sc::errno(e))
-                .map_or(Action::KillProcess, Action::Errno),
-        }
-    }
-
-    /// What systemd does with a call to `name` (known to systemd).
-    pub fn verdict(&self, name: &str) -> Action {
-        let listed = self.listed.get(name);
-        let runs = if self.log.iter().any(|l| l == name) {
-            Action::Log
-        } else {
-            Action::Allow
-        };
-        match (self.allow_list, listed) {
-            (true, Some(_)) | (false, None) => runs,
-            (true, None) => self.refuse(None),
-            (false, Some(a)) => self.refuse(a.as_deref()),
-        }
-    }
 }

@@ -1,0 +1,156 @@
+//! Test support shared by the workspace's tests.
+//!
+//! - [`require`]: a test that cannot run here (not root, a tool missing, an old kernel) calls
+//!   it instead of printing `SKIP` and returning. Under `CI=true` or
+//!   `MOAT_REQUIRE_ALL_TESTS=1` it panics naming what is missing, so a green CI proves every
+//!   test ran; elsewhere it prints `SKIP <test>: <what>` and the test returns.
+//! - [`shared`]: the path of a file under the workspace's sibling `../shared/` (third-party
+//!   fixtures and the profile corpus), with the same rule when it is missing.
+
+use std::path::{Path, PathBuf};
+
+/// Whether every test must run: `CI=true` (set by CI) or `MOAT_REQUIRE_ALL_TESTS=1`.
+#[must_use]
+pub fn strict() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+        || std::env::var("MOAT_REQUIRE_ALL_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// `true` when the test can run (`available`). Otherwise, under [`strict`], panics with
+/// `test cannot run: <what>`; else prints `SKIP <test>: <what>` and returns `false`.
+///
+/// ```
+/// if !moat_testkit::require(true, "nothing") {
+///     return;
+/// }
+/// ```
+///
+/// # Panics
+///
+/// When `available` is false under [`strict`].
+#[must_use]
+#[track_caller]
+pub fn require(available: bool, what: &str) -> bool {
+    if available {
+        return true;
+    }
+    let test = std::thread::current().name().unwrap_or("test").to_string();
+    assert!(
+        !strict(),
+        "{test} cannot run: {what} (CI=true or MOAT_REQUIRE_ALL_TESTS=1 turns a skip into a failure)"
+    );
+    eprintln!("SKIP {test}: {what}");
+    false
+}
+
+/// Whether this process runs as root (effective uid 0), read from `/proc/self/status`.
+#[must_use]
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            == Some("0")
+    })
+}
+
+/// Whether `tool` is an executable on `PATH`.
+#[must_use]
+pub fn has_tool(tool: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::metadata(d.join(tool))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// The workspace root: the nearest ancestor of this crate with a `[workspace]` Cargo.toml.
+#[must_use]
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|d| {
+            std::fs::read_to_string(d.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
+        })
+        .unwrap_or(here)
+        .to_path_buf()
+}
+
+/// `../shared/<rel>` next to the workspace, when it exists. Missing: under [`strict`] a panic
+/// naming the path; else `SKIP` and `None`.
+///
+/// # Panics
+///
+/// When the file is missing under [`strict`].
+#[must_use]
+#[track_caller]
+pub fn shared(rel: &str) -> Option<PathBuf> {
+    let path = workspace_root().join("..").join("shared").join(rel);
+    require(
+        path.exists(),
+        &format!(
+            "fixture {} is missing (tests read ../shared/ beside the workspace)",
+            path.display()
+        ),
+    )
+    .then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_workspace_root_holds_the_crates() {
+        assert!(workspace_root().join("crates/testkit/Cargo.toml").is_file());
+    }
+
+    #[test]
+    fn a_skip_fails_under_ci() {
+        // A child process with CI=true: the skip must become a failure naming what is missing.
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "tests::child_that_skips",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("CI", "true")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text}");
+        assert!(text.contains("cannot run: a unicorn"), "{text}");
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "tests::child_that_skips",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env_remove("CI")
+            .env_remove("MOAT_REQUIRE_ALL_TESTS")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains("SKIP tests::child_that_skips: a unicorn"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    #[ignore = "run by a_skip_fails_under_ci"]
+    fn child_that_skips() {
+        if !require(false, "a unicorn") {
+            return;
+        }
+        unreachable!();
+    }
+}
