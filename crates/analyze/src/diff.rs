@@ -15,7 +15,7 @@ use moat_syscalls::Arch;
 
 use crate::describe;
 use crate::filters::{sample_arches, sample_args, sample_numbers, sample_values};
-use crate::region::{Atoms, List, Region, split};
+use crate::region::{Atoms, List, Region, Relation, split, split_pruned};
 use crate::solve::Atom;
 use crate::{AnalyzeError, Subject};
 
@@ -177,9 +177,10 @@ struct Bucket {
 fn exact_buckets(
     a: &moat_policy::Lowered,
     b: &moat_policy::Lowered,
+    holds: Option<Relation<'_>>,
     visit: &mut dyn FnMut(Bucket) -> bool,
 ) -> Result<(usize, Vec<(Arch, bool)>), AnalyzeError> {
-    let compared = exact_buckets_of(&[a, b], visit)?;
+    let compared = exact_buckets_of(&[a, b], holds, visit)?;
     let accepts = |l: &moat_policy::Lowered, arch: Arch| l.abis.iter().any(|x| x.arch == arch);
     let mut only = Vec::new();
     for arch in arches_of(&[a, b]) {
@@ -207,9 +208,11 @@ fn arches_of(lowered: &[&moat_policy::Lowered]) -> Vec<Arch> {
 
 /// Visits every bucket of an exact joint comparison of any number of lowered policies: the
 /// regions' verdicts are in the order of `lowered`. Returns the number of (ABI, syscall) pairs
-/// compared; stops early when `visit` returns false.
+/// compared; stops early when `visit` returns false. With `holds`, the buckets leave out the
+/// regions where it is known to hold ([`split_pruned`]).
 fn exact_buckets_of(
     lowered: &[&moat_policy::Lowered],
+    holds: Option<Relation<'_>>,
     visit: &mut dyn FnMut(Bucket) -> bool,
 ) -> Result<usize, AnalyzeError> {
     let mut compared = 0;
@@ -231,15 +234,18 @@ fn exact_buckets_of(
         for nr in keys {
             let mut atoms = Atoms::default();
             let lists: Vec<List> = sides.iter().map(|s| s.list(&mut atoms, nr).0).collect();
-            let regions =
-                split(&atoms, &lists, &[]).map_err(|source| AnalyzeError::TooComplex {
-                    arch,
-                    syscall: nr
-                        .and_then(|n| crate::syscall_name(arch, n))
-                        .unwrap_or("?")
-                        .to_string(),
-                    source,
-                })?;
+            let regions = match holds {
+                Some(h) => split_pruned(&atoms, &lists, &[], h),
+                None => split(&atoms, &lists, &[]),
+            }
+            .map_err(|source| AnalyzeError::TooComplex {
+                arch,
+                syscall: nr
+                    .and_then(|n| crate::syscall_name(arch, n))
+                    .unwrap_or("?")
+                    .to_string(),
+                source,
+            })?;
             compared += 1;
             if !visit(Bucket {
                 arch: Some(arch),
@@ -273,7 +279,7 @@ pub fn diff(a: &Subject, b: &Subject) -> Result<Diff, AnalyzeError> {
     match (a, b) {
         (Subject::Policy { lowered: la, .. }, Subject::Policy { lowered: lb, .. }) => {
             let mut differences = Vec::new();
-            let (compared, only) = exact_buckets(la, lb, &mut |bucket| {
+            let (compared, only) = exact_buckets(la, lb, None, &mut |bucket| {
                 differences.extend(bucket_differences(&bucket));
                 true
             })?;
@@ -465,7 +471,7 @@ pub struct Disagreement {
 /// policies only, since raw BPF can only be sampled.
 pub fn agree(
     policies: &[&Subject],
-    holds: impl Fn(&[Action]) -> bool,
+    holds: impl Fn(&[Action]) -> bool + Sync,
 ) -> Result<Result<usize, Disagreement>, AnalyzeError> {
     let mut lowered = Vec::with_capacity(policies.len());
     for s in policies {
@@ -479,7 +485,7 @@ pub fn agree(
         }
     }
     let mut broken = None;
-    let compared = exact_buckets_of(&lowered, &mut |bucket| {
+    let compared = exact_buckets_of(&lowered, Some(&holds), &mut |bucket| {
         for r in &bucket.regions {
             let verdicts: Vec<Action> = r.verdicts.iter().map(|v| v.0).collect();
             if !holds(&verdicts) {
@@ -509,12 +515,13 @@ pub fn agree(
 pub fn subset_by(
     a: &Subject,
     b: &Subject,
-    holds: impl Fn(Action, Action) -> bool,
+    holds: impl Fn(Action, Action) -> bool + Sync,
 ) -> Result<Subset, AnalyzeError> {
     match (a, b) {
         (Subject::Policy { lowered: la, .. }, Subject::Policy { lowered: lb, .. }) => {
             let mut counter = None;
-            let (compared, _) = exact_buckets(la, lb, &mut |bucket| {
+            let pair = |v: &[Action]| holds(v[0], v[1]);
+            let (compared, _) = exact_buckets(la, lb, Some(&pair), &mut |bucket| {
                 for r in &bucket.regions {
                     let (x, _) = r.verdicts[0];
                     let (y, _) = r.verdicts[1];

@@ -170,6 +170,86 @@ pub fn split(
     lists: &[List],
     forced: &[(usize, bool)],
 ) -> Result<Vec<Region>, TooComplex> {
+    split_with(atoms, lists, forced, None)
+}
+
+/// A relation between the lists' verdicts (in list order) that a split is asked to check.
+pub type Relation<'a> = &'a (dyn Fn(&[Action]) -> bool + Sync);
+
+/// [`split`] for a question that only needs to know whether `holds` is true everywhere: a part of
+/// the space is not split further, and yields no region, once `holds` is true for every
+/// combination of verdicts the lists can still reach there (for a list not yet decided, the
+/// actions of its rules not yet refuted, and its default unless one of its first rules is known
+/// to hold). The regions returned are the decided
+/// ones the caller still has to check, so a counterexample is found exactly as by [`split`].
+///
+/// This is what keeps a subset proof of a long pod annotation short: once the node's list is
+/// decided as `allow` on a part of the space, no rule of the pod can make that part looser, and
+/// the pod's thousand conditions are never split there. Lists not yet decided are split in
+/// order of fewest live rules, so the short list is decided first.
+pub fn split_pruned(
+    atoms: &Atoms,
+    lists: &[List],
+    forced: &[(usize, bool)],
+    holds: Relation<'_>,
+) -> Result<Vec<Region>, TooComplex> {
+    split_with(atoms, lists, forced, Some(holds))
+}
+
+/// Per list, per prefix length `k`, the distinct actions of its first `k` rules, without its
+/// default (`.0`) and with it (`.1`): the verdicts a list can still reach when only those rules
+/// are live, when one of them is known to hold and when none is.
+type Reach = Vec<(Vec<Action>, Vec<Action>)>;
+
+fn prefix_actions(lists: &[List]) -> Vec<Reach> {
+    lists
+        .iter()
+        .map(|l| {
+            let mut acc: Vec<Action> = Vec::new();
+            let with = |acc: &[Action]| {
+                let mut w = acc.to_vec();
+                if !w.contains(&l.default) {
+                    w.push(l.default);
+                }
+                w
+            };
+            let mut out = Vec::with_capacity(l.rules.len() + 1);
+            out.push((acc.clone(), with(&acc)));
+            for (_, a, _) in &l.rules {
+                if !acc.contains(a) {
+                    acc.push(*a);
+                }
+                out.push((acc.clone(), with(&acc)));
+            }
+            out
+        })
+        .collect()
+}
+
+/// How many rules from the start of a list [`Splitter::settle`] evaluates looking for one that
+/// holds (which makes the default unreachable). A pod annotation read after the node's profile
+/// starts with the node's own rules, so one that holds is usually among the first.
+const HOLDING_SCAN: usize = 64;
+
+/// True when `holds` is true for every way of picking one action per list from `options`.
+fn holds_for_all(options: &[&[Action]], holds: Relation<'_>, picked: &mut Vec<Action>) -> bool {
+    let Some((first, rest)) = options.split_first() else {
+        return holds(picked);
+    };
+    first.iter().all(|&a| {
+        picked.push(a);
+        let ok = holds_for_all(rest, holds, picked);
+        picked.pop();
+        ok
+    })
+}
+
+fn split_with(
+    atoms: &Atoms,
+    lists: &[List],
+    forced: &[(usize, bool)],
+    holds: Option<Relation<'_>>,
+) -> Result<Vec<Region>, TooComplex> {
     let mut assign = vec![None; atoms.atoms.len()];
     let mut lits = Vec::new();
     for &(i, v) in forced {
@@ -195,9 +275,11 @@ pub fn split(
     }
     let mut run = move || {
         let mut out = Vec::new();
+        let prune = holds.map(|h| (h, prefix_actions(lists)));
         let mut sp = Splitter {
             atoms,
             lists,
+            prune,
             out: &mut out,
         };
         let mut skips = vec![0; lists.len()];
@@ -236,6 +318,8 @@ const FRAME_BYTES: usize = 16 << 10;
 struct Splitter<'a> {
     atoms: &'a Atoms,
     lists: &'a [List],
+    /// The relation of [`split_pruned`] and each list's [`prefix_actions`].
+    prune: Option<(Relation<'a>, Vec<Reach>)>,
     out: &'a mut Vec<Region>,
 }
 
@@ -248,12 +332,20 @@ impl Splitter<'_> {
     ) -> Result<(), TooComplex> {
         let mut verdicts = Vec::with_capacity(self.lists.len());
         let mut next = None;
-        for (l, skip) in self.lists.iter().zip(skips.iter_mut()) {
-            match verdict(l, assign, skip) {
-                Ok(v) => verdicts.push(v),
-                Err(i) => {
-                    next = Some(i);
-                    break;
+        if let Some((holds, prefix)) = &self.prune {
+            match self.settle(*holds, prefix, assign, skips) {
+                Settled::Holds => return Ok(()),
+                Settled::Decided(v) => verdicts = v,
+                Settled::Split(atom) => next = Some(atom),
+            }
+        } else {
+            for (l, skip) in self.lists.iter().zip(skips.iter_mut()) {
+                match verdict(l, assign, skip) {
+                    Ok(v) => verdicts.push(v),
+                    Err(i) => {
+                        next = Some(i);
+                        break;
+                    }
                 }
             }
         }
@@ -323,7 +415,70 @@ impl Splitter<'_> {
     }
 }
 
+/// What [`Splitter::settle`] found at a node of a pruned split.
+enum Settled {
+    /// The relation holds for every verdict still reachable: nothing to split.
+    Holds,
+    /// Every list is decided.
+    Decided(Vec<(Action, Option<usize>)>),
+    /// Split on this atom next.
+    Split(usize),
+}
+
 impl Splitter<'_> {
+    /// Decides what a pruned split does at a node: every list's verdict is evaluated (advancing
+    /// its skip cursor), undecided lists contribute the actions still reachable, and the next
+    /// atom comes from the undecided list with the fewest live rules.
+    fn settle(
+        &self,
+        holds: Relation<'_>,
+        prefix: &[Reach],
+        assign: &[Option<bool>],
+        skips: &mut [usize],
+    ) -> Settled {
+        let mut state = Vec::with_capacity(self.lists.len());
+        let mut best: Option<(usize, usize)> = None;
+        for (l, skip) in self.lists.iter().zip(skips.iter_mut()) {
+            let v = verdict(l, assign, skip);
+            if let Err(atom) = v {
+                let live = l.rules.len().saturating_sub(*skip);
+                if best.is_none_or(|(b, _)| live < b) {
+                    best = Some((live, atom));
+                }
+            }
+            state.push(v.map_err(|_| l.rules.len().saturating_sub(*skip)));
+        }
+        let Some((_, atom)) = best else {
+            return Settled::Decided(state.into_iter().flatten().collect());
+        };
+        let options: Vec<&[Action]> = state
+            .iter()
+            .zip(prefix)
+            .zip(self.lists)
+            .map(|((v, p), l)| match v {
+                Ok((a, _)) => std::slice::from_ref(a),
+                Err(live) => {
+                    // A rule that holds anywhere among the live ones hides the default.
+                    let holding = l
+                        .rules
+                        .iter()
+                        .take((*live).min(HOLDING_SCAN))
+                        .any(|(c, _, _)| eval(c, assign) == Ok(true));
+                    if holding {
+                        p[*live].0.as_slice()
+                    } else {
+                        p[*live].1.as_slice()
+                    }
+                }
+            })
+            .collect();
+        if holds_for_all(&options, holds, &mut Vec::with_capacity(options.len())) {
+            Settled::Holds
+        } else {
+            Settled::Split(atom)
+        }
+    }
+
     /// Pushes `(atom, value)` and drops the literals on the same argument and mask that no
     /// longer constrain anything: ranges that contain the new one's, and `!=` values outside
     /// it. A path that refutes `request < 900`, then `request < 899`, ... keeps one literal

@@ -528,6 +528,32 @@ mod random {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        /// A node policy extended by a pod's rules (the shape of every annotation, and the one
+        /// where the pruned proof skips the default once a node rule holds): the subset verdict
+        /// agrees with the evaluator.
+        #[test]
+        fn extended_policies_subset_is_exact(node in arb_policy(), pod in arb_policy()) {
+            let head = ["default", "unknown", "arch", "badarch"];
+            let rules: Vec<&str> = pod
+                .lines()
+                .filter(|l| !head.iter().any(|h| l.starts_with(h)))
+                .collect();
+            let extended = format!("{node}\n{}", rules.join("\n"));
+            let (pe, pn) = (policy(&extended), policy(&node));
+            let (se, sn) = (subject(&pe), subject(&pn));
+            let ctx = Context::default();
+            let mut holds = true;
+            samples(&se, &sn, &mut |audit, nr, args| {
+                let ve = pe.evaluate(&ctx, audit, nr, args).action;
+                let vn = pn.evaluate(&ctx, audit, nr, args).action;
+                holds &= ve.no_looser_than(vn);
+            });
+            check_subset_with(&extended, &node, (!holds).then_some(false));
+        }
+    }
+
+    proptest! {
         #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
         /// Three random policies: every disagreement `agree` reports on "C is exactly
         /// A ∩ B" is real, and when it reports none the evaluator finds none either.
@@ -720,4 +746,52 @@ fn long_rule_lists_keep_regions_short() {
         subset(&a, &b).unwrap(),
         Subset::Holds { exact: true, .. }
     ));
+}
+
+/// Regression for the mixed 1,000-rule annotation that gave up at the region limit: rules of
+/// five shapes, among them 200 different masks, on one syscall after `container`. Where the
+/// node allows, no pod rule can be looser, so the proof does not split the pod's conditions
+/// there. The pruning must not hide a real loosening: the same annotation with one rule that
+/// allows `TIOCSTI` again (which `container` denies) yields that call as the counterexample.
+#[test]
+fn mixed_long_annotations_prove_and_still_find_the_loosening() {
+    let rule = |i: u64| match i % 5 {
+        0 => format!("deny ioctl if request == {}", 0x5400 + i),
+        1 => format!(
+            "errno EPERM ioctl if request & {:#x} == {:#x}",
+            0xff00 ^ ((i << 4) & 0xffff),
+            (i * 16) & 0xff00
+        ),
+        2 => format!("deny ioctl if fd == {i} and request > {}", 0x8000 + i),
+        3 => format!("deny ioctl if request in {{{i}, {}, {}}}", i + 7, i + 1000),
+        _ => {
+            let a = 0x4000_0000 + i * 3;
+            format!("kill ioctl if request >= {a} and request < {}", a + 2)
+        }
+    };
+    let rules: Vec<String> = (0..1000).map(rule).collect();
+    let container = Policy::builtin("container").unwrap().unwrap();
+    let node = subject(&container);
+    let pod = |extra: &str| {
+        let p = Policy::compose(&[
+            moat_policy::Source::Builtin("container".into()),
+            moat_policy::Source::Annotation {
+                key: "moat.dev/policy".into(),
+                text: format!("{}\n{extra}", rules.join("\n")),
+            },
+        ])
+        .unwrap();
+        subject(&p)
+    };
+    let sub = subset(&pod(""), &node).unwrap();
+    assert!(matches!(sub, Subset::Holds { exact: true, .. }), "{sub:?}");
+    // TIOCSTI is 0x5412; the mask leaves it matched by a rule allowing a whole range.
+    match subset(&pod("allow ioctl if request & 0xfff0 == 0x5410"), &node).unwrap() {
+        Subset::Counterexample(c) => {
+            assert_eq!(c.syscall, Some("ioctl"), "{c}");
+            assert_eq!(c.args[1] & 0xffff_ffff, 0x5412, "{c}");
+            assert_eq!((c.a, c.b), (Action::Allow, Action::DENY), "{c}");
+        }
+        other => panic!("loosening not found: {other:?}"),
+    }
 }

@@ -5,7 +5,8 @@
 //! instructions per syscall (emulated), kernel-cached syscalls, and real-kernel ns per call
 //! measured in forked children, interleaved, as medians and ratios to "no filter".
 //!
-//! `cargo run --release -p moat-bench [-- --quick]`. Not a test: it asserts nothing.
+//! `cargo run --release -p moat-bench [-- --quick] [--proof]` (`--proof`: only the proof
+//! section). Not a test: it asserts nothing.
 
 mod proof;
 
@@ -319,6 +320,10 @@ fn machine() -> String {
 fn main() -> anyhow::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
     let (rounds, calls) = if quick { (3, 50_000) } else { (25, 150_000) };
+    if std::env::args().any(|a| a == "--proof") {
+        proof::section(if quick { 1 } else { 5 })?;
+        return Ok(());
+    }
     println!("## Machine\n\n{}\n", machine());
     println!(
         "libseccomp {:?}, seccompiler 0.5; {rounds} rounds of {calls} calls per cell, interleaved; medians.\n",
