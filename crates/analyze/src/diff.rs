@@ -320,6 +320,10 @@ fn bucket_differences(bucket: &Bucket) -> Vec<Difference> {
     let mut out = Vec::new();
     for ((k, _), members) in classes {
         let (x, y) = pairs[k];
+        let mut member = vec![false; bucket.regions.len()];
+        for &i in &members {
+            member[i] = true;
+        }
         let class: Vec<Vec<(usize, bool)>> = members
             .iter()
             .map(|&i| bucket.regions[i].lits.clone())
@@ -328,7 +332,7 @@ fn bucket_differences(bucket: &Bucket) -> Vec<Difference> {
             .regions
             .iter()
             .enumerate()
-            .filter(|(i, _)| !members.contains(i))
+            .filter(|(i, _)| !member[*i])
             .map(|(_, r)| r.lits.clone())
             .collect();
         let cubes = if others.is_empty() {

@@ -9,13 +9,16 @@
 
 use moat_policy::{Action, Cond, LoweredRule};
 
-use crate::solve::{Atom, literal_ne, literal_range, solve, solve_one};
+use crate::solve::{Atom, extend_low_mask, literal_ne, literal_range, solve, solve_one};
 
 /// Interned atoms shared by the lists being compared.
 #[derive(Clone, Debug, Default)]
 pub struct Atoms {
     /// The atoms; conditions refer to them by index.
     pub atoms: Vec<Atom>,
+    /// Index of each atom by its meaning (argument, mask, operator, value), so interning a
+    /// 10,000-value set is linear rather than quadratic.
+    index: std::collections::HashMap<(u8, u64, moat_policy::CmpOp, u64), usize>,
 }
 
 /// A condition over interned atoms.
@@ -31,6 +34,15 @@ pub enum C {
     And(Vec<C>),
     /// Any holds.
     Or(Vec<C>),
+    /// Any of these atoms holds, all on argument `arg` (an `in {…}` set, or any `or` of plain
+    /// comparisons of one argument): the shape a rule list's cursor walks in amortised constant
+    /// time per level ([`verdict`]).
+    AnyOf {
+        /// The argument every atom tests.
+        arg: u8,
+        /// The atoms, in source order.
+        atoms: Vec<usize>,
+    },
     /// Does not hold.
     Not(Box<C>),
 }
@@ -38,11 +50,15 @@ pub enum C {
 impl Atoms {
     /// The index of `a`, adding it if new.
     pub fn intern(&mut self, a: Atom) -> usize {
-        if let Some(i) = self.atoms.iter().position(|x| x.same(&a)) {
-            return i;
+        let next = self.atoms.len();
+        let i = *self
+            .index
+            .entry((a.arg, a.mask, a.op, a.value))
+            .or_insert(next);
+        if i == next {
+            self.atoms.push(a);
         }
-        self.atoms.push(a);
-        self.atoms.len() - 1
+        i
     }
 
     /// Converts a lowered condition.
@@ -52,7 +68,24 @@ impl Atoms {
             Cond::False => C::False,
             Cond::Cmp(cmp) => C::Atom(self.intern(Atom::of(cmp))),
             Cond::And(v) => C::And(v.iter().map(|c| self.cond(c)).collect()),
-            Cond::Or(v) => C::Or(v.iter().map(|c| self.cond(c)).collect()),
+            Cond::Or(v) => match v.first() {
+                Some(Cond::Cmp(first))
+                    if v.iter()
+                        .all(|c| matches!(c, Cond::Cmp(x) if x.arg == first.arg)) =>
+                {
+                    C::AnyOf {
+                        arg: first.arg,
+                        atoms: v
+                            .iter()
+                            .filter_map(|c| match c {
+                                Cond::Cmp(x) => Some(self.intern(Atom::of(x))),
+                                _ => None,
+                            })
+                            .collect(),
+                    }
+                }
+                _ => C::Or(v.iter().map(|c| self.cond(c)).collect()),
+            },
             Cond::Not(c) => C::Not(Box::new(self.cond(c))),
         }
     }
@@ -137,26 +170,90 @@ fn eval(c: &C, assign: &[Option<bool>]) -> Result<bool, usize> {
             }
             pending.map_or(Ok(false), Err)
         }
+        C::AnyOf { atoms, .. } => {
+            let mut pending = None;
+            for &i in atoms {
+                match assign.get(i).copied().flatten() {
+                    Some(true) => return Ok(true),
+                    Some(false) => {}
+                    None => pending = pending.or(Some(i)),
+                }
+            }
+            pending.map_or(Ok(false), Err)
+        }
         C::Not(c) => eval(c, assign).map(|b| !b),
+    }
+}
+
+/// Where a list stands on the current path: rules from the end known not to hold, and for the
+/// last live rule when it is an [`C::AnyOf`], its leading atoms known false.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cursor {
+    skip: usize,
+    false_atoms: usize,
+}
+
+/// [`eval`] of a rule's whole condition at `cursor.false_atoms`: an [`C::AnyOf`] resumes after
+/// its atoms known false on this path, and when no atom of its argument is true on the path
+/// (`true_on`), its first undecided atom is the answer without scanning the rest. Along the
+/// 10,000 levels of an `in` set's "none of them" path this is constant work per level.
+///
+/// Answering an undecided atom where a later one already holds would still be correct (the
+/// split decides one atom more, and both branches reach the same verdict); the scan of the rest
+/// only keeps such paths short.
+fn eval_rule(
+    c: &C,
+    assign: &[Option<bool>],
+    true_on: &[u32; 6],
+    false_atoms: &mut usize,
+) -> Result<bool, usize> {
+    let C::AnyOf { arg, atoms } = c else {
+        return eval(c, assign);
+    };
+    let mut k = *false_atoms;
+    while let Some(&i) = atoms.get(k) {
+        match assign.get(i).copied().flatten() {
+            Some(false) => k += 1,
+            Some(true) => return Ok(true),
+            None => break,
+        }
+    }
+    *false_atoms = k;
+    let Some(&first) = atoms.get(k) else {
+        return Ok(false);
+    };
+    let none_true = true_on.get(usize::from(*arg)).is_some_and(|&n| n == 0);
+    if none_true
+        || atoms[k + 1..]
+            .iter()
+            .all(|&i| assign.get(i).copied().flatten() != Some(true))
+    {
+        Err(first)
+    } else {
+        Ok(true)
     }
 }
 
 /// The list's verdict under a partial assignment, or an atom that must be decided first.
 ///
-/// `skip` counts the rules, from the end, already known not to hold on this path; it is
+/// `cur.skip` counts the rules, from the end, already known not to hold on this path; it is
 /// advanced past every further rule that evaluates false. Assignments only grow along a path,
 /// so a rule found false stays false below it, and each rule is evaluated false once per path
 /// rather than once per level (which made long rule lists cubic).
 fn verdict(
     l: &List,
     assign: &[Option<bool>],
-    skip: &mut usize,
+    true_on: &[u32; 6],
+    cur: &mut Cursor,
 ) -> Result<(Action, Option<usize>), usize> {
-    let live = l.rules.len().saturating_sub(*skip);
+    let live = l.rules.len().saturating_sub(cur.skip);
     for (c, a, rule) in l.rules.iter().take(live).rev() {
-        match eval(c, assign) {
+        match eval_rule(c, assign, true_on, &mut cur.false_atoms) {
             Ok(true) => return Ok((*a, *rule)),
-            Ok(false) => *skip += 1,
+            Ok(false) => {
+                cur.skip += 1;
+                cur.false_atoms = 0;
+            }
             Err(i) => return Err(i),
         }
     }
@@ -273,6 +370,12 @@ fn split_with(
     if args_of(&lits).is_none() {
         return Ok(Vec::new());
     }
+    let mut true_on = [0u32; 6];
+    for &(i, v) in &lits {
+        if v && let Some(n) = true_on.get_mut(usize::from(atoms.atoms[i].arg)) {
+            *n += 1;
+        }
+    }
     let mut run = move || {
         let mut out = Vec::new();
         let prune = holds.map(|h| (h, prefix_actions(lists)));
@@ -280,9 +383,10 @@ fn split_with(
             atoms,
             lists,
             prune,
+            true_on,
             out: &mut out,
         };
-        let mut skips = vec![0; lists.len()];
+        let mut skips = vec![Cursor::default(); lists.len()];
         sp.go(&mut assign, &mut lits, &mut skips).map(|()| out)
     };
     // The case split recurses once per atom decided along a path, so its depth is bounded by
@@ -320,6 +424,8 @@ struct Splitter<'a> {
     lists: &'a [List],
     /// The relation of [`split_pruned`] and each list's [`prefix_actions`].
     prune: Option<(Relation<'a>, Vec<Reach>)>,
+    /// Per argument, how many atoms are assigned true on the current path.
+    true_on: [u32; 6],
     out: &'a mut Vec<Region>,
 }
 
@@ -328,7 +434,7 @@ impl Splitter<'_> {
         &mut self,
         assign: &mut Vec<Option<bool>>,
         lits: &mut Vec<(usize, bool)>,
-        skips: &mut [usize],
+        skips: &mut [Cursor],
     ) -> Result<(), TooComplex> {
         let mut verdicts = Vec::with_capacity(self.lists.len());
         let mut next = None;
@@ -340,7 +446,7 @@ impl Splitter<'_> {
             }
         } else {
             for (l, skip) in self.lists.iter().zip(skips.iter_mut()) {
-                match verdict(l, assign, skip) {
+                match verdict(l, assign, &self.true_on, skip) {
                     Ok(v) => verdicts.push(v),
                     Err(i) => {
                         next = Some(i);
@@ -368,20 +474,20 @@ impl Splitter<'_> {
         };
         let arg = self.atoms.atoms[atom].arg;
         // Only the tested argument's constraints change: check that argument alone.
-        let mut same_arg: Vec<(Atom, bool)> = lits
+        let on_arg = lits
             .iter()
             .filter(|(i, _)| self.atoms.atoms[*i].arg == arg)
-            .map(|&(i, v)| (self.atoms.atoms[i], v))
-            .collect();
-        let possible = [true, false].map(|value| {
-            same_arg.push((self.atoms.atoms[atom], value));
-            let ok = solve_one(&same_arg).is_some();
-            same_arg.pop();
-            ok
-        });
-        // Freed before descending: held across the recursion, one copy per level made a deep
-        // path quadratic in memory.
-        drop(same_arg);
+            .map(|&(i, v)| (self.atoms.atoms[i], v));
+        let possible =
+            extend_low_mask(on_arg.clone(), &self.atoms.atoms[atom]).unwrap_or_else(|| {
+                let mut same_arg: Vec<(Atom, bool)> = on_arg.collect();
+                [true, false].map(|value| {
+                    same_arg.push((self.atoms.atoms[atom], value));
+                    let ok = solve_one(&same_arg).is_some();
+                    same_arg.pop();
+                    ok
+                })
+            });
         // When the path's constraints already decide the atom, its literal is redundant: it is
         // assigned for the rule lists but kept out of the region's literals, so the literal
         // lists (and every later satisfiability check) stay as short as the constraints that
@@ -392,6 +498,10 @@ impl Splitter<'_> {
                 continue;
             }
             assign[atom] = Some(value);
+            let arg_slot = usize::from(arg).min(5);
+            if value {
+                self.true_on[arg_slot] += 1;
+            }
             // Literals dropped as redundant come back after the branch; a branch that drops
             // none (the long `!=` path of an `in` set) costs no copy, so memory along a deep
             // path stays linear.
@@ -408,6 +518,9 @@ impl Splitter<'_> {
                 }
                 Some(Some(saved)) => *lits = saved,
                 None => {}
+            }
+            if value {
+                self.true_on[arg_slot] -= 1;
             }
             assign[atom] = None;
         }
@@ -434,19 +547,19 @@ impl Splitter<'_> {
         holds: Relation<'_>,
         prefix: &[Reach],
         assign: &[Option<bool>],
-        skips: &mut [usize],
+        skips: &mut [Cursor],
     ) -> Settled {
         let mut state = Vec::with_capacity(self.lists.len());
         let mut best: Option<(usize, usize)> = None;
         for (l, skip) in self.lists.iter().zip(skips.iter_mut()) {
-            let v = verdict(l, assign, skip);
+            let v = verdict(l, assign, &self.true_on, skip);
             if let Err(atom) = v {
-                let live = l.rules.len().saturating_sub(*skip);
+                let live = l.rules.len().saturating_sub(skip.skip);
                 if best.is_none_or(|(b, _)| live < b) {
                     best = Some((live, atom));
                 }
             }
-            state.push(v.map_err(|_| l.rules.len().saturating_sub(*skip)));
+            state.push(v.map_err(|_| l.rules.len().saturating_sub(skip.skip)));
         }
         let Some((_, atom)) = best else {
             return Settled::Decided(state.into_iter().flatten().collect());

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use moat_analyze::{Subject, Subset, subset};
+use moat_analyze::{Subject, Subset, diff, lint, subset};
 use moat_policy::{Context, Policy, Source};
 
 /// Writes the `i`th rule of a shape.
@@ -124,6 +124,45 @@ pub fn section(rounds: usize) -> anyhow::Result<()> {
             "| {name} | {} | {outcome} | {:.0} ms (one run) |",
             text.len(),
             t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    println!();
+    sets(&ctx)
+}
+
+/// Times `f` once, in milliseconds, with its outcome.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let t = Instant::now();
+    let out = f();
+    (out, t.elapsed().as_secs_f64() * 1e3)
+}
+
+/// `diff`, `diff --subset` and `lint` on `deny read if arg0 in {…}` sets of 10 to 10,000
+/// values (one run each), against `default allow`.
+fn sets(ctx: &Context) -> anyhow::Result<()> {
+    println!("### `in {{…}}` sets\n");
+    println!(
+        "`default allow` and `deny read if arg0 in {{0, 3, 6, …}}` with N values; one run each.\n"
+    );
+    println!("| N | diff | subset (set ⊆ allow) | lint |");
+    println!("| ---: | ---: | ---: | ---: |");
+    let allow = Subject::policy(Policy::parse("default allow\n", "allow.moat")?, ctx)?;
+    for n in [10u64, 100, 1_000, 10_000] {
+        let values: Vec<String> = (0..n).map(|i| (i * 3).to_string()).collect();
+        let text = format!(
+            "default allow\ndeny read if arg0 in {{{}}}\n",
+            values.join(",")
+        );
+        let set = Subject::policy(Policy::parse(&text, "set.moat")?, ctx)?;
+        let (d, td) = timed(|| diff(&allow, &set));
+        let (s, ts) = timed(|| subset(&set, &allow));
+        let (l, tl) = timed(|| lint(&set, ctx));
+        let ok = |r: bool| if r { "" } else { " (failed)" };
+        println!(
+            "| {n} | {td:.0} ms{} | {ts:.0} ms{} | {tl:.0} ms{} |",
+            ok(d.is_ok()),
+            ok(matches!(s, Ok(Subset::Holds { exact: true, .. }))),
+            ok(l.is_ok())
         );
     }
     println!();
