@@ -26,6 +26,7 @@ pub mod lint;
 pub mod region;
 pub mod solve;
 pub mod test;
+pub mod validate;
 
 use moat_bpf::Program;
 use moat_policy::{Action, Context, LowerError, Lowered, Policy};

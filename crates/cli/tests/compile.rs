@@ -60,6 +60,7 @@ fn every_builtin_reports() {
         assert!(text.starts_with("program: "), "{text}");
         assert!(text.contains("cached by the kernel ("), "{text}");
         assert!(text.contains("run the filter ("), "{text}");
+        assert!(text.contains("\nvalidated exactly: "), "{text}");
     }
     let o = moat(&["compile", "--arch", "x86_64,x32", "container", "--report"]);
     let text = String::from_utf8(o.stdout).unwrap();

@@ -1,11 +1,13 @@
 //! `moat compile`: a policy to a seccomp BPF program (raw, C, Rust, hex, disassembly), with a cost
-//! report.
+//! report. Every program is validated exactly against its policy before anything is written.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{Context as _, anyhow, bail};
+use moat::analyze::validate::validate;
 use moat::bpf::{ByteOrder, Program};
 use moat::compile::{Options, Weights, compile, report};
 use moat::syscalls::Arch;
@@ -91,7 +93,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(Weights::parse(&text, path).map_err(|e| anyhow!("{e}"))?)
         }
     };
+    let started = Instant::now();
     let compiled = compile(&policy, &Options { ctx, weights }).map_err(|e| anyhow!("{e}"))?;
+    let compile_time = started.elapsed();
+    // Nothing is written unless the program is proved to decide every call as the policy does.
+    let started = Instant::now();
+    let lowered = policy.lower(&ctx).map_err(|e| anyhow!("{e}"))?;
+    let validated = validate(&lowered, &compiled.program).map_err(|e| {
+        anyhow::Error::new(e).context(format!(
+            "{}: not written: the compiled program failed its exact check",
+            policy.origin()
+        ))
+    })?;
+    let validate_time = started.elapsed();
     let order = match args.byte_order {
         Some(Order::Little) => ByteOrder::Little,
         Some(Order::Big) => ByteOrder::Big,
@@ -123,6 +137,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if args.report {
         write!(out, "{}", report(&compiled))?;
+        writeln!(
+            out,
+            "validated exactly: {} paths, {} cases, {:.2} ms (compile {:.2} ms)",
+            validated.paths,
+            validated.cases,
+            validate_time.as_secs_f64() * 1e3,
+            compile_time.as_secs_f64() * 1e3
+        )?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
