@@ -22,6 +22,28 @@ use crate::solve::{Atom, literal_range, solve_one};
 /// `__X32_SYSCALL_BIT`: on `AUDIT_ARCH_X86_64` it selects the x32 ABI (`Arch::of`).
 const X32_BIT: u64 = 0x4000_0000;
 
+/// The number ranges `Arch::of` assigns to `arch` within its `arch` value: on
+/// `AUDIT_ARCH_X86_64`, x32 is every number with bit 30 set, x86_64 every other one.
+fn numbers_of(arch: Arch) -> Vec<(u64, u64)> {
+    let top = u64::from(u32::MAX);
+    match arch {
+        Arch::X86_64 => vec![(0, X32_BIT - 1), (2 * X32_BIT, 3 * X32_BIT - 1)],
+        Arch::X32 => vec![(X32_BIT, 2 * X32_BIT - 1), (3 * X32_BIT, top)],
+        _ => vec![(0, top)],
+    }
+}
+
+/// `word OP value` on a whole 32-bit word.
+fn word_cmp(op: CmpOp, value: u64) -> Atom {
+    Atom {
+        arg: 0,
+        mask: u64::from(u32::MAX),
+        op,
+        value,
+        width: Width::U64,
+    }
+}
+
 /// What a validation covered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Validated {
@@ -276,31 +298,32 @@ pub fn validate(
                 .copied()
                 .filter(|a| a.audit_arch() == audit)
             {
-                // x86_64 and x32 share the `arch` value; bit 30 of the number selects x32.
-                let mut nr_lits = lits.nr.clone();
-                if audit == Arch::X86_64.audit_arch() {
-                    nr_lits.push((
-                        Atom {
-                            arg: 0,
-                            mask: X32_BIT,
-                            op: CmpOp::Eq,
-                            value: 0,
-                            width: Width::U64,
-                        },
-                        arch != Arch::X32,
-                    ));
-                }
-                match lowered.abis.iter().find(|x| x.arch == arch) {
-                    Some(abi) => cases += check_abi(abi, audit, &nr_lits, &lits.words, returned)?,
-                    // Not accepted: every number of this ABI gets `badarch`.
-                    None => {
-                        if let Some(nr) = solve_one(&nr_lits) {
-                            cases += 1;
-                            if lowered.badarch != returned {
-                                let nr = u32::try_from(nr).unwrap_or(u32::MAX);
-                                let args =
-                                    witness_args(ByteOrder::of_audit_arch(audit), &lits.words);
-                                return Err(mismatch(audit, nr, args, returned, lowered.badarch));
+                for (lo, hi) in numbers_of(arch) {
+                    // x86_64 and x32 share the `arch` value; bit 30 of the number selects x32,
+                    // written as ranges so every literal on the number keeps the full mask.
+                    let mut nr_lits = lits.nr.clone();
+                    nr_lits.push((word_cmp(CmpOp::Ge, lo), true));
+                    nr_lits.push((word_cmp(CmpOp::Gt, hi), false));
+                    match lowered.abis.iter().find(|x| x.arch == arch) {
+                        Some(abi) => {
+                            cases += check_abi(abi, audit, &nr_lits, &lits.words, returned)?;
+                        }
+                        // Not accepted: every number of this ABI gets `badarch`.
+                        None => {
+                            if let Some(nr) = solve_one(&nr_lits) {
+                                cases += 1;
+                                if lowered.badarch != returned {
+                                    let nr = u32::try_from(nr).unwrap_or(u32::MAX);
+                                    let order = ByteOrder::of_audit_arch(audit);
+                                    let args = witness_args(order, &lits.words);
+                                    return Err(mismatch(
+                                        audit,
+                                        nr,
+                                        args,
+                                        returned,
+                                        lowered.badarch,
+                                    ));
+                                }
                             }
                         }
                     }

@@ -234,3 +234,24 @@ fn s390x_raw_output_is_big_endian() {
     ]);
     assert!(chosen.status.success(), "{}", stderr(&chosen));
 }
+
+/// Every profile of the shared corpus that moat imports compiles to a program validated exactly
+/// against it; the others are refused at import with one line and exit status 2.
+#[test]
+fn corpus_profiles_compile_to_validated_programs() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/profiles");
+    let mut validated = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let o = moat(&["compile", path.to_str().unwrap(), "--report"]);
+        if o.status.success() {
+            let text = String::from_utf8(o.stdout).unwrap();
+            assert!(text.contains("\nvalidated exactly: "), "{path:?}: {text}");
+            validated += 1;
+        } else {
+            assert_eq!(o.status.code(), Some(2), "{path:?}: {}", stderr(&o));
+            assert_eq!(stderr(&o).lines().count(), 1, "{path:?}: {}", stderr(&o));
+        }
+    }
+    assert!(validated >= 20, "{validated} profiles validated");
+}
