@@ -559,33 +559,83 @@ pub fn subset_by(
                 },
             })
         }
-        _ => {
-            let mut counter = None;
-            let compared = for_each_sample(a, b, &mut |audit, nr, args| {
-                let x = a.action(audit, nr, args);
-                let y = b.action(audit, nr, args);
-                if !holds(x, y) {
-                    let arch = Arch::of(audit, nr);
-                    counter = Some(Call {
-                        arch,
-                        audit_arch: audit,
-                        nr,
-                        syscall: arch.and_then(|ar| crate::syscall_name(ar, nr)),
-                        args: *args,
-                        a: x,
-                        b: y,
-                    });
-                    return false;
-                }
-                true
-            });
-            Ok(match counter {
-                Some(c) => Subset::Counterexample(c),
-                None => Subset::Holds {
-                    exact: false,
-                    compared,
-                },
-            })
+        (Subject::Policy { lowered: la, .. }, Subject::Filters(f)) if f.programs.len() == 1 => {
+            let exact = crate::validate::compare(la, &f.programs[0], &|p, q| holds(q, p));
+            match exact_subset(exact, false) {
+                Some(r) => Ok(r),
+                None => Ok(sampled_subset(a, b, &holds)),
+            }
         }
+        (Subject::Filters(f), Subject::Policy { lowered: lb, .. }) if f.programs.len() == 1 => {
+            let exact = crate::validate::compare(lb, &f.programs[0], &|p, q| holds(p, q));
+            match exact_subset(exact, true) {
+                Some(r) => Ok(r),
+                None => Ok(sampled_subset(a, b, &holds)),
+            }
+        }
+        _ => Ok(sampled_subset(a, b, &holds)),
+    }
+}
+
+/// The answer of an exact comparison between a policy and one raw program
+/// ([`crate::validate::compare`]); `program_first` when the program is A. `None` when the
+/// program is outside what the exact semantics decides, so the caller samples.
+fn exact_subset(
+    r: Result<crate::validate::Validated, crate::validate::ValidateError>,
+    program_first: bool,
+) -> Option<Subset> {
+    match r {
+        Ok(v) => Some(Subset::Holds {
+            exact: true,
+            compared: v.syscalls,
+        }),
+        Err(crate::validate::ValidateError::Mismatch(m)) => {
+            let arch = Arch::of(m.audit_arch, m.nr);
+            let (x, y) = if program_first {
+                (m.program, m.policy)
+            } else {
+                (m.policy, m.program)
+            };
+            Some(Subset::Counterexample(Call {
+                arch,
+                audit_arch: m.audit_arch,
+                nr: m.nr,
+                syscall: arch.and_then(|ar| crate::syscall_name(ar, m.nr)),
+                args: m.args,
+                a: x,
+                b: y,
+            }))
+        }
+        Err(_) => None,
+    }
+}
+
+/// [`subset_by`] by sampling, for raw BPF the exact semantics does not decide.
+fn sampled_subset(a: &Subject, b: &Subject, holds: &dyn Fn(Action, Action) -> bool) -> Subset {
+    let mut counter = None;
+    let compared = for_each_sample(a, b, &mut |audit, nr, args| {
+        let x = a.action(audit, nr, args);
+        let y = b.action(audit, nr, args);
+        if !holds(x, y) {
+            let arch = Arch::of(audit, nr);
+            counter = Some(Call {
+                arch,
+                audit_arch: audit,
+                nr,
+                syscall: arch.and_then(|ar| crate::syscall_name(ar, nr)),
+                args: *args,
+                a: x,
+                b: y,
+            });
+            return false;
+        }
+        true
+    });
+    match counter {
+        Some(c) => Subset::Counterexample(c),
+        None => Subset::Holds {
+            exact: false,
+            compared,
+        },
     }
 }

@@ -51,6 +51,8 @@ pub struct Validated {
     pub paths: usize,
     /// (path, ABI, number or "unlisted numbers") cases compared.
     pub cases: usize,
+    /// Distinct (`arch` value, listed number) pairs compared.
+    pub syscalls: usize,
 }
 
 /// A call on which the program and the policy differ.
@@ -215,6 +217,8 @@ fn check_abi(
     nr_lits: &[(Atom, bool)],
     words: &[(u32, Atom, bool)],
     returned: Action,
+    ok: Rel<'_>,
+    seen: &mut std::collections::HashSet<(u32, u32)>,
 ) -> Result<usize, ValidateError> {
     let order = ByteOrder::of_audit_arch(audit);
     let mut cases = 0;
@@ -227,6 +231,7 @@ fn check_abi(
             continue;
         }
         cases += 1;
+        seen.insert((audit, nr));
         let mut atoms = Atoms::default();
         let list = atoms.list(rules, abi.default);
         let forced: Vec<(usize, bool)> = words
@@ -240,7 +245,7 @@ fn check_abi(
                 source,
             }
         })?;
-        if let Some(r) = regions.iter().find(|r| r.verdicts[0].0 != returned) {
+        if let Some(r) = regions.iter().find(|r| !ok(returned, r.verdicts[0].0)) {
             return Err(mismatch(audit, nr, r.args, returned, r.verdicts[0].0));
         }
     }
@@ -249,7 +254,7 @@ fn check_abi(
         abi.syscalls.range(range).map(|(&n, _)| n),
     )) {
         cases += 1;
-        if abi.unknown != returned {
+        if !ok(returned, abi.unknown) {
             let nr = u32::try_from(nr).unwrap_or(u32::MAX);
             return Err(mismatch(
                 audit,
@@ -263,16 +268,32 @@ fn check_abi(
     Ok(cases)
 }
 
+/// A relation between the program's action and the policy's, for [`compare`].
+pub type Rel<'a> = &'a dyn Fn(Action, Action) -> bool;
+
 /// Checks exactly that `program` returns, on every input, what `lowered` decides.
 pub fn validate(
     lowered: &Lowered,
     program: &moat_bpf::Program,
+) -> Result<Validated, ValidateError> {
+    compare(lowered, program, &|p, q| p == q)
+}
+
+/// Checks exactly that `ok(program's action, policy's action)` on every input, or returns a
+/// call where it does not hold ([`ValidateError::Mismatch`]). [`validate`] is this with
+/// equality; `moat diff --subset` between a policy and one raw program uses it with
+/// [`Action::no_looser_than`].
+pub fn compare(
+    lowered: &Lowered,
+    program: &moat_bpf::Program,
+    ok: Rel<'_>,
 ) -> Result<Validated, ValidateError> {
     let sem = semantics(program, None).map_err(ValidateError::TooManyPaths)?;
     let mut audits: Vec<u32> = Arch::ALL.iter().map(|a| a.audit_arch()).collect();
     audits.sort_unstable();
     audits.dedup();
     let mut cases = 0;
+    let mut seen = std::collections::HashSet::new();
     for (pi, path) in sem.paths.iter().enumerate() {
         let ret = path
             .ret
@@ -306,13 +327,21 @@ pub fn validate(
                     nr_lits.push((word_cmp(CmpOp::Gt, hi), false));
                     match lowered.abis.iter().find(|x| x.arch == arch) {
                         Some(abi) => {
-                            cases += check_abi(abi, audit, &nr_lits, &lits.words, returned)?;
+                            cases += check_abi(
+                                abi,
+                                audit,
+                                &nr_lits,
+                                &lits.words,
+                                returned,
+                                ok,
+                                &mut seen,
+                            )?;
                         }
                         // Not accepted: every number of this ABI gets `badarch`.
                         None => {
                             if let Some(nr) = solve_one(&nr_lits) {
                                 cases += 1;
-                                if lowered.badarch != returned {
+                                if !ok(returned, lowered.badarch) {
                                     let nr = u32::try_from(nr).unwrap_or(u32::MAX);
                                     let order = ByteOrder::of_audit_arch(audit);
                                     let args = witness_args(order, &lits.words);
@@ -334,7 +363,7 @@ pub fn validate(
         let other = unlisted(&lits.arch, audits.iter().copied());
         if let (Some(audit), Some(nr)) = (solve_one(&other), solve_one(&lits.nr)) {
             cases += 1;
-            if lowered.badarch != returned {
+            if !ok(returned, lowered.badarch) {
                 let audit = u32::try_from(audit).unwrap_or(u32::MAX);
                 let nr = u32::try_from(nr).unwrap_or(u32::MAX);
                 let args = witness_args(ByteOrder::of_audit_arch(audit), &lits.words);
@@ -345,5 +374,6 @@ pub fn validate(
     Ok(Validated {
         paths: sem.paths.len(),
         cases,
+        syscalls: seen.len(),
     })
 }

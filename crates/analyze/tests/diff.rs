@@ -554,6 +554,35 @@ mod random {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        /// A policy against the compiled program of another, both ways: the subset answer is
+        /// exact (decided on the program's paths, not sampled) and the same as between the two
+        /// policies; a counterexample is a real call on the program.
+        #[test]
+        fn subset_against_a_compiled_program_is_exact(a in arb_policy(), b in arb_policy()) {
+            let (pa, pb) = (policy(&a), policy(&b));
+            let ctx = Context::default();
+            let prog = moat_analyze::compile(&pb, &ctx).unwrap();
+            let (sa, sb) = (subject(&pa), subject(&pb));
+            let raw = Subject::Filters(moat_analyze::Filters::new(vec![prog], "b.bpf"));
+            let holds = |s: &Subset| matches!(s, Subset::Holds { .. });
+            for (x, y, xp, yp) in [(&sa, &raw, &sa, &sb), (&raw, &sa, &sb, &sa)] {
+                let on_program = subset(x, y).unwrap();
+                let on_policies = subset(xp, yp).unwrap();
+                prop_assert_eq!(holds(&on_program), holds(&on_policies), "{:?} vs {:?}\nA:\n{}\nB:\n{}", on_program, on_policies, a, b);
+                match on_program {
+                    Subset::Holds { exact, .. } => prop_assert!(exact),
+                    Subset::Counterexample(c) => {
+                        let (va, vb) = (x.action(c.audit_arch, c.nr, &c.args), y.action(c.audit_arch, c.nr, &c.args));
+                        prop_assert_eq!((va, vb), (c.a, c.b));
+                        prop_assert!(!va.no_looser_than(vb));
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
         #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
         /// Three random policies: every disagreement `agree` reports on "C is exactly
         /// A ∩ B" is real, and when it reports none the evaluator finds none either.
