@@ -83,7 +83,7 @@ fn rule_matches(p: &Policy, index: usize, arch: Arch, name: &str, args: &[u64; 6
     let rule = &p.rules[index];
     let covers = &p.covers[index];
     // Directly: the rule names this syscall (or a group or base name covering it).
-    if covers.contains(name) {
+    if crate::resolve::contains(covers, name) {
         let holds = match &rule.condition {
             None => true,
             Some(c) => cond_holds(&c.cond, arch, name, args) != c.unless,

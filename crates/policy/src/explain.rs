@@ -125,7 +125,7 @@ impl Policy {
 
     fn branch(&self, index: usize, action: Action, arch: Arch, name: &str) -> Branch {
         let rule = &self.rules[index];
-        if self.covers[index].contains(name) {
+        if crate::resolve::contains(&self.covers[index], name) {
             let condition = match &rule.condition {
                 Some(c) if c.unless => format!("not ({})", c.cond),
                 Some(c) => c.cond.to_string(),

@@ -79,7 +79,7 @@ pub struct Policy {
     arches: Vec<Arch>,
     kernel: Option<(KernelVersion, Location)>,
     /// Per rule: every syscall name its targets cover (groups expanded, twins added).
-    covers: Vec<BTreeSet<&'static str>>,
+    covers: Vec<Vec<&'static str>>,
     /// Names some rule names directly (or as a twin of a named syscall): exempt from the
     /// `kernel VERSION` cut.
     explicit: BTreeSet<&'static str>,

@@ -239,7 +239,7 @@ pub(crate) fn lower(p: &Policy, ctx: &Context) -> Result<Lowered, LowerError> {
                 push(name, direct);
             }
             for mux in ["socketcall", "ipc"] {
-                if !p.covers[index].contains(mux) && number(mux).is_some() {
+                if !crate::resolve::contains(&p.covers[index], mux) && number(mux).is_some() {
                     push(mux, Cond::False);
                 }
             }

@@ -1,7 +1,7 @@
 //! Name resolution per ABI: what a rule covers, where a parameter lives, how wide it is, and
 //! whether a value fits it. Shared by the checks at parse time, the evaluator and the lowering.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use moat_syscalls::{Arch, Param, Width};
@@ -35,20 +35,28 @@ fn base_of(name: &str) -> Option<&'static str> {
     .copied()
 }
 
-/// Every syscall name a rule covers: named syscalls, group members, and the twins of both.
-pub(crate) fn covers(rule: &Rule) -> BTreeSet<&'static str> {
-    let mut out = BTreeSet::new();
+/// Every syscall name a rule covers: named syscalls, group members, and the twins of both;
+/// sorted, without duplicates ([`contains`] searches it).
+pub(crate) fn covers(rule: &Rule) -> Vec<&'static str> {
+    let mut out = Vec::new();
     for t in &rule.targets {
         let names: Vec<&'static str> = match &t.kind {
             TargetKind::Syscall(n) => static_name(n).into_iter().collect(),
             TargetKind::Group(g) => moat_syscalls::expand_group(g).unwrap_or_default(),
         };
         for n in names {
-            out.insert(n);
+            out.push(n);
             out.extend(moat_syscalls::twins(n).iter().copied());
         }
     }
+    out.sort_unstable();
+    out.dedup();
     out
+}
+
+/// Whether the sorted names of [`covers`] hold `name`.
+pub(crate) fn contains(covers: &[&'static str], name: &str) -> bool {
+    covers.binary_search_by(|c| (*c).cmp(name)).is_ok()
 }
 
 /// The names a rule names explicitly (syscall targets and their twins, not group members).
