@@ -29,9 +29,12 @@ fn moat() -> Option<PathBuf> {
     if ok {
         Some(bin)
     } else {
-        eprintln!(
-            "SKIP runner tests: {} is missing or has no `run` subcommand (build moat-cli)",
-            bin.display()
+        let _ = moat_testkit::require(
+            false,
+            &format!(
+                "{} is missing or has no `run` subcommand (build moat-cli)",
+                bin.display()
+            ),
         );
         None
     }
@@ -266,14 +269,14 @@ fn signals_to_outside_processes() {
 fn an_unprivileged_sandbox_cannot_reach_outside() {
     let Some(moat) = moat() else { return };
     let Some(s) = Sentinel::start_as(true) else {
-        eprintln!("SKIP unprivileged runner test: cannot start a sentinel through setpriv");
+        let _ = moat_testkit::require(false, "cannot start a sentinel through setpriv");
         return;
     };
     let mem_control = unconfined_as(true, &["proc_mem_open", &s.pid]);
     let kill_control = unconfined_as(true, &["kill_reach", &s.pid]);
     if !mem_control.ok() {
         s.finish();
-        eprintln!("SKIP unprivileged runner test: control {mem_control}");
+        let _ = moat_testkit::require(false, &format!("unprivileged control: {mem_control}"));
         return;
     }
     let mem_moat = moat_run_as(true, &moat, &[], &["proc_mem_open", "ppid"]);
@@ -312,7 +315,7 @@ fn the_supervisor_is_not_dumpable() {
         .stderr(Stdio::null())
         .spawn()
     else {
-        eprintln!("SKIP: cannot run moat through setpriv");
+        let _ = moat_testkit::require(false, "cannot run moat through setpriv");
         return;
     };
     let mut out = BufReader::new(child.stdout.take().unwrap());
@@ -321,7 +324,7 @@ fn the_supervisor_is_not_dumpable() {
     let Some(program) = line.trim().strip_prefix("pid=").map(str::to_string) else {
         let _ = child.kill();
         let _ = child.wait();
-        eprintln!("SKIP: moat run through setpriv printed {line:?}");
+        let _ = moat_testkit::require(false, &format!("moat run through setpriv printed {line:?}"));
         return;
     };
     // setpriv execs moat, so the child's pid is moat's.

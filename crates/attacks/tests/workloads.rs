@@ -62,8 +62,13 @@ fn via_moat_run(dir: &Path, script: &str) -> Option<Output> {
         .args(["run", "--help"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !has_run {
-        eprintln!("SKIP moat run: {} missing or without `run`", moat.display());
+    if !moat_testkit::require(
+        has_run,
+        &format!(
+            "{} is missing or has no `run` (build moat-cli)",
+            moat.display()
+        ),
+    ) {
         return None;
     }
     let script = format!(
@@ -114,8 +119,7 @@ fn check(name: &str, out: &Output, expect: &[&str]) {
 
 #[test]
 fn busybox_applets() {
-    if !have("busybox") {
-        eprintln!("SKIP busybox: not installed");
+    if !moat_testkit::require(have("busybox"), "busybox is not installed") {
         return;
     }
     let c = Filter::builtin("container");
@@ -160,8 +164,7 @@ $bb pkill -f "httpd -p 127.0.0.1:{port}" || true
 
 #[test]
 fn python_threads_sockets_subprocess_asyncio() {
-    if !have("python3") {
-        eprintln!("SKIP python3: not installed");
+    if !moat_testkit::require(have("python3"), "python3 is not installed") {
         return;
     }
     let c = Filter::builtin("container");
@@ -234,8 +237,7 @@ asyncio.run(main())
 
 #[test]
 fn git_init_commit_log() {
-    if !have("git") {
-        eprintln!("SKIP git: not installed");
+    if !moat_testkit::require(have("git"), "git is not installed") {
         return;
     }
     let c = Filter::builtin("container");
@@ -254,8 +256,7 @@ git status --short | wc -l
 
 #[test]
 fn gcc_compiles_and_runs_a_program() {
-    if !have("gcc") {
-        eprintln!("SKIP gcc: not installed");
+    if !moat_testkit::require(have("gcc"), "gcc is not installed") {
         return;
     }
     let c = Filter::builtin("container");
@@ -276,8 +277,7 @@ fn gcc_compiles_and_runs_a_program() {
 
 #[test]
 fn cargo_builds_a_crate_offline() {
-    if !have("cargo") {
-        eprintln!("SKIP cargo: not installed");
+    if !moat_testkit::require(have("cargo"), "cargo is not installed") {
         return;
     }
     let c = Filter::builtin("container");
@@ -322,14 +322,19 @@ fn i386_program_runs_but_cannot_open_sockets() {
     ) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("SKIP i386 program: cannot build with -m32 (gcc-multilib missing?): {e}");
+            let _ = moat_testkit::require(
+                false,
+                &format!("cannot build the i386 program with -m32 (gcc-12-multilib missing?): {e}"),
+            );
             return;
         }
     };
     let unconfined = Command::new(&bin).output().unwrap();
     let text = String::from_utf8_lossy(&unconfined.stdout);
-    if !text.contains("socket=ok") {
-        eprintln!("SKIP i386 program: does not run unconfined: {text}");
+    if !moat_testkit::require(
+        text.contains("socket=ok"),
+        &format!("the i386 program does not run unconfined: {text}"),
+    ) {
         return;
     }
     let dir = workdir("i386");

@@ -196,8 +196,10 @@ fn sigterm_to_moat_reaches_the_program() {
 #[test]
 fn signals_stay_inside_the_sandbox() {
     let abi = moat_sys::landlock::abi();
-    if abi < 6 {
-        eprintln!("SKIP: Landlock ABI {abi} has no signal scope (needs 6)");
+    if !moat_testkit::require(
+        abi >= 6,
+        &format!("Landlock ABI {abi} has no signal scope (needs 6)"),
+    ) {
         return;
     }
     let script = format!(

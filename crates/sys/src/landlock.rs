@@ -823,8 +823,10 @@ mod tests {
     #[test]
     fn isolation_fences_off_the_parent_on_every_abi() {
         let have = abi();
-        if have < 6 {
-            eprintln!("SKIP: this kernel has Landlock ABI {have}, the test needs 6");
+        if !moat_testkit::require(
+            have >= 6,
+            &format!("this kernel has Landlock ABI {have}, the test needs 6"),
+        ) {
             return;
         }
         let base = std::env::temp_dir().join(format!("moat-isolate-{}", std::process::id()));
