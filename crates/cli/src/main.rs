@@ -4,7 +4,7 @@ mod cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// Linux seccomp made usable: readable policies, compiled to the fastest correct BPF filter.
 #[derive(Debug, Parser)]
@@ -46,6 +46,10 @@ enum Command {
     Run(cmd::run::Args),
     /// runc-compatible wrapper: compile a bundle's inline policy, then exec the real runtime.
     OciRuntime(cmd::oci_runtime::Args),
+    /// Print a shell completion script for moat.
+    Completions(cmd::completions::Args),
+    /// Print moat's manual page (roff), or write one page per subcommand with --dir.
+    Man(cmd::completions::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +74,8 @@ fn main() -> ExitCode {
         Command::Record(args) => cmd::record::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::OciRuntime(args) => cmd::oci_runtime::run(args),
+        Command::Completions(args) => cmd::completions::run(args, Cli::command()),
+        Command::Man(args) => cmd::completions::man(args, Cli::command()),
     };
     match result {
         Ok(code) => code,
