@@ -166,6 +166,7 @@ fn golden_test_and_emu() {
         "test-emu",
         &[
             &["test", "web.moat", "web.tests"],
+            &["test", "web.moat", "web.tests", "--format", "json"],
             &["emu", "web.moat", "ioctl", "3", "0x541b"],
             &["emu", "web.moat", "socket", "17", "3", "0"],
             &["emu", "--arch", "x86", "web.moat", "unshare", "0"],
