@@ -170,6 +170,10 @@ fn golden_test_and_emu() {
             &["emu", "web.moat", "ioctl", "3", "0x541b"],
             &["emu", "web.moat", "socket", "17", "3", "0"],
             &["emu", "--arch", "x86", "web.moat", "unshare", "0"],
+            &[
+                "emu", "--format", "json", "web.moat", "openat", "0", "0", "0",
+            ],
+            &["emu", "--arch", "x86", "web.moat", "socketcall", "1", "0"],
         ],
     );
 }
