@@ -14,6 +14,15 @@ struct Cli {
     command: Command,
     #[command(flatten)]
     import: cmd::Import,
+    /// Colour: `auto` on a terminal unless NO_COLOR is set, `always`, or `never`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto"
+    )]
+    color: cmd::style::When,
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +68,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     cmd::set_import(&cli.import);
+    cmd::style::set(cli.color);
     let result = match cli.command {
         Command::Syscalls(args) => cmd::syscalls::run(args),
         Command::Compile(args) => cmd::compile::run(args),

@@ -4,6 +4,8 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use moat::analyze::{Finding, Level};
+
+use super::style::{Role, paint};
 use serde_json::json;
 
 /// Report dangerous allowances, equivalent-call gaps, missing essentials, shadowed rules and
@@ -74,10 +76,14 @@ fn human(origin: &str, findings: &[Finding]) -> String {
             Some(l) => format!("{}:{}:{}", l.origin, l.span.line, l.span.col),
             None => origin.to_string(),
         };
+        let role = match f.level {
+            Level::Error => Role::Error,
+            Level::Warning => Role::Warning,
+            Level::Info => Role::Info,
+        };
         s.push_str(&format!(
-            "{at}: {}[{}]: {}{}\n  fix: {}\n",
-            f.level,
-            f.code,
+            "{at}: {}: {}{}\n  fix: {}\n",
+            paint(&format!("{}[{}]", f.level, f.code), role),
             f.message,
             abis(f),
             f.fix

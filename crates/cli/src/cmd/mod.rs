@@ -13,6 +13,7 @@ pub(crate) mod oci_runtime;
 pub(crate) mod profiles;
 pub(crate) mod record;
 pub(crate) mod run;
+pub(crate) mod style;
 pub(crate) mod syscalls;
 pub(crate) mod test;
 

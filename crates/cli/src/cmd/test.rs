@@ -69,8 +69,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             for o in report.outcomes.iter().filter(|o| !o.failures.is_empty()) {
                 writeln!(
                     out,
-                    "{}:{}: FAIL `{}`",
-                    o.file, o.expectation.line, o.expectation.text
+                    "{}:{}: {} `{}`",
+                    o.file,
+                    o.expectation.line,
+                    super::style::paint("FAIL", super::style::Role::Fail),
+                    o.expectation.text
                 )?;
                 for (who, f) in &o.failures {
                     writeln!(out, "  {who}: {f}")?;
