@@ -90,7 +90,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let b = subject(&args.b, &ctx)?;
     let mut out = std::io::stdout().lock();
     if args.subset {
-        let result = moat::analyze::subset(&a, &b)?;
+        let result = {
+            let _progress = super::progress::Ticker::start("diff");
+            moat::analyze::subset(&a, &b)?
+        };
         let holds = matches!(result, Subset::Holds { .. });
         match args.format {
             Format::Json => {
@@ -151,7 +154,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::from(1)
         });
     }
-    let d = moat::analyze::diff(&a, &b)?;
+    let d = {
+        let _progress = super::progress::Ticker::start("diff");
+        moat::analyze::diff(&a, &b)?
+    };
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&to_json(&d))?)?,
         Format::Human => out.write_all(human(&d).as_bytes())?,

@@ -39,7 +39,10 @@ enum Format {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ctx = args.guards.context()?;
     let subject = super::diff::subject(&args.policy, &ctx)?;
-    let findings = moat::analyze::lint(&subject, &ctx)?;
+    let findings = {
+        let _progress = super::progress::Ticker::start("lint");
+        moat::analyze::lint(&subject, &ctx)?
+    };
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Human => out.write_all(human(subject.origin(), &findings).as_bytes())?,

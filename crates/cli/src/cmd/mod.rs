@@ -11,6 +11,7 @@ pub(crate) mod explain;
 pub(crate) mod lint;
 pub(crate) mod oci_runtime;
 pub(crate) mod profiles;
+pub(crate) mod progress;
 pub(crate) mod record;
 pub(crate) mod run;
 pub(crate) mod style;

@@ -1,5 +1,6 @@
-//! Colour: only on a terminal (a real pseudo-terminal from util-linux's `script`), never with
-//! `NO_COLOR` set, `TERM=dumb` or `--color never`, always with `--color always`.
+//! What moat does on a terminal (a real pseudo-terminal from util-linux's `script`): colour, only
+//! there, never with `NO_COLOR` set, `TERM=dumb` or `--color never`, always with `--color
+//! always`; a progress line for a `diff` or `lint` that takes more than a second.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -77,4 +78,48 @@ fn a_pipe_gets_no_colour_unless_asked() {
     assert!(!run(&["lint", "shadowed.moat"]).contains(ESC));
     assert!(run(&["--color", "always", "lint", "shadowed.moat"]).contains("\x1b[1;31merror["));
     assert!(run(&["lint", "--color=always", "shadowed.moat"]).contains(ESC));
+}
+
+#[test]
+fn a_long_diff_shows_progress_on_a_terminal_and_erases_it() {
+    assert!(moat_testkit::require(
+        moat_testkit::has_tool("script"),
+        "script (util-linux) for a pseudo-terminal"
+    ));
+    // 3,000 values in one set: well over a second for the (unoptimised) test binary.
+    let values: Vec<String> = (0..3000).map(|i| (3 * i + 1).to_string()).collect();
+    let dir = std::env::temp_dir().join(format!("moat-progress-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("big.moat");
+    std::fs::write(
+        &policy,
+        format!(
+            "use container\ndeny read if arg0 in {{{}}}\n",
+            values.join(", ")
+        ),
+    )
+    .unwrap();
+    let args = format!("diff container {}", policy.display());
+    let out = on_a_terminal(&args, &[]);
+    assert!(
+        out.contains("\r\x1b[Kmoat diff: working, 1.0 s"),
+        "{:?}",
+        &out[..out.len().min(400)]
+    );
+    // The line is erased before the result is printed.
+    let result = out
+        .find("read [x86_64, x86]: container allows")
+        .expect("the diff");
+    assert!(
+        out[..result].ends_with("\r\x1b[K"),
+        "{:?}",
+        &out[result.saturating_sub(80)..result]
+    );
+    // Not on a pipe.
+    let piped = Command::new(env!("CARGO_BIN_EXE_moat"))
+        .args(["diff", "container", policy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("working"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
