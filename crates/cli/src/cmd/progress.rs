@@ -34,21 +34,16 @@ impl Ticker {
             .spawn(move || {
                 let mut shown = false;
                 let mut wait = QUIET;
-                loop {
-                    match rx.recv_timeout(wait) {
-                        Err(RecvTimeoutError::Timeout) => {
-                            let mut err = std::io::stderr().lock();
-                            let _ = write!(
-                                err,
-                                "\r\x1b[Kmoat {what}: working, {:.1} s",
-                                started.elapsed().as_secs_f64()
-                            );
-                            let _ = err.flush();
-                            shown = true;
-                            wait = EVERY;
-                        }
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-                    }
+                while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(wait) {
+                    let mut err = std::io::stderr().lock();
+                    let _ = write!(
+                        err,
+                        "\r\x1b[Kmoat {what}: working, {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                    let _ = err.flush();
+                    shown = true;
+                    wait = EVERY;
                 }
                 if shown {
                     let mut err = std::io::stderr().lock();
