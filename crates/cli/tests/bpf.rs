@@ -289,7 +289,7 @@ fn bad_input_is_one_line_and_exit_code_2() {
         "byte offset 0: instruction 0: load offset 2",
     );
     assert_bad(&["disasm", missing.to_str().unwrap()], None, "cannot read");
-    assert_bad(&["disasm", "-"], Some(b""), "empty program");
+    assert_bad(&["disasm", "-"], Some(b""), "<stdin>:1:1: empty input");
     assert_bad(
         &["disasm", good, "--arch", "amd46"],
         None,

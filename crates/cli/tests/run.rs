@@ -235,18 +235,18 @@ fn each_action_has_its_documented_effect() {
             "kill getppid",
             SIGSYS_STATUS,
             Some(
-                "x86_64 getppid killed the process (1 call): kill (process) by -e:2: kill getppid",
+                "x86_64 getppid killed the process (1 call): kill (process) by -e:1: kill getppid",
             ),
         ),
         (
             "trap getppid",
             SIGSYS_STATUS,
-            Some("x86_64 getppid trapped (SIGSYS) (1 call): trap by -e:2: trap getppid"),
+            Some("x86_64 getppid trapped (SIGSYS) (1 call): trap by -e:1: trap getppid"),
         ),
         (
             "log getppid",
             0,
-            Some("x86_64 getppid logged (1 call): log by -e:2: log getppid"),
+            Some("x86_64 getppid logged (1 call): log by -e:1: log getppid"),
         ),
         ("trace 5 getppid", ENOSYS, None), // no tracer attached
         ("notify getppid", ENOSYS, None),  // no listener
@@ -301,8 +301,8 @@ fn refusals_right_before_exit_are_reported_every_time() {
             return;
         }
         for want in [
-            "x86_64 keyctl killed the process (1 call): kill (process) by -e:2: kill keyctl",
-            "x86_64 bpf trapped (SIGSYS) (1 call): trap by -e:3: trap bpf",
+            "x86_64 keyctl killed the process (1 call): kill (process) by -e:1: kill keyctl",
+            "x86_64 bpf trapped (SIGSYS) (1 call): trap by -e:2: trap bpf",
         ] {
             assert!(err.contains(want), "run {run}: {err}");
         }
@@ -350,7 +350,7 @@ fn fail_closed_the_command_never_runs() {
     let out = moat(&args);
     assert_not_started(&out, &marker, "bad policy");
     assert!(
-        stderr(&out).contains("-e:2:6: unknown syscall"),
+        stderr(&out).contains("-e:1:6: unknown syscall"),
         "{}",
         stderr(&out)
     );
@@ -613,7 +613,7 @@ fn json_report_lists_the_refusals_and_is_checked_before_the_run() {
     assert_eq!(keyctl["action"], "killed the process");
     assert_eq!(keyctl["count"], 1);
     assert_eq!(keyctl["arch"], "x86_64");
-    assert_eq!(keyctl["decided_by"], "kill (process) by -e:2: kill keyctl");
+    assert_eq!(keyctl["decided_by"], "kill (process) by -e:1: kill keyctl");
     assert_eq!(find("bpf")["action"], "trapped (SIGSYS)");
     assert_eq!(calls.len(), 2, "{v}");
 

@@ -83,7 +83,7 @@ enum Format {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut policy = super::explain::open(&args.policy)?;
+    let mut policy = super::policy(&args.policy, "compile")?;
     if !args.arch.is_empty() {
         let arches = args
             .arch

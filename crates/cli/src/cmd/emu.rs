@@ -8,7 +8,9 @@ use moat::bpf::{Program, SeccompData, cache, disasm, emu};
 use moat::policy::{Context, Policy};
 use moat::syscalls::{self as sc, Arch};
 
-use super::disasm::{arch as parse_arch, read_program};
+use moat::input::Input;
+
+use super::disasm::arch as parse_arch;
 
 /// Evaluate one syscall against a raw BPF program: verdict, return value, instructions executed.
 #[derive(Debug, clap::Args)]
@@ -144,12 +146,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let arch = parse_arch(args.arch.as_deref())?.unwrap_or_else(Arch::native);
     let nr = syscall_number(arch, &args.syscall)?;
     let call_args = parse_args(arch, &args.args)?;
-    let outcome = match super::explain::policy_input(&args.file)? {
-        Some(policy) => under_policy(&policy, arch, nr, call_args),
-        None => {
-            let program = read_program(&args.file, Some(arch))?;
-            under_program(&program, arch, nr, call_args)
-        }
+    let outcome = match super::input(&args.file, Some(arch))? {
+        Input::Policy(loaded) => under_policy(&loaded.policy, arch, nr, call_args),
+        Input::Programs {
+            programs, origin, ..
+        } => match programs.as_slice() {
+            [program] => under_program(program, arch, nr, call_args),
+            _ => bail!(
+                "{origin} has {} filters; `moat emu` runs one: `moat dump` writes each to a file",
+                programs.len()
+            ),
+        },
     };
     let text = match args.format {
         Format::Text => outcome.text(),

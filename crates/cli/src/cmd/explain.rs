@@ -40,18 +40,6 @@ enum Format {
     Json,
 }
 
-/// Reads a built-in profile name or a policy file; errors are one `file:line:col: message` line.
-/// Docker/OCI JSON, an OCI config.json and SeccompProfile YAML are read too (moat-export).
-/// What the import skipped or adjusted is printed as warnings on stderr.
-pub(crate) fn open(spec: &str) -> anyhow::Result<Policy> {
-    let loaded =
-        moat_export::load(spec, &super::import_options()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    for w in &loaded.warnings {
-        eprintln!("moat: warning: {w}");
-    }
-    Ok(loaded.policy)
-}
-
 /// `--cap` and `--kernel`: what `when cap` and `when kernel` guards are resolved against, shared
 /// by the commands that evaluate or compile a policy.
 #[derive(Debug, clap::Args)]
@@ -102,7 +90,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(moat::io::Output::from_arg)
         .transpose()?;
-    let policy = open(&args.policy)?;
+    let policy = super::policy(&args.policy, "explain")?;
     let ctx = args.guards.context()?;
     let mut selected = Vec::new();
     for a in &args.arch {
@@ -489,20 +477,4 @@ fn to_json(policy: &Policy, exp: &Explanation, refused: &[Arch]) -> Value {
         "groups": groups,
         "syscalls": syscalls,
     })
-}
-
-/// `moat emu POLICY ...`: the policy when `spec` names one (a built-in profile, a `.moat` file,
-/// or a file whose text parses as a policy); `None` for raw BPF and disassembly.
-pub(crate) fn policy_input(spec: &str) -> anyhow::Result<Option<Policy>> {
-    if spec == "-" {
-        return Ok(None);
-    }
-    let builtin = !spec.contains('/') && !spec.contains('.') && Policy::builtin(spec).is_some();
-    if builtin || spec.ends_with(".moat") {
-        return open(spec).map(Some);
-    }
-    let Ok(bytes) = std::fs::read(spec) else {
-        return Ok(None);
-    };
-    Ok(Policy::parse_bytes(&bytes, spec).ok())
 }

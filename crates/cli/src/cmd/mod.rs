@@ -57,3 +57,30 @@ pub(crate) fn set_import(i: &Import) {
 pub(crate) fn import_options() -> moat_export::Options {
     IMPORT.get().cloned().unwrap_or_default()
 }
+
+/// Reads what `spec` names by `moat::input`'s rule (built-in profile, file in any format, raw
+/// BPF or a listing, `-`, `pid:N`) with the global import flags; `arch` is the ABI a BPF program
+/// is read for. Import warnings go to standard error.
+pub(crate) fn input(
+    spec: &str,
+    arch: Option<moat::syscalls::Arch>,
+) -> anyhow::Result<moat::input::Input> {
+    let input = moat::input::open(
+        spec,
+        &moat::input::Options {
+            import: import_options(),
+            arch,
+        },
+    )?;
+    if let moat::input::Input::Policy(loaded) = &input {
+        for w in &loaded.warnings {
+            eprintln!("moat: warning: {w}");
+        }
+    }
+    Ok(input)
+}
+
+/// [`input`] for a command that needs a policy (`command` names it in the error for BPF).
+pub(crate) fn policy(spec: &str, command: &str) -> anyhow::Result<moat::policy::Policy> {
+    Ok(input(spec, None)?.into_policy(command)?.policy)
+}

@@ -12,7 +12,7 @@ use anyhow::{Context as _, anyhow, bail};
 use moat::bpf::consts::{
     SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_LOG, SECCOMP_RET_TRAP,
 };
-use moat::policy::Policy;
+use moat::policy::{Policy, Source};
 use moat::sandbox::{self, Sandbox};
 use moat::sys::exec::{self, Confinement, Exit, SpawnError, Stage};
 use moat::sys::landlock::Ruleset;
@@ -51,20 +51,27 @@ pub(crate) struct Args {
     command: Vec<OsString>,
 }
 
-/// The policy the arguments describe: the profile or file, then the `-e` statements.
+/// The policy the arguments describe: the profile or file (any format `moat::input` reads),
+/// then the `-e` statements, each keeping its own origin (`-e:1` is the first `-e`).
 fn policy(args: &Args) -> anyhow::Result<Policy> {
     let base = match (&args.policy, &args.profile) {
         (Some(path), _) => {
+            let shown = path.display().to_string();
+            // A bare word would name a built-in profile; --policy always names a file.
+            let spec = if moat::input::is_builtin_name(&shown) {
+                format!("./{shown}")
+            } else {
+                shown.clone()
+            };
+            let loaded = super::input(&spec, None)?.into_policy("run")?;
             if args.statements.is_empty() {
-                return Ok(Policy::load(path)?);
+                return Ok(loaded.policy);
             }
-            let abs = std::path::absolute(path)
-                .with_context(|| format!("{}: cannot resolve path", path.display()))?;
-            let shown = abs.display().to_string();
-            if shown.contains('"') {
-                bail!("{}: policy path contains `\"`", path.display());
+            Source::Text {
+                origin: shown,
+                text: loaded.text,
+                dir: path.parent().map(PathBuf::from).unwrap_or_default(),
             }
-            format!("use \"{shown}\"")
         }
         (None, profile) => {
             let name = profile.as_deref().unwrap_or("container");
@@ -78,19 +85,16 @@ fn policy(args: &Args) -> anyhow::Result<Policy> {
             if args.statements.is_empty() {
                 return Ok(p?);
             }
-            format!("use {name}")
+            Source::Builtin(name.to_string())
         }
     };
-    let mut text = base;
-    for s in &args.statements {
-        if s.contains('\n') {
-            bail!("-e {s:?}: one statement per -e (no newlines)");
-        }
-        text.push('\n');
-        text.push_str(s);
-    }
-    text.push('\n');
-    Ok(Policy::parse(&text, "-e")?)
+    Ok(Policy::compose(&[
+        base,
+        Source::Statements {
+            origin: "-e".into(),
+            statements: args.statements.clone(),
+        },
+    ])?)
 }
 
 /// One kind of record: ABI, number, action code.
