@@ -404,39 +404,86 @@ fn the_built_image_runs_and_installs_a_node_that_then_runs_containers() {
         format!("moat {}\n", env!("CARGO_PKG_VERSION"))
     );
 
-    // A node: a host root with runc (a link, as on a node), and a ConfigMap-like directory.
+    // deploy/kubernetes/daemonset.yaml's installer, as the kubelet would run it: its image,
+    // arguments, security context and mounts, each hostPath a directory under a temporary
+    // host root, the ConfigMap of node-config.yaml as files. It runs under plain runc (the
+    // node's default runtime, not moat's handler).
+    let deploy = moat_testkit::workspace_root().join("deploy/kubernetes");
+    let yaml = |name: &str| -> serde_json::Value {
+        serde_norway::from_str(&std::fs::read_to_string(deploy.join(name)).unwrap()).unwrap()
+    };
+    let ds = yaml("daemonset.yaml");
+    let cm = yaml("node-config.yaml");
+    let spec = &ds["spec"]["template"]["spec"];
+    let init = &spec["initContainers"][0];
+    assert_eq!(init["image"], "localhost/moat:0.1.0");
     let host = p.dir.join("host");
-    std::fs::create_dir_all(host.join("usr/sbin")).unwrap();
-    std::os::unix::fs::symlink("/usr/sbin/runc", host.join("usr/sbin/runc")).unwrap();
     let config = p.dir.join("config");
     std::fs::create_dir_all(&config).unwrap();
-    let toml = "default-profile = \"web\"\nenforce = [\"deny socket if domain == AF_ALG\"]\nruntime = \"/usr/sbin/runc\"\n";
-    std::fs::write(config.join("runtime.toml"), toml).unwrap();
-    std::fs::write(
-        config.join("web.moat"),
-        "use container\ndeny mkdir mkdirat\n",
-    )
-    .unwrap();
+    for (k, v) in cm["data"].as_object().unwrap() {
+        std::fs::write(config.join(k), v.as_str().unwrap()).unwrap();
+    }
+    let mut flags: Vec<String> = vec!["--rm".into(), "--network".into(), "none".into()];
+    for m in init["volumeMounts"].as_array().unwrap() {
+        let volume = spec["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == m["name"])
+            .unwrap();
+        let source = if let Some(path) = volume["hostPath"]["path"].as_str() {
+            let dir = host.join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(&dir).unwrap();
+            dir
+        } else {
+            assert_eq!(volume["configMap"]["name"], cm["metadata"]["name"]);
+            config.clone()
+        };
+        let ro = if m["readOnly"] == true { ":ro" } else { "" };
+        flags.push("--volume".into());
+        flags.push(format!(
+            "{}:{}{ro}",
+            source.display(),
+            m["mountPath"].as_str().unwrap()
+        ));
+    }
+    // The node's runtime, where node-config.yaml says (a link, as on a node).
+    let toml = cm["data"]["runtime.toml"].as_str().unwrap().to_string();
+    let runtime = moat::runtime::NodeConfig::parse(&toml, "runtime.toml")
+        .unwrap()
+        .runtime
+        .unwrap();
+    let link = host.join(runtime.strip_prefix("/").unwrap());
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&runtime, &link).unwrap();
+    let sc = &init["securityContext"];
+    flags.push(format!("--user={}", sc["runAsUser"]));
+    if sc["readOnlyRootFilesystem"] == true {
+        flags.push("--read-only".into());
+    }
+    if sc["allowPrivilegeEscalation"] == false {
+        flags.push("--security-opt=no-new-privileges".into());
+    }
+    for c in sc["capabilities"]["drop"].as_array().into_iter().flatten() {
+        flags.push(format!("--cap-drop={}", c.as_str().unwrap().to_lowercase()));
+    }
+    for c in sc["capabilities"]["add"].as_array().into_iter().flatten() {
+        flags.push(format!("--cap-add={}", c.as_str().unwrap().to_lowercase()));
+    }
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+    flags.push(init["image"].as_str().unwrap().into());
+    for a in init["args"].as_array().unwrap() {
+        flags.push(a.as_str().unwrap().into());
+    }
     let install = |extra: &[&str]| {
-        let mut c = p.cmd();
-        c.args([
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--security-opt",
-            "seccomp=unconfined",
-        ])
-        .arg("--volume")
-        .arg(format!("{}:/host", host.display()))
-        .arg("--volume")
-        .arg(format!("{}:/config:ro", config.display()))
-        .args(["localhost/moat:0.1.0", "node", "install", "--root", "/host"])
-        .args(["--config", "/config/runtime.toml", "--profiles", "/config"])
-        .args(extra);
-        c.output().unwrap()
+        p.cmd_with(Path::new("/usr/sbin/runc"))
+            .arg("run")
+            .args(&flags)
+            .args(extra)
+            .output()
+            .unwrap()
     };
-    let o = install(&["--engine", "containerd2"]);
+    let o = install(&[]);
     assert!(o.status.success(), "{}", show(&o));
     let out = text(&o.stdout);
     assert!(
@@ -444,7 +491,7 @@ fn the_built_image_runs_and_installs_a_node_that_then_runs_containers() {
         "{out}"
     );
     assert!(
-        out.contains("[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.moat.options]\n  BinaryName = \"/usr/local/bin/moat-runc\""),
+        out.contains("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.moat.options]\n  BinaryName = \"/usr/local/bin/moat-runc\""),
         "{out}"
     );
     let installed = host.join("usr/local/bin/moat");
@@ -469,7 +516,10 @@ fn the_built_image_runs_and_installs_a_node_that_then_runs_containers() {
         std::fs::read_to_string(host.join("etc/moat/runtime.toml")).unwrap(),
         toml
     );
-    assert!(host.join("etc/moat/profiles/web.moat").is_file());
+    let web = cm["data"]["web.moat"].as_str().unwrap();
+    let installed_web =
+        || std::fs::read_to_string(host.join("etc/moat/profiles/web.moat")).unwrap();
+    assert_eq!(installed_web(), web);
 
     // A broken update is refused from inside the container and changes nothing.
     std::fs::write(config.join("web.moat"), "use container\ndeny mkdirr\n").unwrap();
@@ -482,10 +532,7 @@ fn the_built_image_runs_and_installs_a_node_that_then_runs_containers() {
         "{}",
         show(&o)
     );
-    assert_eq!(
-        std::fs::read_to_string(host.join("etc/moat/profiles/web.moat")).unwrap(),
-        "use container\ndeny mkdir mkdirat\n"
-    );
+    assert_eq!(installed_web(), web);
 
     // The installed static moat-runc is the runtime of the next container. (It reads the
     // real /etc/moat, not the one installed under the temporary root: this proves the binary
