@@ -276,7 +276,13 @@ mod tests {
         let out = Command::new("git")
             .arg("-C")
             .arg(root)
-            .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+            .args([
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ])
             .output()
             .unwrap();
         assert!(out.status.success(), "git ls-files: {out:?}");

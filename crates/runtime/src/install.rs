@@ -69,7 +69,7 @@ pub struct Install {
     /// The moat binary to copy (the installer's own).
     pub binary: PathBuf,
     /// The node configuration to install as `/etc/moat/runtime.toml` (`None`: keep the
-    /// node's).
+    /// node's, and check against it).
     pub config: Option<PathBuf>,
     /// A directory whose `*.moat` files go into the configuration's `profile-dir`.
     pub profiles: Option<PathBuf>,
@@ -325,11 +325,16 @@ pub fn install(req: &Install) -> Result<Installed, InstallError> {
             let config = NodeConfig::parse(&text, &path.display().to_string())?;
             (config, Some(text), path.clone())
         }
-        None => (
-            NodeConfig::default(),
-            None,
-            PathBuf::from(node::DEFAULT_PATH),
-        ),
+        // The node keeps its configuration: the checks run against it (or the defaults).
+        None => {
+            let existing = under(&req.root, Path::new(node::DEFAULT_PATH));
+            let config = if existing.exists() {
+                NodeConfig::load(&existing)?
+            } else {
+                NodeConfig::default()
+            };
+            (config, None, existing)
+        }
     };
     warnings.extend(config.warnings.iter().cloned());
     check_host_path(&config.profile_dir, "profile-dir")?;
@@ -800,6 +805,24 @@ mod tests {
             assert!(chain.contains(expect), "{config}: {chain}");
             assert_eq!(node.snapshot(), before, "{config}");
         }
+    }
+
+    #[test]
+    fn without_a_configuration_the_nodes_own_is_kept_and_checked() {
+        let node = Node::new("keep");
+        node.config("runtime.toml", "runtime = \"/usr/sbin/runc\"\n");
+        install(&node.request()).unwrap();
+        let mut req = node.request();
+        req.config = None;
+        req.profiles = None;
+        let files = install(&req).unwrap().files;
+        assert_eq!(files.len(), 2, "{files:?}");
+        // The kept configuration names a runtime the node no longer has: refused.
+        std::fs::remove_file(node.host().join("usr/sbin/runc")).unwrap();
+        let before = node.snapshot();
+        let e = install(&req).unwrap_err();
+        assert!(matches!(e, InstallError::Runtime { .. }), "{e}");
+        assert_eq!(node.snapshot(), before);
     }
 
     #[test]
