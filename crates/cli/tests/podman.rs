@@ -322,7 +322,7 @@ fn a_broken_policy_never_starts_the_container_and_podman_shows_why() {
 }
 
 #[test]
-fn stop_and_rm_reach_runc_without_a_path() {
+fn exec_runs_under_the_filter_and_stop_and_rm_reach_runc_without_a_path() {
     if !ready() {
         return;
     }
@@ -336,7 +336,7 @@ fn stop_and_rm_reach_runc_without_a_path() {
         "--network",
         "none",
         "--annotation",
-        "moat.dev/policy=use container",
+        "moat.dev/policy=use container; deny mkdir mkdirat",
         image,
         "sleep",
         "600",
@@ -351,6 +351,17 @@ fn stop_and_rm_reach_runc_without_a_path() {
             .any(|e| e.file_name().to_string_lossy().ends_with(id))
     };
     assert!(record(&id), "moat-runc recorded the runtime of {id}");
+    // `podman exec` (runtime `exec`, passed through) runs under the container's filter.
+    let o = p.run(&[
+        "exec",
+        "sleeper",
+        "sh",
+        "-c",
+        "mkdir /tmp/e; echo \"mkdir rc=$?\"; grep Seccomp: /proc/self/status",
+    ]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(text(&o.stdout).contains("mkdir rc=1"), "{}", show(&o));
+    assert!(text(&o.stdout).contains("Seccomp:\t2"), "{}", show(&o));
     // sleep as pid 1 ignores SIGTERM: after a second Podman kills it (runtime `kill`, no PATH).
     let o = p.run(&["stop", "--time", "1", "sleeper"]);
     assert!(o.status.success(), "{}", show(&o));
