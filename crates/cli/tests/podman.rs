@@ -62,6 +62,19 @@ struct Podman {
 
 impl Drop for Podman {
     fn drop(&mut self) {
+        // runc directly first: a failed test may have left moat-runc unable to reach it.
+        if let Ok(o) = self
+            .cmd()
+            .args(["ps", "--all", "--quiet", "--no-trunc"])
+            .output()
+        {
+            for id in text(&o.stdout).split_whitespace() {
+                let _ = Command::new("runc")
+                    .args(["delete", "--force", id])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
         let _ = self
             .cmd()
             .args(["rm", "--all", "--force", "--time", "0"])
@@ -375,6 +388,38 @@ fn exec_runs_under_the_filter_and_stop_and_rm_reach_runc_without_a_path() {
     let o = Command::new("runc").args(["state", &id]).output().unwrap();
     assert!(!o.status.success(), "{}", show(&o));
     assert!(!record(&id), "the record of {id} outlived the container");
+
+    // A container whose record is gone (a cleaned /run/moat): kill and delete still find runc,
+    // in moat-runc's fixed directories, with no PATH to search.
+    let o = p.run(&[
+        "run",
+        "--detach",
+        "--name",
+        "orphan",
+        "--network",
+        "none",
+        "--annotation",
+        "moat.dev/policy=use container",
+        image,
+        "sleep",
+        "600",
+    ]);
+    assert!(o.status.success(), "{}", show(&o));
+    let id = text(&o.stdout).trim().to_string();
+    for e in std::fs::read_dir(moat::runtime::state::DEFAULT_DIR)
+        .unwrap()
+        .flatten()
+    {
+        if e.file_name().to_string_lossy().ends_with(&id) {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    let o = p.run(&["stop", "--time", "1", "orphan"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let o = p.run(&["rm", "orphan"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let o = Command::new("runc").args(["state", &id]).output().unwrap();
+    assert!(!o.status.success(), "runc still has {id}: {}", show(&o));
 }
 
 #[test]
