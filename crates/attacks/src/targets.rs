@@ -64,6 +64,11 @@ pub const ALL: &[Target] = &[
         run: minijail,
         dict: MINIJAIL_DICT,
     },
+    Target {
+        name: "lxc",
+        run: lxc,
+        dict: LXC_DICT,
+    },
 ];
 
 /// The target called `name`.
@@ -174,6 +179,42 @@ const POLICY_DICT: &[&str] = &[
     "\u{feff}",
     "\u{0}",
     "é",
+];
+
+const LXC_DICT: &[&str] = &[
+    "2\n",
+    "1\n",
+    "denylist",
+    "allowlist",
+    "blacklist",
+    "whitelist",
+    " errno ",
+    " kill",
+    " allow",
+    " trap",
+    " notify",
+    "reject_force_umount",
+    "[all]\n",
+    "[x86]\n",
+    "[x86_64]\n",
+    "[arm64]\n",
+    "[0,1,SCMP_CMP_EQ]",
+    "[1,8192,SCMP_CMP_MASKED_EQ,61440]",
+    "[2,0x10,&=,0xff]",
+    ",==]",
+    ",!=]",
+    ",<=]",
+    "]",
+    "[",
+    "#",
+    "\n",
+    " ",
+    "read",
+    "socket",
+    "mknod",
+    "umount2",
+    "4095",
+    "-1",
 ];
 
 const MINIJAIL_DICT: &[&str] = &[
@@ -849,6 +890,47 @@ pub fn minijail(data: &[u8]) -> bool {
         Err(e) => {
             let msg = e.to_string();
             assert!(!msg.contains('\n'), "not a one-line error: {msg}");
+            false
+        }
+    }
+}
+
+/// `lxc`: an LXC seccomp policy imports without panicking, or fails with one `file:line:col`
+/// line; the imported text parses to the same policy.
+pub fn lxc(data: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return false;
+    };
+    let opts = moat_export::Options {
+        host: Some(Arch::X86_64),
+        ..moat_export::Options::default()
+    };
+    match moat_export::lxc::import(text, "fuzz.seccomp", &opts) {
+        Ok(loaded) => {
+            match Policy::parse(&loaded.text, "fuzz.seccomp") {
+                Ok(p) => assert!(
+                    p == loaded.policy,
+                    "the imported text parses to a different policy\n{}",
+                    loaded.text
+                ),
+                Err(e) => panic!("the imported text does not parse: {e}\n{}", loaded.text),
+            }
+            true
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let located = msg
+                .strip_prefix("fuzz.seccomp:")
+                .and_then(|r| r.split_once(':'))
+                .is_some_and(|(l, r)| {
+                    l.parse::<usize>().is_ok()
+                        && r.split_once(':')
+                            .is_some_and(|(c, _)| c.parse::<usize>().is_ok())
+                });
+            assert!(
+                located && !msg.contains('\n'),
+                "not a one-line file:line:col error: {msg}"
+            );
             false
         }
     }

@@ -111,3 +111,8 @@ fn fuzz_systemd() {
 fn fuzz_minijail() {
     fuzz("minijail");
 }
+
+#[test]
+fn fuzz_lxc() {
+    fuzz("lxc");
+}

@@ -120,6 +120,31 @@ const BAD: &[(&str, &str, &str)] = &[
         "[Service\nSystemCallFilter=read\n",
         "j.service:1:1: malformed section header",
     ),
+    (
+        "a.seccomp",
+        "2\ndenylist\nopnat errno 1\n",
+        r#"a.seccomp:3:1: unknown syscall "opnat" (did you mean "openat"?)"#,
+    ),
+    (
+        "b.seccomp",
+        "2\ndenylist\nmount errno 1 [0,1,SCMP_CMP_EQQ]\n",
+        r#"b.seccomp:3:15: bad argument condition "[0,1,SCMP_CMP_EQQ]": unknown operator "SCMP_CMP_EQQ""#,
+    ),
+    (
+        "c.seccomp",
+        "2\ndenylist\n[x86-64]\nmount\n",
+        r#"c.seccomp:3:1: LXC has no architecture section "[x86-64]""#,
+    ),
+    (
+        "d.seccomp",
+        "3\ndenylist\n",
+        "d.seccomp:1:1: LXC reads policy versions 1 and 2, not 3",
+    ),
+    (
+        "e.seccomp",
+        "2\ndenylist\nread allow\n",
+        "e.seccomp:3:1: the rule's action is the policy's default (allow)",
+    ),
 ];
 
 #[test]
@@ -155,6 +180,9 @@ fn convert_lists_the_formats() {
     let help = stdout(&o);
     for f in [
         "systemd unit",
+        "minijail",
+        "LXC seccomp policy",
+        "FILE#NAME",
         "moat",
         "docker",
         "oci",
@@ -183,4 +211,29 @@ fn explain_says_what_a_unit_allows() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(out.contains("errno ENOSYS"), "{out}");
     assert!(out.contains("~ptrace:ENOSYS"), "{out}");
+}
+
+#[test]
+fn explain_says_what_an_lxc_policy_does() {
+    let o = moat(&[
+        "explain",
+        &format!("{CORPUS}/lxc/lxd-default.seccomp"),
+        "--syscall",
+        "kexec_load",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.contains("errno ENOSYS"), "{out}");
+    let o = moat(&[
+        "convert",
+        &format!("{CORPUS}/lxc/lxd-default.seccomp"),
+        "--to",
+        "moat",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.contains("errno EACCES umount2 if flags & 1 == 1  # reject_force_umount"),
+        "{out}"
+    );
 }

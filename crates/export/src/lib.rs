@@ -37,6 +37,7 @@
 mod error;
 mod export;
 mod import;
+pub mod lxc;
 pub mod minijail;
 mod names;
 pub mod seccomp;
@@ -68,6 +69,8 @@ pub enum InputFormat {
     Systemd,
     /// A minijail `.policy` file.
     Minijail,
+    /// An LXC seccomp policy (`lxc.seccomp.profile`, LXD, Incus, Proxmox).
+    Lxc,
 }
 
 /// Settings a profile carries that have no meaning in the policy itself; an export to the same
@@ -156,6 +159,9 @@ pub fn load_bytes(bytes: &[u8], origin: &str, opts: &Options) -> Result<Loaded, 
         let v: Value = serde_json::from_str(text).map_err(syntax)?;
         return from_json(&v, origin, opts);
     }
+    if lxc::sniff(text) {
+        return lxc::import(text, origin, opts);
+    }
     if looks_like_yaml(text) {
         return spo::load_yaml(text, origin, opts);
     }
@@ -205,8 +211,8 @@ fn from_json(v: &Value, origin: &str, opts: &Options) -> Result<Loaded, Error> {
             ),
         ));
     };
-    if m.get("kind").and_then(Value::as_str) == Some("SeccompProfile") {
-        return spo::load_documents(std::slice::from_ref(v), origin, opts, false);
+    if m.get("kind").and_then(Value::as_str) == Some("SeccompProfile") || spo::is_list(v) {
+        return spo::load_documents(&[(root.clone(), v)], origin, opts);
     }
     let is_config = m.contains_key("ociVersion")
         || (!m.contains_key("defaultAction")

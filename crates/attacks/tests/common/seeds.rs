@@ -183,6 +183,7 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
         "import" => profiles(),
         "systemd" => format_corpus("systemd"),
         "minijail" => format_corpus("minijail"),
+        "lxc" => format_corpus("lxc"),
         other => panic!("no seeds for target {other}"),
     };
     out.extend(regressions(name).into_iter().map(|(_, b)| b));

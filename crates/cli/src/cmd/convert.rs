@@ -1,5 +1,5 @@
 //! `moat convert`: between moat text, Docker/OCI JSON, Kubernetes, security-profiles-operator
-//! YAML, systemd drop-ins and raw BPF, with a loss report on stderr.
+//! YAML, systemd drop-ins, minijail and LXC policies and raw BPF, with a loss report on stderr.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,8 +13,9 @@ use moat_export::{Format, Options};
 /// Convert a policy between formats.
 ///
 /// Input formats (detected from the content): moat text or a built-in profile name, Docker/OCI
-/// seccomp JSON, an OCI config.json, a security-profiles-operator SeccompProfile (YAML or JSON),
-/// a systemd unit file or drop-in (SystemCallFilter= ...), a minijail .policy file.
+/// seccomp JSON, an OCI config.json, a security-profiles-operator SeccompProfile (YAML or JSON,
+/// several documents or a List: pick one with FILE#NAME), a systemd unit file or drop-in
+/// (SystemCallFilter= ...), a minijail .policy file, an LXC seccomp policy (LXD, Incus, Proxmox).
 ///
 /// Output formats (--to): moat, docker, oci, k8s, spo, systemd, bpf.
 #[derive(Debug, clap::Args)]
