@@ -40,6 +40,7 @@ mod import;
 pub mod lxc;
 pub mod minijail;
 mod names;
+pub mod oci;
 pub mod seccomp;
 pub mod spo;
 pub mod systemd;
@@ -71,6 +72,11 @@ pub enum InputFormat {
     Minijail,
     /// An LXC seccomp policy (`lxc.seccomp.profile`, LXD, Incus, Proxmox).
     Lxc,
+    /// A KEP-6061 seccomp profile artifact in an OCI layout (directory or archive).
+    OciArtifact,
+    /// Podman's `io.containers.seccomp.profile` label of an image config (alone or in an OCI
+    /// layout).
+    ImageLabel,
 }
 
 /// Settings a profile carries that have no meaning in the policy itself; an export to the same
@@ -130,6 +136,18 @@ pub fn load(spec: &str, opts: &Options) -> Result<Loaded, Error> {
         };
         return load(file, &o);
     }
+    let path = Path::new(spec);
+    if path.is_dir() {
+        if !path.join(moat_oci::LAYOUT_FILE).exists() {
+            return Err(Error::Io {
+                origin: spec.to_string(),
+                message: "a directory, and not an OCI image layout (no oci-layout file)".into(),
+            });
+        }
+        let layout = moat_oci::Layout::read(path, &moat_oci::Limits::default())
+            .map_err(|e| Error::input(spec, &JsonPath::root(), e.to_string()))?;
+        return oci::load_layout(&layout, spec, opts);
+    }
     let bytes = std::fs::read(spec).map_err(|e| Error::Io {
         origin: spec.to_string(),
         message: e.to_string(),
@@ -140,6 +158,11 @@ pub fn load(spec: &str, opts: &Options) -> Result<Loaded, Error> {
 /// Reads policy bytes in any supported format; `origin` names them in messages (and anchors
 /// `use "relative"` paths of moat text).
 pub fn load_bytes(bytes: &[u8], origin: &str, opts: &Options) -> Result<Loaded, Error> {
+    if oci::is_tar(bytes) {
+        let layout = moat_oci::Layout::from_tar(bytes, &moat_oci::Limits::default())
+            .map_err(|e| Error::input(origin, &JsonPath::root(), e.to_string()))?;
+        return oci::load_layout(&layout, origin, opts);
+    }
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Ok(moat(Policy::parse_bytes(bytes, origin)?));
     };
@@ -201,6 +224,13 @@ fn looks_like_yaml(text: &str) -> bool {
 
 fn from_json(v: &Value, origin: &str, opts: &Options) -> Result<Loaded, Error> {
     let root = JsonPath::root();
+    // `docker image inspect` and `podman image inspect` print an array of one object.
+    if let Some([one]) = v.as_array().map(Vec::as_slice)
+        && let Some(m) = one.as_object()
+        && m.contains_key("Config")
+    {
+        return oci::from_image_config(m, origin, &root.index(0), opts);
+    }
     let Some(m) = v.as_object() else {
         return Err(Error::input(
             origin,
@@ -213,6 +243,9 @@ fn from_json(v: &Value, origin: &str, opts: &Options) -> Result<Loaded, Error> {
     };
     if m.get("kind").and_then(Value::as_str) == Some("SeccompProfile") || spo::is_list(v) {
         return spo::load_documents(&[(root.clone(), v)], origin, opts);
+    }
+    if oci::is_image_config(m) {
+        return oci::from_image_config(m, origin, &root, opts);
     }
     let is_config = m.contains_key("ociVersion")
         || (!m.contains_key("defaultAction")

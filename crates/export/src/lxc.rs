@@ -308,6 +308,9 @@ fn arg(body: &str, origin: &str, line: usize, col: usize) -> Result<Arg, Error> 
     })
 }
 
+/// An entry and where its line is (line, column).
+type Located = (Entry, (usize, usize));
+
 /// One logical line: its number (1-based) and text without the newline.
 struct Line<'a> {
     no: usize,
@@ -554,7 +557,7 @@ fn rule(
     rule_default: ScmpAction,
     opts: &Options,
     warnings: &mut Vec<String>,
-) -> Result<Option<(Entry, (usize, usize))>, Error> {
+) -> Result<Option<Located>, Error> {
     // The action: what follows the first space, unless that is empty or a comment.
     if raw.starts_with(' ') {
         let after = raw.trim_start_matches(' ');
