@@ -116,3 +116,8 @@ fn fuzz_minijail() {
 fn fuzz_lxc() {
     fuzz("lxc");
 }
+
+#[test]
+fn fuzz_oci() {
+    fuzz("oci");
+}
