@@ -5,13 +5,17 @@
 //!   profile, a whole OCI `config.json` (its `linux.seccomp`, with `process.capabilities` resolving
 //!   capability guards), or a Kubernetes security-profiles-operator `SeccompProfile` (YAML or JSON,
 //!   v1 and v1beta1, several documents with `baseProfileName` resolved among them), or a systemd
-//!   unit file or drop-in ([`systemd::import`], systemd 252's `SystemCallFilter=` semantics). The format is
+//!   unit file or drop-in ([`systemd::import`], systemd 252's `SystemCallFilter=` semantics), a
+//!   minijail policy ([`minijail::import`]), an LXC seccomp policy ([`lxc::import`]), a KEP-6061
+//!   seccomp profile artifact or an image carrying Podman's `io.containers.seccomp.profile`
+//!   label (an OCI layout directory or archive, or an image config: [`oci`]). The format is
 //!   detected from the content. Foreign formats are translated into moat text
 //!   ([`Loaded::text`]) and parsed, so every command that reads a policy reads them all.
 //!   Problems are one line naming the file and the JSON path:
 //!   `profile.json: syscalls[3].action: unknown action "SCMP_ACT_FOO" (did you mean "SCMP_ACT_ERRNO"?)`.
 //! - **Export** ([`export`]): moat text, Docker/OCI JSON, Kubernetes (a Localhost profile plus the
-//!   pod `securityContext` snippet), security-profiles-operator YAML, and a systemd unit drop-in.
+//!   pod `securityContext` snippet), security-profiles-operator YAML, a systemd unit drop-in, and
+//!   a KEP-6061 artifact ([`oci::artifact`]).
 //!   Each export comes with a loss report ([`Exported::losses`]) listing what the target cannot
 //!   express; where it cannot be exact, the export refuses more, never less, and says so.
 //!

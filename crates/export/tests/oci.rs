@@ -280,6 +280,21 @@ fn what_runtimes_refuse_in_an_artifact_is_an_error() {
         .unwrap();
     let e = read(&one_layer_bytes(b.into_bytes().unwrap())).unwrap_err();
     assert!(e.contains("the profile layer is an archive"), "{e}");
+    let e = read(&one_layer_bytes(vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0])).unwrap_err();
+    assert!(e.contains("the profile layer is an archive"), "{e}");
+    let e = read(&one_layer_bytes(vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0])).unwrap_err();
+    assert!(e.contains("the profile layer is an archive"), "{e}");
+    // A layer with external URLs would be fetched from wherever they point.
+    let mut layout = Layout::new();
+    let config = layout.add_blob(SECCOMP_CONFIG, spec::EMPTY_JSON.to_vec());
+    let mut layer = layout.add_blob(LAYER_JSON, ok.as_bytes().to_vec());
+    layer.urls = vec!["https://example.invalid/p.json".into()];
+    let mut m = spec::Manifest::new(config, vec![layer]);
+    m.artifact_type = Some(SECCOMP_CONFIG.into());
+    let d = layout.add_manifest(&m).unwrap();
+    layout.index_mut().manifests.push(d);
+    let e = read(&layout.to_tar().unwrap()).unwrap_err();
+    assert!(e.contains("has external URLs, which runtimes refuse"), "{e}");
     let e = read(&one_layer("{\"defaultAction\": ")).unwrap_err();
     assert!(
         e.contains(": line 1 column 18: EOF while parsing a value"),
