@@ -294,7 +294,10 @@ fn what_runtimes_refuse_in_an_artifact_is_an_error() {
     let d = layout.add_manifest(&m).unwrap();
     layout.index_mut().manifests.push(d);
     let e = read(&layout.to_tar().unwrap()).unwrap_err();
-    assert!(e.contains("has external URLs, which runtimes refuse"), "{e}");
+    assert!(
+        e.contains("has external URLs, which runtimes refuse"),
+        "{e}"
+    );
     let e = read(&one_layer("{\"defaultAction\": ")).unwrap_err();
     assert!(
         e.contains(": line 1 column 18: EOF while parsing a value"),
