@@ -126,6 +126,7 @@ fn podman_applies_the_label_as_moat_reads_it() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (layout, id) = image(&dir);
+    let _cleanup = Cleanup { id, dir: dir.clone() };
     // What moat says.
     assert_eq!(moat_verdict(&layout, "mkdir"), Action::Errno(1));
     assert_eq!(moat_verdict(&layout, "rmdir"), Action::Errno(38));
@@ -155,8 +156,19 @@ fn podman_applies_the_label_as_moat_reads_it() {
         "{out}\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let _ = Command::new("podman")
-        .args(["rmi", "--force", "--ignore", &id])
-        .output();
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Removes the image Podman stored and the layout, also when an assertion fails.
+struct Cleanup {
+    id: String,
+    dir: PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .args(["rmi", "--force", "--ignore", &self.id])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
