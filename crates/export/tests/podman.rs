@@ -126,7 +126,10 @@ fn podman_applies_the_label_as_moat_reads_it() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (layout, id) = image(&dir);
-    let _cleanup = Cleanup { id, dir: dir.clone() };
+    let _cleanup = Cleanup {
+        id,
+        dir: dir.clone(),
+    };
     // What moat says.
     assert_eq!(moat_verdict(&layout, "mkdir"), Action::Errno(1));
     assert_eq!(moat_verdict(&layout, "rmdir"), Action::Errno(38));
