@@ -64,6 +64,16 @@ pub const ALL: &[Target] = &[
         run: minijail,
         dict: MINIJAIL_DICT,
     },
+    Target {
+        name: "lxc",
+        run: lxc,
+        dict: LXC_DICT,
+    },
+    Target {
+        name: "oci",
+        run: oci,
+        dict: IMPORT_DICT,
+    },
 ];
 
 /// The target called `name`.
@@ -174,6 +184,42 @@ const POLICY_DICT: &[&str] = &[
     "\u{feff}",
     "\u{0}",
     "é",
+];
+
+const LXC_DICT: &[&str] = &[
+    "2\n",
+    "1\n",
+    "denylist",
+    "allowlist",
+    "blacklist",
+    "whitelist",
+    " errno ",
+    " kill",
+    " allow",
+    " trap",
+    " notify",
+    "reject_force_umount",
+    "[all]\n",
+    "[x86]\n",
+    "[x86_64]\n",
+    "[arm64]\n",
+    "[0,1,SCMP_CMP_EQ]",
+    "[1,8192,SCMP_CMP_MASKED_EQ,61440]",
+    "[2,0x10,&=,0xff]",
+    ",==]",
+    ",!=]",
+    ",<=]",
+    "]",
+    "[",
+    "#",
+    "\n",
+    " ",
+    "read",
+    "socket",
+    "mknod",
+    "umount2",
+    "4095",
+    "-1",
 ];
 
 const MINIJAIL_DICT: &[&str] = &[
@@ -852,6 +898,109 @@ pub fn minijail(data: &[u8]) -> bool {
             false
         }
     }
+}
+
+/// `lxc`: an LXC seccomp policy imports without panicking, or fails with one `file:line:col`
+/// line; the imported text parses to the same policy.
+pub fn lxc(data: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return false;
+    };
+    let opts = moat_export::Options {
+        host: Some(Arch::X86_64),
+        ..moat_export::Options::default()
+    };
+    match moat_export::lxc::import(text, "fuzz.seccomp", &opts) {
+        Ok(loaded) => {
+            match Policy::parse(&loaded.text, "fuzz.seccomp") {
+                Ok(p) => assert!(
+                    p == loaded.policy,
+                    "the imported text parses to a different policy\n{}",
+                    loaded.text
+                ),
+                Err(e) => panic!("the imported text does not parse: {e}\n{}", loaded.text),
+            }
+            true
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let located = msg
+                .strip_prefix("fuzz.seccomp:")
+                .and_then(|r| r.split_once(':'))
+                .is_some_and(|(l, r)| {
+                    l.parse::<usize>().is_ok()
+                        && r.split_once(':')
+                            .is_some_and(|(c, _)| c.parse::<usize>().is_ok())
+                });
+            assert!(
+                located && !msg.contains('\n'),
+                "not a one-line file:line:col error: {msg}"
+            );
+            false
+        }
+    }
+}
+
+/// `oci`: the input read as a layout archive (when it is a tar), and otherwise as a KEP-6061
+/// artifact's profile layer and as Podman's `io.containers.seccomp.profile` label: each either
+/// loads or fails with one line naming the input; an artifact that loads exports to an artifact
+/// that loads again.
+pub fn oci(data: &[u8]) -> bool {
+    let opts = moat_export::Options {
+        host: Some(Arch::X86_64),
+        ..moat_export::Options::default()
+    };
+    let one_line = |r: Result<moat_export::Loaded, moat_export::Error>, what: &str| match r {
+        Ok(l) => Some(l),
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with("fuzz.") && !msg.contains('\n'),
+                "{what}: not a one-line error naming the input: {msg}"
+            );
+            None
+        }
+    };
+    if moat_export::oci::is_tar(data) {
+        return one_line(moat_export::load_bytes(data, "fuzz.tar", &opts), "archive").is_some();
+    }
+    let mut layout = moat_oci::Layout::new();
+    let config = layout.add_blob(moat_export::oci::SECCOMP_CONFIG, b"{}".to_vec());
+    let layer = layout.add_blob(moat_export::oci::LAYER_JSON, data.to_vec());
+    let mut m = moat_oci::spec::Manifest::new(config, vec![layer]);
+    m.artifact_type = Some(moat_export::oci::SECCOMP_CONFIG.to_string());
+    let Ok(d) = layout.add_manifest(&m) else {
+        return false;
+    };
+    layout.index_mut().manifests.push(d);
+    let Ok(tar) = layout.to_tar() else {
+        return false;
+    };
+    let mut accepted = false;
+    if let Some(l) = one_line(moat_export::load_bytes(&tar, "fuzz.tar", &opts), "artifact") {
+        accepted = true;
+        if let Ok(e) = moat_export::export(
+            &l,
+            moat_export::Format::OciArtifact,
+            &Context::default(),
+            "fuzz",
+        ) && let Err(err) = moat_export::load_bytes(&e.data, "exported.tar", &opts)
+        {
+            panic!("the artifact export does not import: {err}");
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let config = serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "config": {"Labels": {moat_export::oci::PODMAN_LABEL: text}},
+        });
+        let bytes = config.to_string().into_bytes();
+        accepted |=
+            one_line(moat_export::load_bytes(&bytes, "fuzz.json", &opts), "label").is_some();
+    }
+    accepted
 }
 
 /// A small deterministic generator (xorshift64*), seeded from input bytes so a target's

@@ -111,3 +111,13 @@ fn fuzz_systemd() {
 fn fuzz_minijail() {
     fuzz("minijail");
 }
+
+#[test]
+fn fuzz_lxc() {
+    fuzz("lxc");
+}
+
+#[test]
+fn fuzz_oci() {
+    fuzz("oci");
+}

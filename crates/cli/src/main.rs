@@ -45,7 +45,18 @@ enum Command {
     Test(cmd::test::Args),
     /// Read the seccomp filters a running process has installed.
     Dump(cmd::dump::Args),
-    /// Convert between moat, Docker/OCI JSON, Kubernetes, security-profiles-operator, systemd and BPF.
+    /// Convert between moat, Docker/OCI JSON, Kubernetes, security-profiles-operator, systemd,
+    /// minijail, LXC, OCI artifacts and images, and BPF.
+    ///
+    /// Input formats (detected from the content): moat text or a built-in profile name,
+    /// Docker/OCI seccomp JSON, an OCI config.json, a security-profiles-operator SeccompProfile
+    /// (YAML or JSON, several documents or a List: pick one with FILE#NAME), a systemd unit file
+    /// or drop-in (SystemCallFilter= ...), a minijail .policy file, an LXC seccomp policy (LXD,
+    /// Incus, Proxmox), a KEP-6061 seccomp profile artifact or an image with Podman's
+    /// io.containers.seccomp.profile label (an OCI layout directory or archive, or an image
+    /// config JSON).
+    ///
+    /// Output formats (--to): moat, docker, oci, k8s, spo, systemd, bpf, oci-artifact.
     Convert(cmd::convert::Args),
     /// List the built-in profiles.
     Profiles(cmd::profiles::Args),

@@ -120,6 +120,41 @@ const BAD: &[(&str, &str, &str)] = &[
         "[Service\nSystemCallFilter=read\n",
         "j.service:1:1: malformed section header",
     ),
+    (
+        "a.seccomp",
+        "2\ndenylist\nopnat errno 1\n",
+        r#"a.seccomp:3:1: unknown syscall "opnat" (did you mean "openat"?)"#,
+    ),
+    (
+        "b.seccomp",
+        "2\ndenylist\nmount errno 1 [0,1,SCMP_CMP_EQQ]\n",
+        r#"b.seccomp:3:15: bad argument condition "[0,1,SCMP_CMP_EQQ]": unknown operator "SCMP_CMP_EQQ""#,
+    ),
+    (
+        "c.seccomp",
+        "2\ndenylist\n[x86-64]\nmount\n",
+        r#"c.seccomp:3:1: LXC has no architecture section "[x86-64]""#,
+    ),
+    (
+        "d.seccomp",
+        "3\ndenylist\n",
+        "d.seccomp:1:1: LXC reads policy versions 1 and 2, not 3",
+    ),
+    (
+        "a.json",
+        r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{"Labels":{"io.containers.seccomp.profile":"{\"defaultAction\":\"SCMP_ACT_ALOW\"}"}}}"#,
+        r#"a.json: config.Labels."io.containers.seccomp.profile".defaultAction: unknown action "SCMP_ACT_ALOW" (did you mean "SCMP_ACT_ALLOW"?)"#,
+    ),
+    (
+        "b.json",
+        r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{}}"#,
+        "b.json: config.Labels: no io.containers.seccomp.profile label",
+    ),
+    (
+        "e.seccomp",
+        "2\ndenylist\nread allow\n",
+        "e.seccomp:3:1: the rule's action is the policy's default (allow)",
+    ),
 ];
 
 #[test]
@@ -155,6 +190,11 @@ fn convert_lists_the_formats() {
     let help = stdout(&o);
     for f in [
         "systemd unit",
+        "minijail",
+        "LXC seccomp policy",
+        "FILE#NAME",
+        "io.containers.seccomp.profile",
+        "oci-artifact",
         "moat",
         "docker",
         "oci",
@@ -183,4 +223,97 @@ fn explain_says_what_a_unit_allows() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(out.contains("errno ENOSYS"), "{out}");
     assert!(out.contains("~ptrace:ENOSYS"), "{out}");
+}
+
+#[test]
+fn explain_says_what_an_lxc_policy_does() {
+    let o = moat(&[
+        "explain",
+        &format!("{CORPUS}/lxc/lxd-default.seccomp"),
+        "--syscall",
+        "kexec_load",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.contains("errno ENOSYS"), "{out}");
+    let o = moat(&[
+        "convert",
+        &format!("{CORPUS}/lxc/lxd-default.seccomp"),
+        "--to",
+        "moat",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.contains("errno EACCES umount2 if flags & 1 == 1  # reject_force_umount"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_oci_artifact_is_written_as_an_archive_or_a_directory_and_read_back() {
+    let d = scratch("artifact");
+    let tar = d.join("p.tar");
+    let o = moat(&[
+        "convert",
+        "container",
+        "--to",
+        "oci-artifact",
+        "-o",
+        tar.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&tar).unwrap();
+    assert_eq!(&bytes[257..262], b"ustar");
+    assert!(
+        stderr(&o).contains("skopeo copy oci-archive:"),
+        "{}",
+        stderr(&o)
+    );
+    let dir = d.join("layout");
+    let o = moat(&[
+        "convert",
+        "container",
+        "--to",
+        "oci-artifact",
+        "-o",
+        &format!("{}/", dir.display()),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.join("oci-layout").is_file() && dir.join("index.json").is_file());
+    // Both read back as the same policy.
+    let a = moat(&["convert", tar.to_str().unwrap(), "--to", "oci"]);
+    let b = moat(&["convert", dir.to_str().unwrap(), "--to", "oci"]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(stdout(&a), stdout(&b));
+    let o = moat(&[
+        "explain",
+        &format!("{}#container", dir.display()),
+        "--syscall",
+        "mount",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A directory that exists is not overwritten.
+    let o = moat(&[
+        "convert",
+        "container",
+        "--to",
+        "oci-artifact",
+        "-o",
+        &format!("{}/", dir.display()),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn explain_reads_podmans_image_label() {
+    let o = moat(&[
+        "explain",
+        &format!("{CORPUS}/oci/image-config.json"),
+        "--syscall",
+        "mkdir",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("deny"), "{}", stdout(&o));
 }

@@ -39,6 +39,10 @@ pub enum Format {
     /// Raw seccomp BPF (`struct sock_filter` array, little-endian): for `bwrap --seccomp FD` and,
     /// base64-encoded, crun's `run.oci.seccomp_bpf_data` annotation.
     Bpf,
+    /// A KEP-6061 seccomp profile artifact: an OCI image layout archive (tar) whose one manifest
+    /// has the config media type `application/vnd.cncf.seccomp-profile.config.v1+json` and one
+    /// layer, the profile JSON ([`crate::oci::artifact`] gives the layout itself).
+    OciArtifact,
 }
 
 impl Format {
@@ -52,6 +56,7 @@ impl Format {
             Format::Spo => "spo",
             Format::Systemd => "systemd",
             Format::Bpf => "bpf",
+            Format::OciArtifact => "oci-artifact",
         }
     }
 }
@@ -158,6 +163,18 @@ pub fn export(
             })
         }
         Format::Systemd => crate::systemd::export(&loaded.policy, ctx),
+        Format::OciArtifact => {
+            let (layout, losses) = crate::oci::artifact(loaded, ctx, name)?;
+            Ok(Exported {
+                data: layout
+                    .to_tar()
+                    .map_err(|e| ExportError::Unsupported(e.to_string()))?,
+                losses,
+                notes: vec![format!(
+                    "an OCI layout archive holding the artifact {name}; push it with `skopeo copy oci-archive:FILE:{name} docker://REGISTRY/REPO:TAG` and reference it by digest"
+                )],
+            })
+        }
         Format::Bpf => {
             let c = moat_compile::compile(
                 &loaded.policy,
@@ -300,7 +317,7 @@ impl Decision {
     }
 }
 
-fn scmp_action(a: Action) -> (ScmpAction, Option<u32>) {
+pub(crate) fn scmp_action(a: Action) -> (ScmpAction, Option<u32>) {
     match a {
         Action::Allow => (ScmpAction::Allow, None),
         Action::Errno(e) => (ScmpAction::Errno, Some(u32::from(e))),

@@ -877,7 +877,14 @@ fn param_name(names: &[String], index: u8, arches: &[Arch]) -> String {
             }
         }
     }
-    found.map_or_else(|| format!("arg{index}"), str::to_string)
+    // prctl's parameters are named `arg2` to `arg5` in the kernel, at indexes 1 to 4: as a name
+    // in moat text `arg2` would mean index 2.
+    found
+        .filter(|n| {
+            n.strip_prefix("arg")
+                .is_none_or(|d| d.is_empty() || !d.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map_or_else(|| format!("arg{index}"), str::to_string)
 }
 
 fn hex(v: u64) -> String {

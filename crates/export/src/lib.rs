@@ -5,13 +5,17 @@
 //!   profile, a whole OCI `config.json` (its `linux.seccomp`, with `process.capabilities` resolving
 //!   capability guards), or a Kubernetes security-profiles-operator `SeccompProfile` (YAML or JSON,
 //!   v1 and v1beta1, several documents with `baseProfileName` resolved among them), or a systemd
-//!   unit file or drop-in ([`systemd::import`], systemd 252's `SystemCallFilter=` semantics). The format is
+//!   unit file or drop-in ([`systemd::import`], systemd 252's `SystemCallFilter=` semantics), a
+//!   minijail policy ([`minijail::import`]), an LXC seccomp policy ([`lxc::import`]), a KEP-6061
+//!   seccomp profile artifact or an image carrying Podman's `io.containers.seccomp.profile`
+//!   label (an OCI layout directory or archive, or an image config: [`oci`]). The format is
 //!   detected from the content. Foreign formats are translated into moat text
 //!   ([`Loaded::text`]) and parsed, so every command that reads a policy reads them all.
 //!   Problems are one line naming the file and the JSON path:
 //!   `profile.json: syscalls[3].action: unknown action "SCMP_ACT_FOO" (did you mean "SCMP_ACT_ERRNO"?)`.
 //! - **Export** ([`export`]): moat text, Docker/OCI JSON, Kubernetes (a Localhost profile plus the
-//!   pod `securityContext` snippet), security-profiles-operator YAML, and a systemd unit drop-in.
+//!   pod `securityContext` snippet), security-profiles-operator YAML, a systemd unit drop-in, and
+//!   a KEP-6061 artifact ([`oci::artifact`]).
 //!   Each export comes with a loss report ([`Exported::losses`]) listing what the target cannot
 //!   express; where it cannot be exact, the export refuses more, never less, and says so.
 //!
@@ -37,8 +41,10 @@
 mod error;
 mod export;
 mod import;
+pub mod lxc;
 pub mod minijail;
 mod names;
+pub mod oci;
 pub mod seccomp;
 pub mod spo;
 pub mod systemd;
@@ -68,6 +74,13 @@ pub enum InputFormat {
     Systemd,
     /// A minijail `.policy` file.
     Minijail,
+    /// An LXC seccomp policy (`lxc.seccomp.profile`, LXD, Incus, Proxmox).
+    Lxc,
+    /// A KEP-6061 seccomp profile artifact in an OCI layout (directory or archive).
+    OciArtifact,
+    /// Podman's `io.containers.seccomp.profile` label of an image config (alone or in an OCI
+    /// layout).
+    ImageLabel,
 }
 
 /// Settings a profile carries that have no meaning in the policy itself; an export to the same
@@ -132,13 +145,54 @@ pub fn load(spec: &str, opts: &Options) -> Result<Loaded, Error> {
         };
         return load(file, &o);
     }
-    // The main input: capped (`/dev/zero` ends at 4 MiB), a FIFO the user named is read.
-    let bytes = moat_io::read(Path::new(spec), moat_io::Limit::TEXT, moat_io::Source::Main)
-        .map_err(|e| Error::Io {
-            origin: spec.to_string(),
-            message: io_message(&e, spec),
-        })?;
+    let path = Path::new(spec);
+    if path.is_dir() {
+        if !path.join(moat_oci::LAYOUT_FILE).exists() {
+            return Err(Error::Io {
+                origin: spec.to_string(),
+                message: "a directory, and not an OCI image layout (no oci-layout file)".into(),
+            });
+        }
+        let layout = moat_oci::Layout::read(path, &moat_oci::Limits::default())
+            .map_err(|e| Error::input(spec, &JsonPath::root(), e.to_string()))?;
+        return oci::load_layout(&layout, spec, opts);
+    }
+    // The main input: capped (`/dev/zero` ends at 4 MiB), a FIFO the user named is read. An
+    // OCI image archive (a regular file starting like a tar) may be as large as moat-oci reads.
+    let limit = if is_archive_file(path) {
+        moat_io::Limit {
+            bytes: moat_oci::Limits::default().total,
+            what: "an OCI image archive",
+        }
+    } else {
+        moat_io::Limit::TEXT
+    };
+    let bytes = moat_io::read(path, limit, moat_io::Source::Main).map_err(|e| Error::Io {
+        origin: spec.to_string(),
+        message: io_message(&e, spec),
+    })?;
     load_bytes(&bytes, spec, opts)
+}
+
+/// Whether `bytes` are a tar archive (an OCI image layout archive, a KEP-6061 artifact).
+#[must_use]
+pub fn is_archive(bytes: &[u8]) -> bool {
+    oci::is_tar(bytes)
+}
+
+/// Whether `path` is a regular file that starts like a tar archive (an OCI image layout
+/// archive, a KEP-6061 artifact): such input is read by [`load`] as a layout, not as text or BPF.
+#[must_use]
+pub fn is_archive_file(path: &Path) -> bool {
+    use std::io::Read as _;
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    oci::is_tar(&head[..n])
 }
 
 /// A read error's message without the path `spec` (the error line starts with it already).
@@ -154,6 +208,11 @@ fn io_message(e: &moat_io::ReadError, spec: &str) -> String {
 /// Reads policy bytes in any supported format; `origin` names them in messages (and anchors
 /// `use "relative"` paths of moat text).
 pub fn load_bytes(bytes: &[u8], origin: &str, opts: &Options) -> Result<Loaded, Error> {
+    if oci::is_tar(bytes) {
+        let layout = moat_oci::Layout::from_tar(bytes, &moat_oci::Limits::default())
+            .map_err(|e| Error::input(origin, &JsonPath::root(), e.to_string()))?;
+        return oci::load_layout(&layout, origin, opts);
+    }
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Ok(moat(Policy::parse_bytes(bytes, origin)?));
     };
@@ -172,6 +231,9 @@ pub fn load_bytes(bytes: &[u8], origin: &str, opts: &Options) -> Result<Loaded, 
         serde_json::from_str::<seccomp::NoDuplicateKeys>(text).map_err(syntax)?;
         let v: Value = serde_json::from_str(text).map_err(syntax)?;
         return from_json(&v, origin, opts);
+    }
+    if lxc::sniff(text) {
+        return lxc::import(text, origin, opts);
     }
     if looks_like_yaml(text) {
         return spo::load_yaml(text, origin, opts);
@@ -212,6 +274,13 @@ fn looks_like_yaml(text: &str) -> bool {
 
 fn from_json(v: &Value, origin: &str, opts: &Options) -> Result<Loaded, Error> {
     let root = JsonPath::root();
+    // `docker image inspect` and `podman image inspect` print an array of one object.
+    if let Some([one]) = v.as_array().map(Vec::as_slice)
+        && let Some(m) = one.as_object()
+        && m.contains_key("Config")
+    {
+        return oci::from_image_config(m, origin, &root.index(0), opts);
+    }
     let Some(m) = v.as_object() else {
         return Err(Error::input(
             origin,
@@ -222,8 +291,11 @@ fn from_json(v: &Value, origin: &str, opts: &Options) -> Result<Loaded, Error> {
             ),
         ));
     };
-    if m.get("kind").and_then(Value::as_str) == Some("SeccompProfile") {
-        return spo::load_documents(std::slice::from_ref(v), origin, opts, false);
+    if m.get("kind").and_then(Value::as_str) == Some("SeccompProfile") || spo::is_list(v) {
+        return spo::load_documents(&[(root.clone(), v)], origin, opts);
+    }
+    if oci::is_image_config(m) {
+        return oci::from_image_config(m, origin, &root, opts);
     }
     let is_config = m.contains_key("ociVersion")
         || (!m.contains_key("defaultAction")

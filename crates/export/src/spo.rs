@@ -191,11 +191,68 @@ fn to_yaml(v: &Value) -> Yaml {
     }
 }
 
-/// Reads every YAML document of `text` as a SeccompProfile.
+/// Reads every YAML document of `text` as a SeccompProfile (a `List` document's items each count
+/// as one).
 pub(crate) fn load_yaml(text: &str, origin: &str, opts: &Options) -> Result<Loaded, Error> {
     let docs = documents(text, origin)?;
     let multi = docs.len() > 1;
-    load_documents(&docs, origin, opts, multi)
+    let docs: Vec<(JsonPath, &Value)> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let path = if multi {
+                JsonPath::new(&format!("documents[{i}]"))
+            } else {
+                JsonPath::root()
+            };
+            (path, d)
+        })
+        .collect();
+    load_documents(&docs, origin, opts)
+}
+
+/// True for a Kubernetes list object: `kind: List` (what `kubectl get -o yaml` prints for
+/// several objects) or `kind: SeccompProfileList` (the CRD's list kind), with `items`.
+pub(crate) fn is_list(v: &Value) -> bool {
+    matches!(
+        v.get("kind").and_then(Value::as_str),
+        Some("List" | "SeccompProfileList")
+    )
+}
+
+/// The documents with every list replaced by its items (`documents[1].items[0]`).
+fn flatten<'a>(
+    docs: &[(JsonPath, &'a Value)],
+    origin: &str,
+) -> Result<Vec<(JsonPath, &'a Value)>, Error> {
+    let r = Reader { origin };
+    let mut out = Vec::new();
+    for (path, d) in docs {
+        if !is_list(d) {
+            out.push((path.clone(), *d));
+            continue;
+        }
+        let m = r.object(d, path)?;
+        r.fields(m, path, &["apiVersion", "kind", "metadata", "items"])?;
+        let items_path = path.key("items");
+        let items = match m.get("items") {
+            Some(Value::Array(a)) => a,
+            Some(Value::Null) | None => return Err(r.err(path, "a List with no \"items\"")),
+            Some(other) => {
+                return Err(r.err(
+                    &items_path,
+                    format!("expected an array, found {}", crate::seccomp::kind(other)),
+                ));
+            }
+        };
+        for (j, item) in items.iter().enumerate() {
+            if is_list(item) {
+                return Err(r.err(&items_path.index(j), "a List inside a List"));
+            }
+            out.push((items_path.index(j), item));
+        }
+    }
+    Ok(out)
 }
 
 struct Doc<'a> {
@@ -208,22 +265,21 @@ struct Doc<'a> {
 /// Reads SeccompProfile documents and picks the profile: the one no other document names as its
 /// base (an error when there are several).
 pub(crate) fn load_documents(
-    docs: &[Value],
+    docs: &[(JsonPath, &Value)],
     origin: &str,
     opts: &Options,
-    multi: bool,
 ) -> Result<Loaded, Error> {
     let r = Reader { origin };
+    let docs = flatten(docs, origin)?;
     if docs.is_empty() {
-        return Err(Error::input(origin, &JsonPath::root(), "no YAML document"));
+        return Err(Error::input(
+            origin,
+            &JsonPath::root(),
+            "no SeccompProfile (no YAML document, or an empty List)",
+        ));
     }
     let mut parsed = Vec::new();
-    for (i, d) in docs.iter().enumerate() {
-        let path = if multi {
-            JsonPath::new(&format!("documents[{i}]"))
-        } else {
-            JsonPath::root()
-        };
+    for (path, d) in docs {
         let m = r.object(d, &path)?;
         let api = match m.get("apiVersion") {
             Some(v) => r.string(v, &path.key("apiVersion"))?,

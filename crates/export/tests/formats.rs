@@ -158,3 +158,98 @@ fn kubernetes_names_are_dns_subdomains() {
         out.text()
     );
 }
+
+#[test]
+fn a_parameter_named_like_a_positional_argument_keeps_its_index() {
+    // prctl(option, arg2, arg3, arg4, arg5): the kernel's name of index 1 is `arg2`, which in moat
+    // text is index 2; the import writes the comparison on `arg1`.
+    let json = br#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],
+        "syscalls":[{"names":["prctl"],"action":"SCMP_ACT_ALLOW",
+        "args":[{"index":1,"value":1,"op":"SCMP_CMP_LE"}]}]}"#;
+    let l = load_bytes(json, "t.json", &Options::default()).unwrap();
+    assert!(l.text.contains("allow prctl if arg1 <= 1"), "{}", l.text);
+    assert_eq!(
+        x86_64(&l.policy, "prctl", [0, 1, 9, 0, 0, 0]),
+        Action::Allow
+    );
+    assert_eq!(x86_64(&l.policy, "prctl", [0, 2, 0, 0, 0, 0]), Action::DENY);
+}
+
+const SPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/formats/spo");
+
+#[test]
+fn a_list_of_seccomp_profiles_is_read_item_by_item() {
+    // YAML `kind: List`, as kubectl prints several objects.
+    let yaml = format!("{SPO}/list.yaml");
+    let e = load(&yaml, &Options::default()).unwrap_err().to_string();
+    assert!(
+        e.ends_with("several independent SeccompProfiles (nginx, log-all); pick one with FILE#NAME or --profile-name NAME"),
+        "{e}"
+    );
+    let nginx = load(&format!("{yaml}#nginx"), &Options::default()).unwrap();
+    assert_eq!(nginx.format, InputFormat::Spo);
+    assert_eq!(x86_64(&nginx.policy, "accept4", [0; 6]), Action::Allow);
+    assert_eq!(x86_64(&nginx.policy, "mkdir", [0; 6]), Action::DENY);
+    let log = load(
+        &yaml,
+        &Options {
+            profile: Some("log-all".into()),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(x86_64(&log.policy, "mkdir", [0; 6]), Action::Log);
+    let e = load(&format!("{yaml}#nope"), &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with("no SeccompProfile named \"nope\" in this file (it has: nginx, log-all)"),
+        "{e}"
+    );
+    // JSON `kind: SeccompProfileList`; a base profile named in the same list is resolved.
+    let json = format!("{SPO}/list.json");
+    let e = load(&json, &Options::default()).unwrap_err().to_string();
+    assert!(
+        e.contains("several independent SeccompProfiles (app, other)"),
+        "{e}"
+    );
+    let app = load(&format!("{json}#app"), &Options::default()).unwrap();
+    assert_eq!(
+        x86_64(&app.policy, "read", [0; 6]),
+        Action::Allow,
+        "from base"
+    );
+    assert_eq!(x86_64(&app.policy, "openat", [0; 6]), Action::Allow);
+    assert_eq!(x86_64(&app.policy, "mkdir", [0; 6]), Action::DENY);
+}
+
+#[test]
+fn a_bad_list_item_names_its_path() {
+    let yaml = "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: security-profiles-operator.x-k8s.io/v1beta1\n    kind: SeccompProfile\n    metadata: {name: a}\n    spec:\n      defaultAction: SCMP_ACT_ALOW\n";
+    let e = load_bytes(yaml.as_bytes(), "l.yaml", &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "l.yaml: items[0].spec.defaultAction: unknown action \"SCMP_ACT_ALOW\" (did you mean \"SCMP_ACT_ALLOW\"?)"
+    );
+    let e = load_bytes(
+        b"apiVersion: v1\nkind: List\nitems: []\n",
+        "l.yaml",
+        &Options::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        "l.yaml: no SeccompProfile (no YAML document, or an empty List)"
+    );
+    let e = load_bytes(
+        b"apiVersion: v1\nkind: List\nitems: 3\n",
+        "l.yaml",
+        &Options::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(e, "l.yaml: items: expected an array, found a number");
+}

@@ -10,6 +10,10 @@
 //! 4. Anything else is a path. `FILE#NAME` picks the SeccompProfile NAME of a file holding
 //!    several, when FILE exists and a file called `FILE#NAME` does not.
 //!
+//! A directory, or a regular file that is a tar archive, is an OCI image layout (a KEP-6061
+//! seccomp profile artifact, or an image whose `io.containers.seccomp.profile` label holds the
+//! profile), read by moat-export with moat-oci's limits.
+//!
 //! A file (or standard input) is then read by content: bytes that hold a control byte other
 //! than tab, newline, CR and form feed are a raw BPF program (`struct sock_filter`, in the byte order of
 //! [`Options::arch`], little-endian by default); text is a policy in any format moat-export
@@ -214,7 +218,13 @@ pub fn open(spec: &str, opts: &Options) -> Result<Input, Error> {
         o.import.profile = Some(name.to_string());
         return open(file, &o);
     }
-    let bytes = moat_io::read(Path::new(spec), moat_io::Limit::TEXT, moat_io::Source::Main)?;
+    // An OCI image layout (a directory, or an archive of one): moat-export reads it with
+    // moat-oci's limits (a KEP-6061 artifact, an image's io.containers.seccomp.profile label).
+    let path = Path::new(spec);
+    if path.is_dir() || moat_export::is_archive_file(path) {
+        return Ok(Input::Policy(Box::new(moat_export::load(spec, &opts.import)?)));
+    }
+    let bytes = moat_io::read(path, moat_io::Limit::TEXT, moat_io::Source::Main)?;
     from_bytes(&bytes, spec, opts)
 }
 
@@ -230,6 +240,13 @@ pub fn is_builtin_name(spec: &str) -> bool {
 ///
 /// As [`open`].
 pub fn from_bytes(bytes: &[u8], origin: &str, opts: &Options) -> Result<Input, Error> {
+    if moat_export::is_archive(bytes) {
+        return Ok(Input::Policy(Box::new(moat_export::load_bytes(
+            bytes,
+            origin,
+            &opts.import,
+        )?)));
+    }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::Empty {
             spec: origin.to_string(),

@@ -183,6 +183,13 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
         "import" => profiles(),
         "systemd" => format_corpus("systemd"),
         "minijail" => format_corpus("minijail"),
+        "lxc" => format_corpus("lxc"),
+        "oci" => {
+            // The profiles, and the blobs of the artifact layout in testdata/formats/oci.
+            let mut v = profiles();
+            v.extend(format_corpus("oci/artifact/blobs/sha256"));
+            v
+        }
         other => panic!("no seeds for target {other}"),
     };
     out.extend(regressions(name).into_iter().map(|(_, b)| b));

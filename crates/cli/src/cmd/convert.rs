@@ -1,5 +1,5 @@
 //! `moat convert`: between moat text, Docker/OCI JSON, Kubernetes, security-profiles-operator
-//! YAML, systemd drop-ins and raw BPF, with a loss report on stderr.
+//! YAML, systemd drop-ins, minijail and LXC policies and raw BPF, with a loss report on stderr.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,10 +13,11 @@ use moat_export::{Format, Options};
 /// Convert a policy between formats.
 ///
 /// Input formats (detected from the content): moat text or a built-in profile name, Docker/OCI
-/// seccomp JSON, an OCI config.json, a security-profiles-operator SeccompProfile (YAML or JSON),
-/// a systemd unit file or drop-in (SystemCallFilter= ...), a minijail .policy file.
+/// seccomp JSON, an OCI config.json, a security-profiles-operator SeccompProfile (YAML or JSON,
+/// several documents or a List: pick one with FILE#NAME), a systemd unit file or drop-in
+/// (SystemCallFilter= ...), a minijail .policy file, an LXC seccomp policy (LXD, Incus, Proxmox).
 ///
-/// Output formats (--to): moat, docker, oci, k8s, spo, systemd, bpf.
+/// Output formats (--to): moat, docker, oci, k8s, spo, systemd, bpf, oci-artifact.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// A built-in profile name or a policy file in any supported format.
@@ -66,10 +67,19 @@ enum To {
     Systemd,
     /// Raw seccomp BPF (struct sock_filter array).
     Bpf,
+    /// A KEP-6061 seccomp profile artifact: an OCI layout archive, or with `-o DIR/` a layout
+    /// directory.
+    OciArtifact,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let output = match &args.output {
+    // `-o DIR/` with --to oci-artifact: an OCI layout directory instead of its archive.
+    let layout_dir = args
+        .output
+        .as_ref()
+        .filter(|p| args.to == To::OciArtifact && p.as_os_str().to_string_lossy().ends_with('/'))
+        .cloned();
+    let output = match args.output.as_ref().filter(|_| layout_dir.is_none()) {
         Some(p) => moat::io::Output::from_arg(p)?,
         None => moat::io::Output::stdout(),
     };
@@ -111,6 +121,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         To::Spo => Format::Spo,
         To::Systemd => Format::Systemd,
         To::Bpf => Format::Bpf,
+        To::OciArtifact => Format::OciArtifact,
     };
     if args.one_line && args.to != To::Moat {
         bail!("--one-line applies to --to moat only");
@@ -131,7 +142,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             if out.losses.len() == 1 { "" } else { "es" }
         );
     }
-    output.write(&out.data)?;
+    match &layout_dir {
+        Some(dir) => {
+            let (layout, _) =
+                moat_export::oci::artifact(&loaded, &ctx, &moat_export::k8s_name(&name))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            layout.write_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        None => output.write(&out.data)?,
+    }
     for n in &out.notes {
         eprintln!("moat: {n}");
     }
