@@ -40,6 +40,8 @@ mod consts;
 mod family;
 #[rustfmt::skip]
 mod generated;
+#[rustfmt::skip]
+mod generated_signatures;
 mod group;
 mod signature;
 mod version;
@@ -48,7 +50,7 @@ pub use arch::{Arch, UnknownArch};
 pub use consts::{capability, capability_name, constant, constants, errno, errno_name};
 pub use family::{Multiplexed, Multiplexer, multiplexed, twins};
 pub use group::{Group, expand_group, group, groups};
-pub use signature::{Param, Width, signature, signature_names};
+pub use signature::{Param, Width, entry_point, signature, signature_names};
 pub use version::{BadVersion, KernelVersion};
 
 /// One syscall of one ABI.
