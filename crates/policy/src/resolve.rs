@@ -86,65 +86,111 @@ pub(crate) enum ArgError {
     Index(usize),
 }
 
-/// Where an argument lives on `arch` for syscall `name`, and its width. `argN` without a
-/// signature is 64-bit; on 32-bit ABIs (x86, arm) every argument is 32-bit.
-pub(crate) fn arg(arch: Arch, name: &str, kind: &ArgKind) -> Result<(u8, Width), ArgError> {
+/// Where an argument lives and how much of it the kernel reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Slot {
+    /// The index into `seccomp_data.args`.
+    pub(crate) index: u8,
+    /// U32 for a parameter of at most 32 bits.
+    pub(crate) width: Width,
+    /// How many low bits the kernel reads: 16, 32 or 64 ([`Param::bits`]).
+    pub(crate) bits: u8,
+}
+
+impl Slot {
+    /// The bits of the argument the kernel looks at.
+    pub(crate) fn mask(self) -> u64 {
+        bits_mask(self.bits)
+    }
+}
+
+/// Where an argument lives on `arch` for syscall `name`, and its width: the parameter's, for a
+/// name or an `argN` within the signature. `argN` of a syscall without a signature (one the
+/// kernel reserves without implementing) is 64-bit; on 32-bit ABIs (x86, arm) every argument
+/// is at most 32-bit.
+pub(crate) fn arg(arch: Arch, name: &str, kind: &ArgKind) -> Result<Slot, ArgError> {
     let sig = signature(arch, name);
-    let (index, width) = match kind {
+    let wide = |index| Slot {
+        index,
+        width: Width::U64,
+        bits: 64,
+    };
+    let of = |p: &Param| Slot {
+        index: p.index,
+        width: p.width,
+        bits: p.bits,
+    };
+    let slot = match kind {
         ArgKind::Index(i) => match &sig {
-            None => (*i, Width::U64),
+            None => wide(*i),
             Some(params) => match params.iter().find(|p| p.index == *i) {
-                Some(p) => (*i, p.width),
+                Some(p) => of(p),
                 None if params.iter().all(|p| p.index < *i) => {
                     return Err(ArgError::Index(params.len()));
                 }
-                None => (*i, Width::U64),
+                None => wide(*i),
             },
         },
         ArgKind::Name(n) => match &sig {
             None => return Err(ArgError::Unsigned),
-            Some(params) => match params.iter().find(|p| p.name == n) {
-                Some(p) => (p.index, p.width),
+            Some(params) => match params.iter().find(|p| p.is_called(n)) {
+                Some(p) => of(p),
                 None => return Err(ArgError::Param(params.clone())),
             },
         },
     };
-    Ok((
-        index,
-        if arch.is_compat32() {
-            Width::U32
+    Ok(if arch.is_compat32() {
+        Slot {
+            width: Width::U32,
+            bits: slot.bits.min(32),
+            ..slot
+        }
+    } else {
+        slot
+    })
+}
+
+/// A value read at a parameter of `bits` bits: negative values are sign-extended to 64 bits,
+/// or taken as their low `bits` bits for narrower parameters. A value written in its 64-bit
+/// form (`0xffff_ffff_ffff_ff9c`, `AT_FDCWD`) fits a narrower parameter when it is the sign
+/// extension of a negative value of that width, and is taken as its low bits too.
+/// `None` when the value cannot be represented (no truncation).
+pub(crate) fn fit(v: i128, bits: u8) -> Option<u64> {
+    if bits >= 64 {
+        return if v < 0 {
+            i64::try_from(v).ok().map(|x| x as u64)
         } else {
-            width
-        },
-    ))
-}
-
-/// A value read at a width: negative values are sign-extended to 64 bits, or taken as their low
-/// 32 bits for 32-bit arguments. `None` when the value cannot be represented (no truncation).
-pub(crate) fn fit(v: i128, width: Width) -> Option<u64> {
-    match width {
-        Width::U64 => {
-            if v < 0 {
-                i64::try_from(v).ok().map(|x| x as u64)
-            } else {
-                u64::try_from(v).ok()
-            }
-        }
-        Width::U32 => {
-            if v < 0 {
-                i32::try_from(v).ok().map(|x| u64::from(x as u32))
-            } else {
-                u32::try_from(v).ok().map(u64::from)
-            }
-        }
+            u64::try_from(v).ok()
+        };
     }
+    let mask = bits_mask(bits);
+    let min = -(1i128 << (bits - 1));
+    if (0..=i128::from(mask)).contains(&v) {
+        return u64::try_from(v).ok();
+    }
+    if (min..0).contains(&v) {
+        return i64::try_from(v).ok().map(|x| x as u64 & mask);
+    }
+    if sign_extended(v, bits) {
+        return u64::try_from(v).ok().map(|x| x & mask);
+    }
+    None
 }
 
-/// The width mask: the bits of an argument the kernel looks at.
-pub(crate) fn width_mask(width: Width) -> u64 {
-    match width {
-        Width::U32 => 0xffff_ffff,
-        Width::U64 => u64::MAX,
+/// Whether `v` is a 64-bit value above a `bits`-bit parameter's range that is the sign
+/// extension of a negative `bits`-bit value (`0xffff_ffff_ffff_ffff` for a 32-bit -1).
+pub(crate) fn sign_extended(v: i128, bits: u8) -> bool {
+    let Ok(x) = u64::try_from(v) else {
+        return false;
+    };
+    bits < 64 && x > bits_mask(bits) && x >= u64::MAX << (bits - 1)
+}
+
+/// The low `bits` bits set.
+pub(crate) fn bits_mask(bits: u8) -> u64 {
+    match bits {
+        64.. => u64::MAX,
+        b => (1u64 << b) - 1,
     }
 }
 
@@ -230,7 +276,7 @@ pub(crate) fn check(policy: &Policy) -> Result<(), ParseError> {
                         ArgKind::Index(i) => format!("arg{i}"),
                         ArgKind::Name(n) => n.clone(),
                     };
-                    let (_, width) = arg(arch, name, &a.kind).map_err(|e| {
+                    let slot = arg(arch, name, &a.kind).map_err(|e| {
                         let kind = match e {
                             ArgError::Unsigned => ErrorKind::NoSignature {
                                 syscall: name.into(),
@@ -262,12 +308,14 @@ pub(crate) fn check(policy: &Policy) -> Result<(), ParseError> {
                         Test::NonZero => {}
                     }
                     for v in values {
-                        if fit(v.number(), width).is_none() {
+                        if fit(v.number(), slot.bits).is_none() {
                             return Err(ParseError::at(
                                 origin,
                                 v.span,
                                 ErrorKind::ValueTooWide {
                                     value: v.to_string(),
+                                    bits: slot.bits,
+                                    ignored: 64 - slot.bits,
                                     param: shown.clone(),
                                     syscall: name.into(),
                                     arch: arch.to_string(),
@@ -288,12 +336,46 @@ mod tests {
 
     #[test]
     fn fit_widths() {
-        assert_eq!(fit(-1, Width::U64), Some(u64::MAX));
-        assert_eq!(fit(-1, Width::U32), Some(0xffff_ffff));
-        assert_eq!(fit(0x1_0000_0000, Width::U32), None);
-        assert_eq!(fit(0xffff_ffff, Width::U32), Some(0xffff_ffff));
-        assert_eq!(fit(-0x8000_0001, Width::U32), None);
-        assert_eq!(fit(i128::from(u64::MAX), Width::U64), Some(u64::MAX));
-        assert_eq!(fit(i128::from(u64::MAX) + 1, Width::U64), None);
+        assert_eq!(fit(-1, 64), Some(u64::MAX));
+        assert_eq!(fit(-1, 32), Some(0xffff_ffff));
+        assert_eq!(fit(0x1_0000_0000, 32), None);
+        assert_eq!(fit(0xffff_ffff, 32), Some(0xffff_ffff));
+        assert_eq!(fit(-0x8000_0001, 32), None);
+        assert_eq!(fit(i128::from(u64::MAX), 64), Some(u64::MAX));
+        assert_eq!(fit(i128::from(u64::MAX) + 1, 64), None);
+    }
+
+    /// `AT_FDCWD` is stored sign-extended (0xffff_ffff_ffff_ff9c); a 32-bit `dirfd` compares its
+    /// low word, as the kernel reads the `int`.
+    #[test]
+    fn sign_extended_values_fit_narrow_parameters() {
+        let at_fdcwd = i128::from(0xffff_ffff_ffff_ff9c_u64);
+        assert_eq!(fit(at_fdcwd, 32), Some(0xffff_ff9c));
+        assert!(sign_extended(at_fdcwd, 32));
+        assert_eq!(fit(i128::from(u64::MAX), 32), Some(0xffff_ffff));
+        assert_eq!(fit(0xffff_ffff_7fff_ffff, 32), None, "not a sign extension");
+        assert_eq!(fit(0xffff_0000_0000_0000, 32), None);
+        assert!(!sign_extended(0xffff_ffff, 32));
+        assert!(!sign_extended(-1, 32));
+    }
+
+    #[test]
+    fn sixteen_bit_parameters() {
+        assert_eq!(fit(0o7777, 16), Some(0o7777));
+        assert_eq!(fit(0x1_0000, 16), None);
+        assert_eq!(fit(-1, 16), Some(0xffff));
+        assert_eq!(fit(i128::from(u64::MAX), 16), Some(0xffff));
+        assert_eq!(bits_mask(16), 0xffff);
+        let s = arg(Arch::X86_64, "openat", &ArgKind::Name("mode".into())).ok();
+        assert_eq!(s.map(Slot::mask), Some(0xffff));
+        let s = arg(Arch::X86_64, "write", &ArgKind::Name("fd".into())).ok();
+        assert_eq!(
+            s.map(|s| (s.index, s.width, s.bits)),
+            Some((0, Width::U32, 32))
+        );
+        let s = arg(Arch::X86, "write", &ArgKind::Index(2)).ok();
+        assert_eq!(s.map(|s| s.bits), Some(32), "size_t on i386");
+        let s = arg(Arch::X86_64, "write", &ArgKind::Index(2)).ok();
+        assert_eq!(s.map(|s| s.bits), Some(64), "size_t on x86_64");
     }
 }
