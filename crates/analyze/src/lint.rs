@@ -26,6 +26,7 @@
 //! | `uncacheable-allow` | warning | an unconditional allow the kernel's constant-allow cache cannot serve |
 //! | `bpf-no-arch-check` | error | raw BPF whose verdict for an unknown ABI depends on the number or lets calls run |
 //! | `bpf-no-x32-guard` | error | raw BPF that stops an x86_64 call but lets its x32 twin run |
+//! | `wide-value` | warning | a 32-bit (or 16-bit) parameter compared with a value written in 64 bits |
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -433,6 +434,7 @@ pub fn lint(subject: &Subject, ctx: &Context) -> Result<Vec<Finding>, AnalyzeErr
             rules(policy, lowered, &mut sink)?;
             errno_zero(policy, &mut sink);
             unknown(policy, &mut sink);
+            wide_values(policy, &mut sink);
             cache(policy, lowered, ctx, &mut sink)?;
         }
         Subject::Filters(f) => {
@@ -766,6 +768,42 @@ fn raw_errno_zero(f: &Filters, sink: &mut Sink) {
             location: None,
             arches: Vec::new(),
             syscall: None,
+        });
+    }
+}
+
+/// Values written in their 64-bit form for a narrower parameter (`fd == 0xffffffffffffffff`).
+/// The kernel reads only the parameter's low bits, so moat compares those; whoever wrote the
+/// value may have meant a 64-bit comparison, which libseccomp would make and a caller could
+/// dodge with other high bits.
+fn wide_values(policy: &Policy, sink: &mut Sink) {
+    for w in policy.wide_values() {
+        let Some(rule) = policy.rules().get(w.rule) else {
+            continue;
+        };
+        let width = if w.bits == 16 { "16-bit" } else { "32-bit" };
+        let low = if w.bits == 16 {
+            format!("{:#06x}", w.compared)
+        } else {
+            format!("{:#010x}", w.compared)
+        };
+        // A sign extension: the value is negative at the parameter's width.
+        let negative = i128::from(w.compared) - (1i128 << w.bits);
+        let fix = format!("write {negative} (or {low}), the value the kernel sees");
+        sink.add(Finding {
+            code: "wide-value",
+            level: Level::Warning,
+            message: format!(
+                "{} of {} is {width}: `{}` is written in 64 bits, and the filter compares the parameter's low {} bits with {low}, as the kernel reads it (a 64-bit comparison would miss calls with other high bits)",
+                w.param, w.syscall, w.value, w.bits
+            ),
+            fix,
+            location: Some(Location {
+                origin: rule.location.origin.clone(),
+                span: w.span,
+            }),
+            arches: w.arches,
+            syscall: Some(w.syscall.to_string()),
         });
     }
 }

@@ -126,7 +126,40 @@ const TABLE: &[(&str, &str, u32, u32)] = &[
     // Unknown numbers.
     ("use container\nunknown errno EPERM", "unknown-eperm", 2, 1),
     ("use container\nunknown allow", "unknown-allows", 2, 1),
+    // A 32-bit parameter compared with a value written in 64 bits.
+    (
+        "use container\ndeny write if fd == 0xffffffffffffffff",
+        "wide-value",
+        2,
+        21,
+    ),
+    (
+        "use container\ndeny kill if arg0 in {1, 0xffff_ffff_ffff_fffe}",
+        "wide-value",
+        2,
+        26,
+    ),
 ];
+
+/// `wide-value` names the value the kernel sees, and only literals raise it: `AT_FDCWD` is
+/// stored sign-extended, and `-1` is already the parameter's value.
+#[test]
+fn wide_value_says_what_is_compared() {
+    let f = findings("use container\ndeny write if fd == 0xffffffffffffffff");
+    let w = f.iter().find(|x| x.code == "wide-value").unwrap();
+    assert_eq!(w.level, Level::Warning);
+    assert!(w.message.contains("0xffffffff"), "{}", w.message);
+    assert!(w.fix.contains("write -1"), "{}", w.fix);
+    for clean in [
+        "use container\ndeny openat if dirfd == AT_FDCWD",
+        "use container\ndeny write if fd == -1",
+        "use container\ndeny write if fd == 0xffffffff",
+        "arch x86_64\ndefault allow\ndeny write if count == 0xffffffffffffffff",
+    ] {
+        let f = findings(clean);
+        assert!(f.iter().all(|x| x.code != "wide-value"), "{clean}: {f:#?}");
+    }
+}
 
 #[test]
 fn table() {

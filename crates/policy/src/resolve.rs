@@ -330,6 +330,95 @@ pub(crate) fn check(policy: &Policy) -> Result<(), ParseError> {
     Ok(())
 }
 
+/// A value written in its 64-bit form for a narrower parameter (`fd == 0xffffffffffffffff`):
+/// accepted, since it is the sign extension of a value of the parameter's width, and compared
+/// on the parameter's low bits, as the kernel reads it. `lint` reports it (`wide-value`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WideValue {
+    /// The rule's index in [`Policy::rules`].
+    pub rule: usize,
+    /// Where the value starts.
+    pub span: crate::Span,
+    /// The value as written.
+    pub value: String,
+    /// The parameter as written (`fd`, `arg0`).
+    pub param: String,
+    /// The syscall, on the first ABI found.
+    pub syscall: &'static str,
+    /// Every accepted ABI where the parameter is narrower than the value.
+    pub arches: Vec<Arch>,
+    /// How many bits the kernel reads.
+    pub bits: u8,
+    /// What the filter compares: the value's low `bits` bits.
+    pub compared: u64,
+}
+
+/// Every [`WideValue`] of a policy that [`check`] accepted, in rule order.
+pub(crate) fn wide_values(policy: &Policy) -> Vec<WideValue> {
+    let mut out: Vec<WideValue> = Vec::new();
+    for (i, rule) in policy.rules.iter().enumerate() {
+        let Some(cond) = &rule.condition else {
+            continue;
+        };
+        let mut ts = Vec::new();
+        tests(&cond.cond, &mut ts);
+        for &arch in &policy.arches {
+            if rule.guard.as_ref().and_then(|g| guard_on_arch(g, arch)) == Some(false) {
+                continue;
+            }
+            for &name in &policy.covers[i] {
+                if arch.by_name(name).is_none() {
+                    continue;
+                }
+                for t in &ts {
+                    let Condition::Test { arg: a, mask, test } = t else {
+                        continue;
+                    };
+                    let Ok(slot) = arg(arch, name, &a.kind) else {
+                        continue;
+                    };
+                    let mut values: Vec<&Value> = mask.iter().collect();
+                    match test {
+                        Test::Cmp(_, v) => values.push(v),
+                        Test::In(vs) | Test::NotIn(vs) => values.extend(vs),
+                        Test::NonZero => {}
+                    }
+                    for v in values {
+                        // Only literals: constants such as AT_FDCWD are stored sign-extended.
+                        let literal = v.terms.iter().any(|t| {
+                            matches!(t, crate::model::Term::Number(n)
+                                if *n > i128::from(slot.mask()))
+                        });
+                        if !literal || !sign_extended(v.number(), slot.bits) {
+                            continue;
+                        }
+                        if let Some(w) = out.iter_mut().find(|w| w.rule == i && w.span == v.span) {
+                            if !w.arches.contains(&arch) {
+                                w.arches.push(arch);
+                            }
+                            continue;
+                        }
+                        out.push(WideValue {
+                            rule: i,
+                            span: v.span,
+                            value: v.to_string(),
+                            param: match &a.kind {
+                                ArgKind::Index(i) => format!("arg{i}"),
+                                ArgKind::Name(n) => n.clone(),
+                            },
+                            syscall: name,
+                            arches: vec![arch],
+                            bits: slot.bits,
+                            compared: fit(v.number(), slot.bits).unwrap_or(0),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,6 +446,24 @@ mod tests {
         assert_eq!(fit(0xffff_0000_0000_0000, 32), None);
         assert!(!sign_extended(0xffff_ffff, 32));
         assert!(!sign_extended(-1, 32));
+    }
+
+    #[test]
+    fn wide_literals_are_found_constants_are_not() {
+        let p = Policy::parse(
+            "default allow\ndeny write if fd == 0xffffffffffffffff\n\
+             deny openat if dirfd == AT_FDCWD\ndeny read if arg0 == -1\n",
+            "t.moat",
+        )
+        .unwrap();
+        let w = wide_values(&p);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(
+            (w[0].rule, w[0].param.as_str(), w[0].syscall),
+            (0, "fd", "write")
+        );
+        assert_eq!((w[0].bits, w[0].compared), (32, 0xffff_ffff));
+        assert_eq!((w[0].span.line, w[0].span.col), (2, 21));
     }
 
     #[test]
