@@ -353,9 +353,9 @@ fn split_decl(p: &str) -> (String, String) {
     let words: Vec<&str> = p.split(' ').collect();
     match words.split_last() {
         Some((last, rest))
-            if !rest.is_empty()
-                && !TYPE_WORDS.contains(last)
-                && !(rest.len() == 1 && ["struct", "union", "enum"].contains(&rest[0])) =>
+            if !(rest.is_empty()
+                || TYPE_WORDS.contains(last)
+                || (rest.len() == 1 && ["struct", "union", "enum"].contains(&rest[0]))) =>
         {
             (rest.join(" "), (*last).to_string())
         }
