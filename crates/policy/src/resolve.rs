@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use moat_syscalls::{Arch, Param, Width};
 
 use crate::error::{ErrorKind, ParseError};
-use crate::model::{ArgKind, Condition, Guard, Rule, TargetKind, Test, Value};
+use crate::model::{ArgKind, ArgRef, Condition, Guard, Rule, TargetKind, Test, Value};
 use crate::{CapSet, Context, Policy};
 
 /// The `'static` spelling of a known syscall name.
@@ -250,16 +250,26 @@ pub(crate) fn tests<'a>(c: &'a Condition, out: &mut Vec<&'a Condition>) {
     }
 }
 
-/// Checks that every condition resolves on every accepted ABI where its syscalls exist: named
-/// parameters exist, `argN` is within the signature, values fit 32-bit parameters.
-pub(crate) fn check(policy: &Policy) -> Result<(), ParseError> {
+/// One argument test of a rule as it applies to one covered syscall on one accepted ABI.
+struct Use<'a> {
+    rule: usize,
+    origin: &'a str,
+    arch: Arch,
+    name: &'static str,
+    arg: &'a ArgRef,
+    /// The mask and the compared values.
+    values: Vec<&'a Value>,
+}
+
+/// Calls `f` for every argument test of every rule, per accepted ABI (where the rule's guard
+/// does not rule it out) and covered syscall the ABI has; stops at the first error.
+fn each_use<E>(policy: &Policy, mut f: impl FnMut(Use<'_>) -> Result<(), E>) -> Result<(), E> {
     for (i, rule) in policy.rules.iter().enumerate() {
         let Some(cond) = &rule.condition else {
             continue;
         };
         let mut ts = Vec::new();
         tests(&cond.cond, &mut ts);
-        let origin = &rule.location.origin;
         for &arch in &policy.arches {
             if rule.guard.as_ref().and_then(|g| guard_on_arch(g, arch)) == Some(false) {
                 continue;
@@ -272,62 +282,83 @@ pub(crate) fn check(policy: &Policy) -> Result<(), ParseError> {
                     let Condition::Test { arg: a, mask, test } = t else {
                         continue;
                     };
-                    let shown = match &a.kind {
-                        ArgKind::Index(i) => format!("arg{i}"),
-                        ArgKind::Name(n) => n.clone(),
-                    };
-                    let slot = arg(arch, name, &a.kind).map_err(|e| {
-                        let kind = match e {
-                            ArgError::Unsigned => ErrorKind::NoSignature {
-                                syscall: name.into(),
-                                arch: arch.to_string(),
-                            },
-                            ArgError::Param(params) => ErrorKind::UnknownParameter {
-                                syscall: name.into(),
-                                param: shown.clone(),
-                                arch: arch.to_string(),
-                                params: if params.is_empty() {
-                                    "none".into()
-                                } else {
-                                    params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
-                                },
-                            },
-                            ArgError::Index(count) => ErrorKind::NoSuchArg {
-                                syscall: name.into(),
-                                count,
-                                param: shown.clone(),
-                                arch: arch.to_string(),
-                            },
-                        };
-                        ParseError::at(origin, a.span, kind)
-                    })?;
                     let mut values: Vec<&Value> = mask.iter().collect();
                     match test {
                         Test::Cmp(_, v) => values.push(v),
                         Test::In(vs) | Test::NotIn(vs) => values.extend(vs),
                         Test::NonZero => {}
                     }
-                    for v in values {
-                        if fit(v.number(), slot.bits).is_none() {
-                            return Err(ParseError::at(
-                                origin,
-                                v.span,
-                                ErrorKind::ValueTooWide {
-                                    value: v.to_string(),
-                                    bits: slot.bits,
-                                    ignored: 64 - slot.bits,
-                                    param: shown.clone(),
-                                    syscall: name.into(),
-                                    arch: arch.to_string(),
-                                },
-                            ));
-                        }
-                    }
+                    f(Use {
+                        rule: i,
+                        origin: &rule.location.origin,
+                        arch,
+                        name,
+                        arg: a,
+                        values,
+                    })?;
                 }
             }
         }
     }
     Ok(())
+}
+
+/// `fd` or `arg0`, as written.
+fn shown(a: &ArgRef) -> String {
+    match &a.kind {
+        ArgKind::Index(i) => format!("arg{i}"),
+        ArgKind::Name(n) => n.clone(),
+    }
+}
+
+/// Checks that every condition resolves on every accepted ABI where its syscalls exist: named
+/// parameters exist, `argN` is within the signature, values fit narrow parameters.
+pub(crate) fn check(policy: &Policy) -> Result<(), ParseError> {
+    each_use(policy, |u| {
+        let (arch, name) = (u.arch, u.name);
+        let slot = arg(arch, name, &u.arg.kind).map_err(|e| {
+            let kind = match e {
+                ArgError::Unsigned => ErrorKind::NoSignature {
+                    syscall: name.into(),
+                    arch: arch.to_string(),
+                },
+                ArgError::Param(params) => ErrorKind::UnknownParameter {
+                    syscall: name.into(),
+                    param: shown(u.arg),
+                    arch: arch.to_string(),
+                    params: if params.is_empty() {
+                        "none".into()
+                    } else {
+                        params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+                    },
+                },
+                ArgError::Index(count) => ErrorKind::NoSuchArg {
+                    syscall: name.into(),
+                    count,
+                    param: shown(u.arg),
+                    arch: arch.to_string(),
+                },
+            };
+            ParseError::at(u.origin, u.arg.span, kind)
+        })?;
+        for v in u.values {
+            if fit(v.number(), slot.bits).is_none() {
+                return Err(ParseError::at(
+                    u.origin,
+                    v.span,
+                    ErrorKind::ValueTooWide {
+                        value: v.to_string(),
+                        bits: slot.bits,
+                        ignored: 64 - slot.bits,
+                        param: shown(u.arg),
+                        syscall: name.into(),
+                        arch: arch.to_string(),
+                    },
+                ));
+            }
+        }
+        Ok(())
+    })
 }
 
 /// A value written in its 64-bit form for a narrower parameter (`fd == 0xffffffffffffffff`):
@@ -356,66 +387,40 @@ pub struct WideValue {
 /// Every [`WideValue`] of a policy that [`check`] accepted, in rule order.
 pub(crate) fn wide_values(policy: &Policy) -> Vec<WideValue> {
     let mut out: Vec<WideValue> = Vec::new();
-    for (i, rule) in policy.rules.iter().enumerate() {
-        let Some(cond) = &rule.condition else {
-            continue;
+    let Ok(()) = each_use(policy, |u| -> Result<(), std::convert::Infallible> {
+        let Ok(slot) = arg(u.arch, u.name, &u.arg.kind) else {
+            return Ok(());
         };
-        let mut ts = Vec::new();
-        tests(&cond.cond, &mut ts);
-        for &arch in &policy.arches {
-            if rule.guard.as_ref().and_then(|g| guard_on_arch(g, arch)) == Some(false) {
+        for v in u.values {
+            // Only literals: constants such as AT_FDCWD are stored sign-extended.
+            let literal = v.terms.iter().any(
+                |t| matches!(t, crate::model::Term::Number(n) if *n > i128::from(slot.mask())),
+            );
+            if !literal || !sign_extended(v.number(), slot.bits) {
                 continue;
             }
-            for &name in &policy.covers[i] {
-                if arch.by_name(name).is_none() {
-                    continue;
+            if let Some(w) = out
+                .iter_mut()
+                .find(|w| w.rule == u.rule && w.span == v.span)
+            {
+                if !w.arches.contains(&u.arch) {
+                    w.arches.push(u.arch);
                 }
-                for t in &ts {
-                    let Condition::Test { arg: a, mask, test } = t else {
-                        continue;
-                    };
-                    let Ok(slot) = arg(arch, name, &a.kind) else {
-                        continue;
-                    };
-                    let mut values: Vec<&Value> = mask.iter().collect();
-                    match test {
-                        Test::Cmp(_, v) => values.push(v),
-                        Test::In(vs) | Test::NotIn(vs) => values.extend(vs),
-                        Test::NonZero => {}
-                    }
-                    for v in values {
-                        // Only literals: constants such as AT_FDCWD are stored sign-extended.
-                        let literal = v.terms.iter().any(|t| {
-                            matches!(t, crate::model::Term::Number(n)
-                                if *n > i128::from(slot.mask()))
-                        });
-                        if !literal || !sign_extended(v.number(), slot.bits) {
-                            continue;
-                        }
-                        if let Some(w) = out.iter_mut().find(|w| w.rule == i && w.span == v.span) {
-                            if !w.arches.contains(&arch) {
-                                w.arches.push(arch);
-                            }
-                            continue;
-                        }
-                        out.push(WideValue {
-                            rule: i,
-                            span: v.span,
-                            value: v.to_string(),
-                            param: match &a.kind {
-                                ArgKind::Index(i) => format!("arg{i}"),
-                                ArgKind::Name(n) => n.clone(),
-                            },
-                            syscall: name,
-                            arches: vec![arch],
-                            bits: slot.bits,
-                            compared: fit(v.number(), slot.bits).unwrap_or(0),
-                        });
-                    }
-                }
+                continue;
             }
+            out.push(WideValue {
+                rule: u.rule,
+                span: v.span,
+                value: v.to_string(),
+                param: shown(u.arg),
+                syscall: u.name,
+                arches: vec![u.arch],
+                bits: slot.bits,
+                compared: fit(v.number(), slot.bits).unwrap_or(0),
+            });
         }
-    }
+        Ok(())
+    });
     out
 }
 
