@@ -291,3 +291,58 @@ fn raw_bpf_returning_errno_zero_is_flagged() {
     assert_eq!(e.level, Level::Error);
     assert!(e.message.contains("drop privileges"), "{}", e.message);
 }
+
+/// libseccomp's comparison of ioctl's `request`: the high word must be 0 and the low word
+/// TIOCSTI. Then `ioctl(fd, 0x1_0000_5412)` runs, and the kernel reads TIOCSTI.
+fn tiocsti_compared_on_64_bits(check_high: bool) -> Program {
+    let mut b = Builder::new();
+    let (kill, deny, allow, native, ioctl, low) = (
+        b.label(),
+        b.label(),
+        b.label(),
+        b.label(),
+        b.label(),
+        b.label(),
+    );
+    b.load(4);
+    b.jump(JumpOp::Eq, 0xc000_003e, native, kill);
+    b.bind(native);
+    b.load(0);
+    b.jump(JumpOp::Eq, 16, ioctl, allow);
+    b.bind(ioctl);
+    if check_high {
+        b.load(28); // args[1], high word (little-endian)
+        b.jump(JumpOp::Eq, 0, low, allow);
+    }
+    b.bind(low);
+    b.load(24); // args[1], low word
+    b.jump(JumpOp::Eq, 0x5412, deny, allow);
+    b.bind(deny);
+    b.ret(0x0005_0001);
+    b.bind(allow);
+    b.ret(0x7fff_0000);
+    b.bind(kill);
+    b.ret(0x8000_0000);
+    b.finish().unwrap()
+}
+
+#[test]
+fn raw_bpf_comparing_the_high_word_of_a_32_bit_parameter_is_flagged() {
+    let s = Subject::filters(vec![tiocsti_compared_on_64_bits(true)], "raw.bpf");
+    let f = lint(&s, &Context::default()).unwrap();
+    let e = f
+        .iter()
+        .find(|f| f.code == "bpf-wide-compare")
+        .expect("bpf-wide-compare");
+    assert_eq!(e.level, Level::Error);
+    assert_eq!(e.syscall.as_deref(), Some("ioctl"));
+    assert!(
+        e.message.contains("request of ioctl is 32-bit"),
+        "{}",
+        e.message
+    );
+    // The same program comparing only the low word is clean.
+    let s = Subject::filters(vec![tiocsti_compared_on_64_bits(false)], "raw.bpf");
+    let f = lint(&s, &Context::default()).unwrap();
+    assert!(f.iter().all(|f| f.code != "bpf-wide-compare"), "{f:#?}");
+}
