@@ -655,14 +655,11 @@ pub(crate) fn extract(
     writeln!(
         out,
         "# Syscall parameters of Linux {version}, per ABI: NAME<TAB>ABIS<TAB>ENTRY<TAB>PARAMETERS\n\
-         # (C type and name, in register order). Written by `cargo xtask gen-signatures DIR` from a\n\
-         # kernel source tree (Debian's linux-source-{}: SYSCALL_DEFINEs, COMPAT_SYSCALL_DEFINEs and\n\
-         # asmlinkage prototypes, entry points from the ABIs' syscall tables); read by\n\
-         # `cargo xtask gen-syscalls`. Do not edit by hand: overrides belong in signature-extras.tsv.",
-        field("PATCHLEVEL")
-            .parse::<u32>()
-            .map(|p| format!("{}.{p}", field("VERSION")))
-            .unwrap_or_default()
+         # (C type and name, in register order). Written by `cargo xtask gen-signatures DIR` from the\n\
+         # kernel source tree of that release (SYSCALL_DEFINEs, COMPAT_SYSCALL_DEFINEs and asmlinkage\n\
+         # prototypes, entry points from the ABIs' syscall tables); read by `cargo xtask gen-syscalls`.\n\
+         # Do not edit by hand: additions belong in signature-extras.tsv, narrower widths in\n\
+         # effective-widths.csv."
     )?;
     writeln!(out, "kernel\t{version}")?;
     for ((name, entry, params), abis) in &rows {

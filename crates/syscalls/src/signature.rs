@@ -504,6 +504,21 @@ mod tests {
         assert_eq!(find(Arch::X86_64, "write", "count").mask(), u64::MAX);
     }
 
+    /// data/effective-widths.csv: declared `unsigned long`, read as `unsigned int`.
+    #[test]
+    fn effective_widths_narrow_declared_types() {
+        let fd = find(Arch::X86_64, "readv", "fd");
+        assert_eq!(
+            (fd.c_type, fd.bits, fd.width),
+            ("unsigned long", 32, Width::U32)
+        );
+        assert_eq!(find(Arch::X32, "preadv", "fd").bits, 32);
+        assert_eq!(find(Arch::X86_64, "mmap", "fd").bits, 32);
+        assert_eq!(find(Arch::X86_64, "mmap", "flags").bits, 64);
+        let persona = find(Arch::Ppc64le, "personality", "persona");
+        assert_eq!((persona.c_type, persona.bits), ("unsigned long", 32));
+    }
+
     /// 64-bit values on the 32-bit ABIs take a register pair; ARM EABI aligns the pair to an
     /// even register (arch/arm64/kernel/sys32.c's `__pad`).
     #[test]
