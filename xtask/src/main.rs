@@ -679,8 +679,14 @@ fn c_type_bits(ty: &str) -> Option<u8> {
     })
 }
 
+/// A parameter: C type, name, bits the kernel reads.
+type SigParam = (String, String, u8);
+
+/// An entry point and its parameters.
+type Proto = (String, Vec<SigParam>);
+
 /// (ABI, syscall) -> (entry point, parameters), kernel rows overridden by the extras.
-type Signatures = BTreeMap<(String, String), (String, Vec<(String, String, u8)>)>;
+type Signatures = BTreeMap<(String, String), Proto>;
 
 fn signatures_from(
     kernel_text: &str,
@@ -760,8 +766,8 @@ fn signatures_table(tables: &[(&'static str, Table)]) -> anyhow::Result<String> 
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let (kernel, sigs) = signatures_from(&text, &signatures_extras()?, tables)?;
     // Unique parameter lists, in first-seen order over (ABI, name).
-    let mut protos: Vec<(String, Vec<(String, String, u8)>)> = Vec::new();
-    let mut index: BTreeMap<(String, Vec<(String, String, u8)>), usize> = BTreeMap::new();
+    let mut protos: Vec<Proto> = Vec::new();
+    let mut index: BTreeMap<Proto, usize> = BTreeMap::new();
     let mut per_abi: BTreeMap<&str, Vec<(String, usize)>> = BTreeMap::new();
     for (abi, _) in ABIS {
         for ((a, name), (entry, params)) in sigs.range((abi.to_string(), String::new())..) {
