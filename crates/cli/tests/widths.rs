@@ -2,7 +2,8 @@
 //! kernel: a policy `errno E NAME if PARAM == V` (one rule per parameter, `errno 200 NAME` for
 //! everything else of NAME) is compiled by `moat compile`, and a C helper installs it in a forked
 //! child and calls NAME with PARAM = V and junk in the bits the kernel ignores (the high 32 bits
-//! of a 64-bit register; bits 16..63 of a 16-bit `umode_t` or old uid). The call must get E: the
+//! of a 64-bit register; bits 16..63 of a 16-bit `umode_t` or old uid, bits 16..31 of i386's
+//! 16-bit `setuid` and `chown` uids and modes). The call must get E: the
 //! filter compares what the kernel reads. A control call per syscall with no parameter at its V
 //! must get 200. Under the filter no call runs: every number either gets an errno from the
 //! filter under test or ERRNO 3333 from a safety filter installed below it.
@@ -116,12 +117,12 @@ fn plan(arch: Arch, syscalls: &[moat::syscalls::Syscall]) -> Plan {
             let errno = FIRST + u32::from(p.index);
             writeln!(rules, "errno {errno} {} if {cond}", sc.name).unwrap();
             let mut args = base;
-            let junk = if arch.is_compat32() {
-                0
-            } else if p.bits == 16 {
-                JUNK_16
-            } else {
-                JUNK_HIGH
+            // i386 registers are 32-bit: only a 16-bit parameter has bits the kernel ignores.
+            let junk = match (arch.is_compat32(), p.bits) {
+                (true, 16) => JUNK_16 & 0xffff_ffff,
+                (true, _) => 0,
+                (false, 16) => JUNK_16,
+                (false, _) => JUNK_HIGH,
             };
             args[i] = value[i] | junk;
             cases.push(Case {
@@ -142,9 +143,12 @@ fn plan(arch: Arch, syscalls: &[moat::syscalls::Syscall]) -> Plan {
         // Control: no parameter at its value (the narrow ones 0, with junk above their width).
         let mut args = base;
         for p in &narrow {
-            if !arch.is_compat32() {
-                args[usize::from(p.index)] = JUNK_HIGH;
-            }
+            args[usize::from(p.index)] = match (arch.is_compat32(), p.bits) {
+                (true, 16) => JUNK_16 & 0xffff_ffff,
+                (true, _) => 0,
+                (false, 16) => JUNK_16,
+                (false, _) => JUNK_HIGH,
+            };
         }
         cases.push(Case {
             syscall: sc.name,
