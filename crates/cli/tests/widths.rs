@@ -1,4 +1,4 @@
-//! Every parameter of at most 32 bits of every syscall, on x86_64 and on i386, against the
+//! Every parameter of at most 32 bits of every syscall, on x86_64, x32 and i386, against the
 //! kernel: a policy `errno E NAME if PARAM == V` (one rule per parameter, `errno 200 NAME` for
 //! everything else of NAME) is compiled by `moat compile`, and a C helper installs it in a forked
 //! child and calls NAME with PARAM = V and junk in the bits the kernel ignores (the high 32 bits
@@ -268,6 +268,15 @@ fn every_narrow_parameter_on_x86_64_is_compared_on_the_bits_the_kernel_reads() {
     run(Arch::X86_64, &helper);
 }
 
+/// x32 calls from the same 64-bit helper: the kernel's seccomp hook sees them (numbers with
+/// `__X32_SYSCALL_BIT`, `AUDIT_ARCH_X86_64`) whether or not the kernel enables the x32 ABI.
+#[test]
+fn every_narrow_parameter_on_x32_is_compared_on_the_bits_the_kernel_reads() {
+    let helper = tmp().join("widths64-x32");
+    build_helper(&helper, &[]).unwrap();
+    run(Arch::X32, &helper);
+}
+
 #[test]
 fn every_parameter_on_i386_is_located_by_its_name() {
     let helper = tmp().join("widths32");
@@ -289,7 +298,7 @@ fn every_parameter_on_i386_is_located_by_its_name() {
 /// the parameter's name.
 #[test]
 fn plans_cover_every_syscall_with_a_narrow_parameter() {
-    for arch in [Arch::X86_64, Arch::X86] {
+    for arch in [Arch::X86_64, Arch::X32, Arch::X86] {
         let plans: Vec<Plan> = arch
             .syscalls()
             .chunks(BATCH)
