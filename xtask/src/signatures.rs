@@ -670,3 +670,114 @@ pub(crate) fn extract(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = r#"
+/* a comment with SYSCALL_DEFINE1(fake, int, x) in it */
+SYSCALL_DEFINE3(write, unsigned int, fd, const char __user *, buf,
+		size_t, count)
+{
+}
+#ifdef CONFIG_CLONE_BACKWARDS
+SYSCALL_DEFINE5(clone, unsigned long, clone_flags, unsigned long, newsp,
+		 int __user *, parent_tidptr, unsigned long, tls, int __user *, child_tidptr)
+#elif defined(CONFIG_CLONE_BACKWARDS2)
+SYSCALL_DEFINE5(clone, unsigned long, newsp, unsigned long, clone_flags,
+		 int __user *, parent_tidptr, int __user *, child_tidptr, unsigned long, tls)
+#else
+SYSCALL_DEFINE5(clone, unsigned long, clone_flags, unsigned long, newsp,
+		 int __user *, parent_tidptr, int __user *, child_tidptr, unsigned long, tls)
+#endif
+COMPAT_SYSCALL_DEFINE3(truncate64, const char __user *, pathname,
+		       compat_arg_u64_dual(length))
+SYSCALL32_DEFINE6(fanotify_mark, int, fanotify_fd, unsigned int, flags,
+		  SC_ARG64(mask), int, dfd, const char __user *, pathname)
+#define SYSCALL_DEFINE0(sname) nothing
+asmlinkage long sys_socket(int, int, int);
+asmlinkage long sys_kill(pid_t pid, int sig);
+"#;
+
+    fn defs() -> BTreeMap<String, Vec<Define>> {
+        let mut all = Vec::new();
+        parse_defines("kernel/x.c", SOURCE, &mut all).unwrap();
+        let mut defs: BTreeMap<String, Vec<Define>> = BTreeMap::new();
+        for d in all {
+            defs.entry(d.entry.clone()).or_default().push(d);
+        }
+        defs
+    }
+
+    fn names(d: &Define) -> Vec<&str> {
+        d.params.iter().map(|p| p.1.as_str()).collect()
+    }
+
+    #[test]
+    fn definitions_prototypes_and_pair_macros() {
+        let defs = defs();
+        assert!(!defs.contains_key("sys_fake"), "comments are skipped");
+        assert!(
+            !defs.contains_key("sys_sname"),
+            "macro definitions are skipped"
+        );
+        let write = &defs["sys_write"][0];
+        assert_eq!(
+            write.params[1],
+            ("const char __user *".into(), "buf".into())
+        );
+        assert_eq!(names(write), ["fd", "buf", "count"]);
+        let t = &defs["compat_sys_truncate64"][0];
+        assert_eq!(names(t), ["pathname", "length_lo", "length_hi"]);
+        let f = &defs["compat_sys_fanotify_mark"][0];
+        assert_eq!(
+            names(f),
+            [
+                "fanotify_fd",
+                "flags",
+                "mask_lo",
+                "mask_hi",
+                "dfd",
+                "pathname"
+            ]
+        );
+        assert_eq!(
+            defs["sys_socket"][0].params[0],
+            ("int".into(), String::new())
+        );
+        assert_eq!(names(&defs["sys_kill"][0]), ["pid", "sig"]);
+    }
+
+    #[test]
+    fn clone_follows_the_abis_kconfig() {
+        let defs = defs();
+        let order = |abi| names(pick(abi, "clone", "sys_clone", &defs).unwrap().unwrap());
+        assert_eq!(order("aarch64")[3], "tls");
+        assert_eq!(order("s390x")[0], "newsp");
+        assert_eq!(order("x86_64")[4], "tls");
+        assert_eq!(order("loongarch64")[4], "tls");
+    }
+
+    #[test]
+    fn wide_values_take_register_pairs_on_32_bit_abis() {
+        let d = Define {
+            entry: "sys_pread64".into(),
+            params: vec![
+                ("unsigned int".into(), "fd".into()),
+                ("char __user *".into(), "buf".into()),
+                ("size_t".into(), "count".into()),
+                ("loff_t".into(), "pos".into()),
+            ],
+            path: "fs/read_write.c".into(),
+            cond: String::new(),
+        };
+        let names = |abi| -> Vec<String> { registers(abi, &d).into_iter().map(|p| p.1).collect() };
+        assert_eq!(names("x86_64"), ["fd", "buf", "count", "pos"]);
+        assert_eq!(names("x86"), ["fd", "buf", "count", "pos_lo", "pos_hi"]);
+        assert_eq!(
+            names("arm"),
+            ["fd", "buf", "count", "__pad", "pos_lo", "pos_hi"]
+        );
+    }
+}
