@@ -21,6 +21,9 @@
 //! description and members (names and nested `@groups`) as that systemd version defines them.
 //! The source is not part of this repository; moat-export's tests compare the file with
 //! `systemd-analyze syscall-filter` of the systemd on the machine.
+//!
+//! `image` builds a statically linked moat and writes an OCI image archive of it (see
+//! `image.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -29,6 +32,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
+mod image;
 mod signatures;
 
 /// ABIs in the order of `moat_syscalls::Arch::ALL`, with their table constant names.
@@ -72,9 +76,10 @@ fn main() -> ExitCode {
         Some("gen-systemd-groups") => gen_systemd_groups(args.get(1).map(String::as_str)),
         Some("gen-signatures") => gen_signatures(args.get(1).map(String::as_str)),
         Some("bless") => bless(),
+        Some("image") => image::run(&root(), &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <gen-syscalls | check-generated | gen-systemd-groups SYSTEMD_SOURCE_DIR | gen-signatures KERNEL_SOURCE_DIR | bless>"
+                "usage: cargo xtask <gen-syscalls | check-generated | gen-systemd-groups SYSTEMD_SOURCE_DIR | gen-signatures KERNEL_SOURCE_DIR | bless | image [--out FILE] [--target-dir DIR] [--binary FILE]>"
             );
             return ExitCode::from(2);
         }

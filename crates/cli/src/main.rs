@@ -59,6 +59,8 @@ enum Command {
     Completions(cmd::completions::Args),
     /// Print moat's manual page (roff), or write one page per subcommand with --dir.
     Man(cmd::completions::ManArgs),
+    /// Set a Kubernetes node up: install moat, moat-runc and /etc/moat into a host root.
+    Node(cmd::node::Args),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +88,7 @@ fn main() -> ExitCode {
         Command::OciRuntime(args) => cmd::oci_runtime::run(args),
         Command::Completions(args) => cmd::completions::run(args, Cli::command()),
         Command::Man(args) => cmd::completions::man(args, Cli::command()),
+        Command::Node(args) => cmd::node::run(args),
     };
     match result {
         Ok(code) => code,
