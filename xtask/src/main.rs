@@ -5,7 +5,15 @@
 //! `crates/syscalls/data/abi-extras.csv` (which x86_64 entries x32 lacks, x32's own 512..=547
 //! entries, ARM's private syscalls) and `crates/syscalls/data/kernel-versions.csv` (the kernel
 //! version that introduced each syscall, per ABI where it differs).
-//! `check-generated` regenerates in memory and fails when the checked-in file differs.
+//! It also writes `crates/syscalls/src/generated_signatures.rs` from
+//! `crates/syscalls/data/signatures.tsv` (every syscall's parameters and C types per ABI, as
+//! `gen-signatures` extracted them from a kernel tree), `signature-extras.tsv` (syscalls newer
+//! than that tree, ARM's private calls) and `effective-widths.csv` (parameters the kernel reads
+//! narrower than it declares); the bits each C type reads are decided here (`c_type_bits`).
+//! `check-generated` regenerates in memory and fails when a checked-in file differs.
+//!
+//! `gen-signatures DIR` reads a kernel source tree (the syscall tables, `SYSCALL_DEFINE`s and
+//! prototypes; see `signatures.rs`) and writes `crates/syscalls/data/signatures.tsv`.
 //!
 //! `gen-systemd-groups DIR` reads a systemd source tree (`src/shared/seccomp-util.c`'s
 //! `syscall_filter_sets` table and `src/basic/syscall-list.txt` for `@known`) and writes
@@ -25,6 +33,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 mod image;
+mod signatures;
 
 /// ABIs in the order of `moat_syscalls::Arch::ALL`, with their table constant names.
 const ABIS: [(&str, &str); 9] = [
@@ -65,11 +74,12 @@ fn main() -> ExitCode {
         Some("gen-syscalls") => gen_syscalls(),
         Some("check-generated") => check_generated(),
         Some("gen-systemd-groups") => gen_systemd_groups(args.get(1).map(String::as_str)),
+        Some("gen-signatures") => gen_signatures(args.get(1).map(String::as_str)),
         Some("bless") => bless(),
         Some("image") => image::run(&root(), &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <gen-syscalls | check-generated | gen-systemd-groups SYSTEMD_SOURCE_DIR | bless | image [--out FILE] [--target-dir DIR] [--binary FILE]>"
+                "usage: cargo xtask <gen-syscalls | check-generated | gen-systemd-groups SYSTEMD_SOURCE_DIR | gen-signatures KERNEL_SOURCE_DIR | bless | image [--out FILE] [--target-dir DIR] [--binary FILE]>"
             );
             return ExitCode::from(2);
         }
@@ -115,28 +125,84 @@ fn root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Every generated file with its text.
+fn outputs() -> anyhow::Result<Vec<(&'static str, String)>> {
+    let tables = tables()?;
+    Ok(vec![
+        (OUTPUT, generate(&tables)?),
+        (SIGNATURES_OUTPUT, signatures_table(&tables)?),
+    ])
+}
+
 fn gen_syscalls() -> anyhow::Result<ExitCode> {
-    let text = generate()?;
-    let path = root().join(OUTPUT);
-    // Write to a temporary file and rename, so a failed run never leaves a half-written file.
-    let tmp = path.with_extension("rs.tmp");
-    std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))?;
-    println!("wrote {OUTPUT}");
+    // Everything is generated before anything is written, so a failed run changes no file.
+    for (path, text) in outputs()? {
+        write_atomic(&root().join(path), &text)?;
+        println!("wrote {path}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 fn check_generated() -> anyhow::Result<ExitCode> {
-    let text = generate()?;
-    let path = root().join(OUTPUT);
-    let current = std::fs::read_to_string(&path).unwrap_or_default();
-    if current == text {
-        println!("{OUTPUT} is up to date");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("xtask: {OUTPUT} is stale: run `cargo xtask gen-syscalls` and commit the result");
-        Ok(ExitCode::FAILURE)
+    let mut stale = false;
+    for (path, text) in outputs()? {
+        let current = std::fs::read_to_string(root().join(path)).unwrap_or_default();
+        if current == text {
+            println!("{path} is up to date");
+        } else {
+            eprintln!(
+                "xtask: {path} is stale: run `cargo xtask gen-syscalls` and commit the result"
+            );
+            stale = true;
+        }
     }
+    Ok(if stale {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `cargo xtask gen-signatures DIR`: see [`signatures`].
+fn gen_signatures(dir: Option<&str>) -> anyhow::Result<ExitCode> {
+    let Some(dir) = dir else {
+        bail!(
+            "gen-signatures needs a kernel source directory (e.g. Debian's linux-source package, unpacked)"
+        );
+    };
+    let tables = tables()?;
+    let abis: Vec<&str> = ABIS.iter().map(|(a, _)| *a).collect();
+    let extras_text = signatures_extras()?;
+    let (_, extras) = parse_sig_rows(SIGNATURE_EXTRAS, &extras_text)?;
+    // What the extras supply is not looked for in the kernel tree.
+    let known = |abi: &str| -> Vec<String> {
+        let mut v: Vec<String> = tables
+            .iter()
+            .filter(|(a, _)| *a == abi)
+            .flat_map(|(_, t)| t.values().cloned())
+            .filter(|n| {
+                !extras
+                    .iter()
+                    .any(|r| r.name == *n && r.abis.iter().any(|a| a == abi))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let text = signatures::extract(Path::new(dir), &abis, &known)?;
+    // The new file must still generate a table.
+    signatures_from(&text, &extras_text, &tables)?;
+    write_atomic(&root().join(signatures::OUTPUT), &text)?;
+    println!("wrote {}", signatures::OUTPUT);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes through a temporary file and a rename, so a failed run never leaves a half-written file.
+fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
 }
 
 /// One ABI's table: number (with the x32 bias) -> name.
@@ -335,8 +401,7 @@ fn versions() -> anyhow::Result<Versions> {
     Ok(out)
 }
 
-fn generate() -> anyhow::Result<String> {
-    let tables = tables()?;
+fn generate(tables: &[(&'static str, Table)]) -> anyhow::Result<String> {
     let versions = versions()?;
     let mut all_names = BTreeSet::new();
     let mut out = String::new();
@@ -349,7 +414,7 @@ fn generate() -> anyhow::Result<String> {
          Syscall { name, nr, since: KernelVersion { major, minor } }\n}\n",
     );
     let mut missing = Vec::new();
-    for (abi, table) in &tables {
+    for (abi, table) in tables {
         let konst = ABIS
             .iter()
             .find(|(a, _)| a == abi)
@@ -507,4 +572,250 @@ fn quoted_after(block: &str, key: &str) -> Option<String> {
     let start = rest.find('"')? + 1;
     let len = rest[start..].find('"')?;
     Some(rest[start..start + len].to_string())
+}
+
+const SIGNATURES_OUTPUT: &str = "crates/syscalls/src/generated_signatures.rs";
+const SIGNATURE_EXTRAS: &str = "signature-extras.tsv";
+
+/// One data line of `signatures.tsv` / `signature-extras.tsv`: name, ABIs, entry point, parameters.
+struct SigRow {
+    line: usize,
+    name: String,
+    abis: Vec<String>,
+    entry: String,
+    params: Vec<(String, String)>,
+}
+
+fn parse_sig_rows(file: &str, text: &str) -> anyhow::Result<(Option<String>, Vec<SigRow>)> {
+    let mut kernel = None;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        if let ["kernel", v] = f.as_slice() {
+            kernel = Some((*v).to_string());
+            continue;
+        }
+        let [name, abis, entry, params] = f.as_slice() else {
+            bail!("{file}:{line_no}: expected NAME<TAB>ABIS<TAB>ENTRY<TAB>PARAMETERS");
+        };
+        let abis: Vec<String> = abis.split_whitespace().map(str::to_string).collect();
+        for a in &abis {
+            if !ABIS.iter().any(|(x, _)| x == a) {
+                bail!("{file}:{line_no}: unknown ABI {a:?}");
+            }
+        }
+        let mut ps = Vec::new();
+        for p in params.split(", ").filter(|p| !p.is_empty()) {
+            let Some((ty, n)) = p.rsplit_once(' ') else {
+                bail!("{file}:{line_no}: parameter {p:?} has no name");
+            };
+            ps.push((ty.to_string(), n.to_string()));
+        }
+        if ps.len() > 6 {
+            bail!(
+                "{file}:{line_no}: {name} has {} parameters; seccomp sees 6",
+                ps.len()
+            );
+        }
+        rows.push(SigRow {
+            line: line_no,
+            name: (*name).to_string(),
+            abis,
+            entry: (*entry).to_string(),
+            params: ps,
+        });
+    }
+    Ok((kernel, rows))
+}
+
+fn signatures_extras() -> anyhow::Result<String> {
+    let path = root().join("crates/syscalls/data").join(SIGNATURE_EXTRAS);
+    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// How many low bits of its register the kernel reads for a parameter of C type `ty` on the
+/// 64-bit ABIs (x32 included: it runs the x86_64 entry points with 64-bit registers, and its own
+/// compat entries declare their 32-bit values as `compat_*` types). The 32-bit ABIs read at most
+/// 32 bits of every register; moat applies that itself.
+///
+/// Sizes: include/linux/types.h (`umode_t` is `unsigned short`; `qid_t`, `uid_t`, `gid_t` are
+/// `__kernel_uid32_t`; `rwf_t`, `key_serial_t` are `int`), include/uapi/asm-generic/posix_types.h
+/// (`pid_t`, `mqd_t`, `clockid_t`, `timer_t`, `key_t` are `int`; `off_t` and `aio_context_t` are
+/// `long`/`unsigned long`; `old_uid_t`/`old_gid_t` are `unsigned short` on x86 and arm, the only
+/// ABIs with the 16-bit uid calls), include/asm-generic/compat.h (`compat_mode_t` is `u16`, the
+/// other `compat_*` integers 32 bits), arch/x86/include/asm/signal.h (`old_sigset_t` is
+/// `unsigned long`), include/linux/capability.h (`cap_user_*_t` are pointers),
+/// include/linux/types.h (`__sighandler_t` is a function pointer).
+fn c_type_bits(ty: &str) -> Option<u8> {
+    if ty.contains('*') {
+        return Some(64);
+    }
+    let base = ty.trim_start_matches("const ").trim();
+    Some(match base {
+        "umode_t" | "old_uid_t" | "old_gid_t" | "compat_mode_t" => 16,
+        "int"
+        | "unsigned int"
+        | "unsigned"
+        | "uint"
+        | "u32"
+        | "__u32"
+        | "s32"
+        | "__s32"
+        | "pid_t"
+        | "uid_t"
+        | "gid_t"
+        | "qid_t"
+        | "mqd_t"
+        | "clockid_t"
+        | "timer_t"
+        | "rwf_t"
+        | "key_t"
+        | "key_serial_t"
+        | "enum landlock_rule_type" => 32,
+        b if b.starts_with("compat_") => 32,
+        "long" | "unsigned long" | "size_t" | "ssize_t" | "loff_t" | "off_t" | "u64" | "__u64"
+        | "s64" | "__s64" | "aio_context_t" | "uintptr_t" | "old_sigset_t"
+        | "cap_user_header_t" | "cap_user_data_t" | "__sighandler_t" => 64,
+        _ => return None,
+    })
+}
+
+/// A parameter: C type, name, bits the kernel reads.
+type SigParam = (String, String, u8);
+
+/// An entry point and its parameters.
+type Proto = (String, Vec<SigParam>);
+
+/// (ABI, syscall) -> (entry point, parameters), kernel rows overridden by the extras.
+type Signatures = BTreeMap<(String, String), Proto>;
+
+fn signatures_from(
+    kernel_text: &str,
+    extras_text: &str,
+    tables: &[(&'static str, Table)],
+) -> anyhow::Result<(String, Signatures)> {
+    let (kernel, rows) = parse_sig_rows("signatures.tsv", kernel_text)?;
+    let kernel = kernel.context("signatures.tsv: no `kernel` line")?;
+    let (_, extras) = parse_sig_rows(SIGNATURE_EXTRAS, extras_text)?;
+    let mut out = Signatures::new();
+    for (file, rows, replace) in [
+        ("signatures.tsv", &rows, false),
+        (SIGNATURE_EXTRAS, &extras, true),
+    ] {
+        for r in rows {
+            for a in &r.abis {
+                let Some((_, table)) = tables.iter().find(|(x, _)| x == a) else {
+                    continue;
+                };
+                if !table.values().any(|n| *n == r.name) {
+                    bail!("{file}:{}: {} is not a syscall of {a}", r.line, r.name);
+                }
+                for (ty, n) in &r.params {
+                    if c_type_bits(ty).is_none() {
+                        bail!(
+                            "{file}:{}: {}: parameter {n} has a C type of unknown size {ty:?} (add it to c_type_bits in xtask)",
+                            r.line,
+                            r.name
+                        );
+                    }
+                }
+                let params = r
+                    .params
+                    .iter()
+                    .map(|(t, n)| (t.clone(), n.clone(), c_type_bits(t).unwrap_or(64)))
+                    .collect();
+                let old = out.insert((a.clone(), r.name.clone()), (r.entry.clone(), params));
+                if old.is_some() && !replace {
+                    bail!("{file}:{}: {} on {a} listed twice", r.line, r.name);
+                }
+            }
+        }
+    }
+    narrow_widths(&mut out)?;
+    Ok((kernel, out))
+}
+
+const EFFECTIVE_WIDTHS: &str = "effective-widths.csv";
+
+/// Applies `effective-widths.csv`: parameters declared wider than the kernel reads them.
+fn narrow_widths(sigs: &mut Signatures) -> anyhow::Result<()> {
+    for (line, fields) in data_lines(EFFECTIVE_WIDTHS)? {
+        let ctx = || format!("{EFFECTIVE_WIDTHS}:{line}");
+        let [name, abis, param, bits] = fields.as_slice() else {
+            bail!("{}: expected NAME,ABIS,PARAMETER,BITS", ctx());
+        };
+        let bits: u8 = bits.parse().with_context(ctx)?;
+        for abi in abis.split_whitespace() {
+            let Some((_, params)) = sigs.get_mut(&(abi.to_string(), name.clone())) else {
+                bail!("{}: {name} has no signature on {abi}", ctx());
+            };
+            let Some(p) = params.iter_mut().find(|p| p.1 == *param) else {
+                bail!("{}: {name} has no parameter {param} on {abi}", ctx());
+            };
+            if bits >= p.2 {
+                bail!("{}: {name} {param} on {abi} is already {} bits", ctx(), p.2);
+            }
+            p.2 = bits;
+        }
+    }
+    Ok(())
+}
+
+fn signatures_table(tables: &[(&'static str, Table)]) -> anyhow::Result<String> {
+    let path = root().join("crates/syscalls/data/signatures.tsv");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let (kernel, sigs) = signatures_from(&text, &signatures_extras()?, tables)?;
+    // Unique parameter lists, in first-seen order over (ABI, name).
+    let mut protos: Vec<Proto> = Vec::new();
+    let mut index: BTreeMap<Proto, usize> = BTreeMap::new();
+    let mut per_abi: BTreeMap<&str, Vec<(String, usize)>> = BTreeMap::new();
+    for (abi, _) in ABIS {
+        for ((a, name), (entry, params)) in sigs.range((abi.to_string(), String::new())..) {
+            if a != abi {
+                break;
+            }
+            let key = (entry.clone(), params.clone());
+            let i = *index.entry(key.clone()).or_insert_with(|| {
+                protos.push(key);
+                protos.len() - 1
+            });
+            per_abi.entry(abi).or_default().push((name.clone(), i));
+        }
+    }
+    let mut out = format!(
+        "// @generated by `cargo xtask gen-syscalls`; do not edit.\n\
+         // Sources: crates/syscalls/data/signatures.tsv (Linux {kernel}, written by\n\
+         // `cargo xtask gen-signatures`), crates/syscalls/data/{SIGNATURE_EXTRAS} and\n\
+         // crates/syscalls/data/{EFFECTIVE_WIDTHS}.\n\n\
+         use crate::signature::Proto;\n\n\
+         /// Every distinct entry point and parameter list: (entry, [(name, C type, bits)]).\n\
+         pub(crate) static PROTOS: &[Proto] = &[\n"
+    );
+    for (entry, params) in &protos {
+        let ps: Vec<String> = params
+            .iter()
+            .map(|(t, n, bits)| format!("({n:?}, {t:?}, {bits})"))
+            .collect();
+        writeln!(out, "    ({entry:?}, &[{}]),", ps.join(", "))?;
+    }
+    out.push_str("];\n");
+    for (abi, konst) in ABIS {
+        let rows = per_abi.get(abi).map(Vec::as_slice).unwrap_or(&[]);
+        writeln!(
+            out,
+            "\n/// {abi}: {} syscalls with a known signature, sorted by name: (name, index into [`PROTOS`]).",
+            rows.len()
+        )?;
+        writeln!(out, "pub(crate) static {konst}: &[(&str, u16)] = &[")?;
+        for (name, i) in rows {
+            writeln!(out, "    ({name:?}, {i}),")?;
+        }
+        out.push_str("];\n");
+    }
+    Ok(out)
 }

@@ -90,7 +90,17 @@ pub fn value(syscall: &str, param: &str, v: u64, is_mask: bool) -> String {
 pub fn literal(arch: Arch, syscall: &str, a: &Atom, positive: bool) -> String {
     let op = if positive { a.op } else { negate_op(a.op) };
     let name = arg_name(arch, syscall, a.arg);
-    let full = a.mask == width_mask(a.width) || a.mask == u64::MAX;
+    // A 16-bit parameter's comparisons carry its width as the mask 0xffff.
+    let param_mask = moat_syscalls::signature(arch, syscall)
+        .and_then(|ps| ps.into_iter().find(|p| p.index == a.arg))
+        .map(|p| {
+            if arch.is_compat32() {
+                p.mask() & 0xffff_ffff
+            } else {
+                p.mask()
+            }
+        });
+    let full = a.mask == width_mask(a.width) || a.mask == u64::MAX || Some(a.mask) == param_mask;
     let v = value(syscall, &name, a.value, false);
     if full {
         return format!("{name} {} {v}", op.symbol());

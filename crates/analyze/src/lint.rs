@@ -26,6 +26,8 @@
 //! | `uncacheable-allow` | warning | an unconditional allow the kernel's constant-allow cache cannot serve |
 //! | `bpf-no-arch-check` | error | raw BPF whose verdict for an unknown ABI depends on the number or lets calls run |
 //! | `bpf-no-x32-guard` | error | raw BPF that stops an x86_64 call but lets its x32 twin run |
+//! | `wide-value` | warning | a 32-bit (or 16-bit) parameter compared with a value written in 64 bits |
+//! | `bpf-wide-compare` | error | raw BPF that stops a call but lets it run with junk in bits the kernel ignores |
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -433,6 +435,7 @@ pub fn lint(subject: &Subject, ctx: &Context) -> Result<Vec<Finding>, AnalyzeErr
             rules(policy, lowered, &mut sink)?;
             errno_zero(policy, &mut sink);
             unknown(policy, &mut sink);
+            wide_values(policy, &mut sink);
             cache(policy, lowered, ctx, &mut sink)?;
         }
         Subject::Filters(f) => {
@@ -770,6 +773,96 @@ fn raw_errno_zero(f: &Filters, sink: &mut Sink) {
     }
 }
 
+/// Raw programs that compare more bits of a parameter than the kernel reads (libseccomp compares
+/// all 64 bits of every argument): a call the program stops runs when the caller sets bits
+/// above the parameter's width, which the kernel then ignores. Checked on the 64-bit ABIs, for
+/// every narrow parameter of every syscall whose verdict depends on its arguments, over the
+/// boundary values of the program's constants.
+fn wide_compares(f: &Filters, arches: &[Arch], sink: &mut Sink) {
+    let samples = sample_args(&sample_values(&f.constants()));
+    for &arch in arches.iter().filter(|a| !a.is_compat32()) {
+        let audit = arch.audit_arch();
+        for sc in arch.syscalls() {
+            if !f.reads_args(audit, sc.nr) {
+                continue;
+            }
+            let Some(sig) = moat_syscalls::signature(arch, sc.name) else {
+                continue;
+            };
+            'param: for p in sig.iter().filter(|p| p.bits < 64) {
+                let i = usize::from(p.index);
+                // Junk in every bit above the parameter's width.
+                let junk = 0xdead_beef_5a5a_5a5a & !p.mask();
+                for args in &samples {
+                    let stopped = f.action(audit, sc.nr, args);
+                    let mut wide = *args;
+                    wide[i] = (args[i] & p.mask()) | junk;
+                    let with_junk = f.action(audit, sc.nr, &wide);
+                    if stopped.runs_call() || !with_junk.runs_call() {
+                        continue;
+                    }
+                    sink.add(Finding {
+                        code: "bpf-wide-compare",
+                        level: Level::Error,
+                        message: format!(
+                            "{} of {} is {}-bit, but the program compares more of it: {} is {stopped}, {} is {with_junk}, and the kernel reads both alike",
+                            p.name,
+                            sc.name,
+                            p.bits,
+                            fmt_call(arch, sc.name, args),
+                            fmt_call(arch, sc.name, &wide),
+                        ),
+                        fix: format!(
+                            "compare only the low {} bits of {} (moat compiles every parameter at its width)",
+                            p.bits, p.name
+                        ),
+                        location: None,
+                        arches: vec![arch],
+                        syscall: Some(sc.name.to_string()),
+                    });
+                    break 'param;
+                }
+            }
+        }
+    }
+}
+
+/// Values written in their 64-bit form for a narrower parameter (`fd == 0xffffffffffffffff`).
+/// The kernel reads only the parameter's low bits, so moat compares those; whoever wrote the
+/// value may have meant a 64-bit comparison, which libseccomp would make and a caller could
+/// dodge with other high bits.
+fn wide_values(policy: &Policy, sink: &mut Sink) {
+    for w in policy.wide_values() {
+        let Some(rule) = policy.rules().get(w.rule) else {
+            continue;
+        };
+        let width = if w.bits == 16 { "16-bit" } else { "32-bit" };
+        let low = if w.bits == 16 {
+            format!("{:#06x}", w.compared)
+        } else {
+            format!("{:#010x}", w.compared)
+        };
+        // A sign extension: the value is negative at the parameter's width.
+        let negative = i128::from(w.compared) - (1i128 << w.bits);
+        let fix = format!("write {negative} (or {low}), the value the kernel sees");
+        sink.add(Finding {
+            code: "wide-value",
+            level: Level::Warning,
+            message: format!(
+                "{} of {} is {width}: `{}` is written in 64 bits, and the filter compares the parameter's low {} bits with {low}, as the kernel reads it (a 64-bit comparison would miss calls with other high bits)",
+                w.param, w.syscall, w.value, w.bits
+            ),
+            fix,
+            location: Some(Location {
+                origin: rule.location.origin.clone(),
+                span: w.span,
+            }),
+            arches: w.arches,
+            syscall: Some(w.syscall.to_string()),
+        });
+    }
+}
+
 fn unknown(policy: &Policy, sink: &mut Sink) {
     let u = policy.unknown_action();
     let (code, level, message, fix) = match u.action {
@@ -870,6 +963,7 @@ fn raw(f: &Filters, arches: &[Arch], sink: &mut Sink) {
             syscall: None,
         });
     }
+    wide_compares(f, arches, sink);
     // x32: numbers with bit 30 arrive with AUDIT_ARCH_X86_64.
     if arches.contains(&Arch::X86_64) {
         let audit = Arch::X86_64.audit_arch();

@@ -126,7 +126,40 @@ const TABLE: &[(&str, &str, u32, u32)] = &[
     // Unknown numbers.
     ("use container\nunknown errno EPERM", "unknown-eperm", 2, 1),
     ("use container\nunknown allow", "unknown-allows", 2, 1),
+    // A 32-bit parameter compared with a value written in 64 bits.
+    (
+        "use container\ndeny write if fd == 0xffffffffffffffff",
+        "wide-value",
+        2,
+        21,
+    ),
+    (
+        "use container\ndeny kill if arg0 in {1, 0xffff_ffff_ffff_fffe}",
+        "wide-value",
+        2,
+        26,
+    ),
 ];
+
+/// `wide-value` names the value the kernel sees, and only literals raise it: `AT_FDCWD` is
+/// stored sign-extended, and `-1` is already the parameter's value.
+#[test]
+fn wide_value_says_what_is_compared() {
+    let f = findings("use container\ndeny write if fd == 0xffffffffffffffff");
+    let w = f.iter().find(|x| x.code == "wide-value").unwrap();
+    assert_eq!(w.level, Level::Warning);
+    assert!(w.message.contains("0xffffffff"), "{}", w.message);
+    assert!(w.fix.contains("write -1"), "{}", w.fix);
+    for clean in [
+        "use container\ndeny openat if dirfd == AT_FDCWD",
+        "use container\ndeny write if fd == -1",
+        "use container\ndeny write if fd == 0xffffffff",
+        "arch x86_64\ndefault allow\ndeny write if count == 0xffffffffffffffff",
+    ] {
+        let f = findings(clean);
+        assert!(f.iter().all(|x| x.code != "wide-value"), "{clean}: {f:#?}");
+    }
+}
 
 #[test]
 fn table() {
@@ -257,4 +290,59 @@ fn raw_bpf_returning_errno_zero_is_flagged() {
         .expect("errno-zero");
     assert_eq!(e.level, Level::Error);
     assert!(e.message.contains("drop privileges"), "{}", e.message);
+}
+
+/// libseccomp's comparison of ioctl's `request`: the high word must be 0 and the low word
+/// TIOCSTI. Then `ioctl(fd, 0x1_0000_5412)` runs, and the kernel reads TIOCSTI.
+fn tiocsti_compared_on_64_bits(check_high: bool) -> Program {
+    let mut b = Builder::new();
+    let (kill, deny, allow, native, ioctl, low) = (
+        b.label(),
+        b.label(),
+        b.label(),
+        b.label(),
+        b.label(),
+        b.label(),
+    );
+    b.load(4);
+    b.jump(JumpOp::Eq, 0xc000_003e, native, kill);
+    b.bind(native);
+    b.load(0);
+    b.jump(JumpOp::Eq, 16, ioctl, allow);
+    b.bind(ioctl);
+    if check_high {
+        b.load(28); // args[1], high word (little-endian)
+        b.jump(JumpOp::Eq, 0, low, allow);
+    }
+    b.bind(low);
+    b.load(24); // args[1], low word
+    b.jump(JumpOp::Eq, 0x5412, deny, allow);
+    b.bind(deny);
+    b.ret(0x0005_0001);
+    b.bind(allow);
+    b.ret(0x7fff_0000);
+    b.bind(kill);
+    b.ret(0x8000_0000);
+    b.finish().unwrap()
+}
+
+#[test]
+fn raw_bpf_comparing_the_high_word_of_a_32_bit_parameter_is_flagged() {
+    let s = Subject::filters(vec![tiocsti_compared_on_64_bits(true)], "raw.bpf");
+    let f = lint(&s, &Context::default()).unwrap();
+    let e = f
+        .iter()
+        .find(|f| f.code == "bpf-wide-compare")
+        .expect("bpf-wide-compare");
+    assert_eq!(e.level, Level::Error);
+    assert_eq!(e.syscall.as_deref(), Some("ioctl"));
+    assert!(
+        e.message.contains("request of ioctl is 32-bit"),
+        "{}",
+        e.message
+    );
+    // The same program comparing only the low word is clean.
+    let s = Subject::filters(vec![tiocsti_compared_on_64_bits(false)], "raw.bpf");
+    let f = lint(&s, &Context::default()).unwrap();
+    assert!(f.iter().all(|f| f.code != "bpf-wide-compare"), "{f:#?}");
 }

@@ -93,6 +93,38 @@ fn container_refuses_the_escape_surface() {
     }
 }
 
+/// write(2)'s fd is an `unsigned int`: `deny write if fd == 2` must refuse fd 2 whatever the
+/// register's high word holds, as the kernel ignores it (issue 14: before every syscall was
+/// typed, `write` had no signature, `fd` was not a name, and `arg0 == 2` compared 64 bits).
+#[test]
+fn deny_write_fd_2_refuses_a_junk_high_word() {
+    let p = probe();
+    let free = Command::new(&p).arg("write-junk-fd").output().unwrap();
+    assert_eq!(
+        free.status.code(),
+        Some(0),
+        "unconfined, the byte reaches fd 2"
+    );
+    assert_eq!(String::from_utf8_lossy(&free.stderr), "x");
+    for rule in ["deny write if fd == 2", "deny write if arg0 == 2"] {
+        let out = moat(&[
+            "run",
+            "-e",
+            "default allow",
+            "-e",
+            rule,
+            "--",
+            &p,
+            "write-junk-fd",
+        ]);
+        assert_eq!(code(&out), EPERM, "{rule}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).starts_with('x'),
+            "{rule}: the byte was written"
+        );
+    }
+}
+
 #[test]
 fn container_refuses_unshare_u_from_util_linux() {
     let out = moat(&["run", "--", "unshare", "-U", "true"]);

@@ -56,6 +56,30 @@ fn s390x_clone_has_flags_second() {
     assert!(text.contains("clone(newsp: u64, flags: u64"), "{text}");
 }
 
+/// Every syscall has its kernel signature: widths as the kernel reads them (u16 for a umode_t),
+/// the declared C type and the kernel's name beside moat's.
+#[test]
+fn write_and_openat_show_the_kernels_types() {
+    let text = stdout(&moat(&["--arch", "x86_64", "write", "openat"]));
+    assert!(
+        text.contains("write(fd: u32, buf: u64, count: u64)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("openat(dirfd: u32, pathname: u64, flags: u32, mode: u16)"),
+        "{text}"
+    );
+    let o = moat(&["--arch", "x86_64", "--format", "json", "ioctl"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let request = &v[0]["params"][1];
+    assert_eq!(request["name"], "request");
+    assert_eq!(request["kernel_name"], "cmd");
+    assert_eq!(request["c_type"], "unsigned int");
+    assert_eq!(request["bits"], 32);
+    assert_eq!(request["width"], "u32");
+}
+
 #[test]
 fn unknown_name_exits_2_with_suggestion() {
     let o = moat(&["--arch", "x86_64", "opneat"]);

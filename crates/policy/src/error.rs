@@ -210,11 +210,15 @@ pub enum ErrorKind {
     },
     /// A value that cannot be represented in the argument's width.
     #[error(
-        "value {value} does not fit the 32-bit parameter \"{param}\" of {syscall} on {arch} (the kernel ignores the high 32 bits)"
+        "value {value} does not fit the {bits}-bit parameter \"{param}\" of {syscall} on {arch} (the kernel ignores the high {ignored} bits)"
     )]
     ValueTooWide {
         /// As written.
         value: String,
+        /// How many bits of the parameter the kernel reads (16 or 32).
+        bits: u8,
+        /// How many high bits of the register the kernel ignores.
+        ignored: u8,
         /// The parameter name or `argN`.
         param: String,
         /// The syscall.

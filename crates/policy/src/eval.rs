@@ -121,16 +121,16 @@ fn cond_holds(c: &Condition, arch: Arch, name: &str, args: &[u64; 6]) -> bool {
         Condition::Test { arg, mask, test } => {
             // `resolve::check` proved at parse time that the argument resolves and every value
             // fits on every accepted ABI where this syscall exists.
-            let Ok((index, width)) = resolve::arg(arch, name, &arg.kind) else {
+            let Ok(slot) = resolve::arg(arch, name, &arg.kind) else {
                 return false;
             };
-            let raw = args.get(usize::from(index)).copied().unwrap_or(0);
-            // The kernel only looks at the low 32 bits of a 32-bit argument.
-            let mut v = raw & resolve::width_mask(width);
+            let raw = args.get(usize::from(slot.index)).copied().unwrap_or(0);
+            // The kernel only looks at the low 32 (or 16) bits of a narrower argument.
+            let mut v = raw & slot.mask();
             if let Some(m) = mask {
-                v &= resolve::fit(m.number(), width).unwrap_or(0);
+                v &= resolve::fit(m.number(), slot.bits).unwrap_or(0);
             }
-            let value = |x: &crate::model::Value| resolve::fit(x.number(), width);
+            let value = |x: &crate::model::Value| resolve::fit(x.number(), slot.bits);
             match test {
                 Test::NonZero => v != 0,
                 Test::Cmp(op, x) => value(x).is_some_and(|x| op.apply(v, x)),

@@ -61,6 +61,7 @@ pub use lex::{Piece, statements};
 pub use lower::{Cmp, Cond, Lowered, LoweredAbi, LoweredRule};
 pub use moat_syscalls::Width;
 pub use model::{CmpOp, Item, Location, Rule, Span, Statement};
+pub use resolve::WideValue;
 
 use model::{ArchName, UseTarget};
 
@@ -358,6 +359,12 @@ impl Policy {
     /// (directly or as a twin of a named syscall) and therefore stays known.
     pub fn names_explicitly(&self, name: &str) -> bool {
         self.explicit.contains(name)
+    }
+
+    /// The values written in 64 bits for narrower parameters (`fd == 0xffffffffffffffff`): the
+    /// filter compares their low bits, as the kernel reads the parameter.
+    pub fn wide_values(&self) -> Vec<WideValue> {
+        resolve::wide_values(self)
     }
 
     /// The Landlock statements (`fs`, `net`, `scope`, `landlock required`) from every file.

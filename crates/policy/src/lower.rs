@@ -356,11 +356,13 @@ fn lower_cond(c: &Condition, arch: Arch, name: &str) -> Result<Cond, String> {
         ),
         Condition::Not(c) => Cond::negate(lower_cond(c, arch, name)?),
         Condition::Test { arg, mask, test } => {
-            let (index, width) = resolve::arg(arch, name, &arg.kind)
+            let slot = resolve::arg(arch, name, &arg.kind)
                 .map_err(|_| format!("argument of {name} does not resolve"))?;
-            let wm = resolve::width_mask(width);
+            let (index, width) = (slot.index, slot.width);
+            // A 16-bit parameter (`umode_t`) is a 32-bit comparison under the mask 0xffff.
+            let wm = slot.mask();
             let fit = |v: &crate::model::Value| {
-                resolve::fit(v.number(), width)
+                resolve::fit(v.number(), slot.bits)
                     .ok_or_else(|| format!("value {v} does not fit the argument of {name}"))
             };
             let mask = match mask {

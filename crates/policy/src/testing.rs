@@ -7,8 +7,12 @@
 use proptest::prelude::*;
 
 /// A rule target: a syscall or `@group` name, the highest argument index every syscall it
-/// covers has on every ABI, and the parameter names usable when it is a rule's only target.
-pub type Target = (&'static str, u8, &'static [&'static str]);
+/// covers has on every ABI (5 for a syscall without parameters, whose registers are compared on
+/// 64 bits; `None`: conditions are not drawn for it, because a covered syscall has a 16-bit
+/// parameter there), and the parameter names usable when it is a
+/// rule's only target. Every parameter at or below the index is at least 32 bits wide, so every
+/// drawn 32-bit value fits.
+pub type Target = (&'static str, Option<u8>, &'static [&'static str]);
 
 /// What random policies are made of.
 #[derive(Debug, Clone, Copy)]
@@ -23,30 +27,33 @@ pub struct Vocabulary {
 
 /// The rule targets of [`Vocabulary::BASE`].
 pub const TARGETS: &[Target] = &[
-    ("socket", 2, &["domain", "type", "protocol"]),
-    ("ioctl", 2, &["fd", "request"]),
-    ("personality", 0, &["persona"]),
-    ("clone", 4, &["flags"]),
-    ("openat", 3, &["dirfd", "flags", "mode"]),
-    ("kill", 1, &["pid", "sig"]),
-    ("setuid", 0, &["uid"]),
-    ("mmap", 0, &[]),
-    ("getpid", 5, &[]),
-    ("read", 5, &[]),
-    ("fcntl", 2, &["fd", "cmd"]),
-    ("socketcall", 1, &["call"]),
-    ("ipc", 5, &["call"]),
-    ("shmat", 5, &[]),
-    ("bind", 2, &["fd"]),
-    ("futex", 5, &[]),
-    ("clock_gettime", 5, &[]),
-    ("unshare", 0, &["flags"]),
-    ("clone3", 1, &[]),
-    ("openat2", 3, &[]),
-    ("@io-uring", 0, &[]),
-    ("@keyring", 0, &[]),
-    ("@network-io", 0, &[]),
-    ("@setuid", 0, &[]),
+    ("socket", Some(2), &["domain", "type", "protocol"]),
+    ("ioctl", Some(2), &["fd", "request"]),
+    ("personality", Some(0), &["persona"]),
+    ("clone", Some(4), &["flags"]),
+    // `mode` (arg3) is a 16-bit umode_t.
+    ("openat", Some(2), &["dirfd", "flags"]),
+    ("kill", Some(1), &["pid", "sig"]),
+    // i386's setuid is setuid16(old_uid_t): 16 bits.
+    ("setuid", None, &[]),
+    ("mmap", Some(0), &[]),
+    ("getpid", Some(5), &[]),
+    ("read", Some(2), &["fd"]),
+    ("fcntl", Some(2), &["fd", "cmd"]),
+    ("socketcall", Some(1), &["call"]),
+    // s390x's ipc has five parameters.
+    ("ipc", Some(4), &["call"]),
+    ("shmat", Some(2), &[]),
+    ("bind", Some(2), &["fd"]),
+    ("futex", Some(5), &[]),
+    ("clock_gettime", Some(1), &[]),
+    ("unshare", Some(0), &["flags"]),
+    ("clone3", Some(1), &[]),
+    ("openat2", Some(3), &[]),
+    ("@io-uring", Some(0), &[]),
+    ("@keyring", Some(0), &[]),
+    ("@network-io", Some(0), &[]),
+    ("@setuid", None, &[]),
 ];
 
 /// Every action form.
@@ -164,15 +171,25 @@ fn rule(vocabulary: Vocabulary) -> impl Strategy<Value = String> {
     let targets = prop::collection::vec(prop::sample::select(vocabulary.targets), 1..4);
     (action(), targets).prop_flat_map(move |(action, targets)| {
         let names: Vec<&str> = targets.iter().map(|t| t.0).collect();
-        let max = targets.iter().map(|t| t.1).min().unwrap_or(0);
-        let mut args: Vec<String> = (0..=max).map(|i| format!("arg{i}")).collect();
+        let max = targets.iter().map(|t| t.1).min().flatten();
+        let mut args: Vec<String> = max
+            .map(|m| (0..=m).map(|i| format!("arg{i}")).collect())
+            .unwrap_or_default();
         if targets.len() == 1 {
             args.extend(targets[0].2.iter().map(|s| s.to_string()));
         }
         let head = format!("{action} {}", names.join(" "));
+        // A target without usable parameters gets no condition (one is drawn and dropped).
+        let conditional = !args.is_empty();
+        let args = if conditional {
+            args
+        } else {
+            vec!["arg0".to_string()]
+        };
         (
             Just(head),
-            prop::option::weighted(0.6, (any::<bool>(), cond(args, vocabulary.values))),
+            prop::option::weighted(0.6, (any::<bool>(), cond(args, vocabulary.values)))
+                .prop_map(move |c| c.filter(|_| conditional)),
             prop::option::weighted(0.2, guard()),
             prop::option::weighted(0.3, "[a-z][a-z ()-]{0,20}[a-z]"),
         )
@@ -248,5 +265,55 @@ impl Vocabulary {
                 }
                 lines.join("\n") + "\n"
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TARGETS;
+    use moat_syscalls::{Arch, expand_group, signature, twins};
+
+    /// The vocabulary promises texts that parse: every covered syscall has the parameters a
+    /// target's index allows, each at least 32 bits wide, on every ABI that has it.
+    #[test]
+    fn targets_match_the_signatures() {
+        for (target, max, names) in TARGETS {
+            let mut members = if target.starts_with('@') {
+                expand_group(target).unwrap_or_default()
+            } else {
+                vec![*target]
+            };
+            // A rule covers the twins of what it names.
+            let twins: Vec<&str> = members
+                .iter()
+                .flat_map(|m| twins(m).iter().copied())
+                .collect();
+            members.extend(twins);
+            for name in &members {
+                for arch in Arch::ALL {
+                    if arch.by_name(name).is_none() {
+                        continue;
+                    }
+                    let Some(sig) = signature(arch, name) else {
+                        // No parameters: every argN is a 64-bit comparison.
+                        assert!(names.is_empty(), "{target}: {arch} {name}");
+                        continue;
+                    };
+                    if let Some(max) = max {
+                        assert!(sig.len() > usize::from(*max), "{target}: {arch} {name}");
+                        for p in sig.iter().filter(|p| p.index <= *max) {
+                            assert!(p.bits >= 32, "{target}: {arch} {name} {}", p.name);
+                        }
+                    }
+                    for n in *names {
+                        let p = sig.iter().find(|p| p.is_called(n));
+                        assert!(
+                            p.is_some_and(|p| p.bits >= 32),
+                            "{target}: {arch} {name} {n}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -6,8 +6,9 @@
 //! - name <-> number tables ([`Arch::syscalls`], [`Arch::by_name`], [`Arch::by_nr`]), with the
 //!   kernel version that introduced each syscall on that ABI ([`Syscall::since`]);
 //! - the `AUDIT_ARCH_*` value of each ABI and x32's `__X32_SYSCALL_BIT`;
-//! - parameter names and widths of the syscalls people filter on ([`signature`]), with clone's
-//!   per-ABI argument order;
+//! - the parameters of every syscall of every ABI ([`signature`]): names, C types and how many
+//!   bits the kernel reads, generated from the kernel's `SYSCALL_DEFINE`s, with clone's per-ABI
+//!   argument order;
 //! - named constants for conditions ([`constant`]: `CLONE_*`, `AF_*`, `O_*`, `TIOC*`...), errno
 //!   names ([`errno`]) and capabilities ([`capability`]);
 //! - systemd-style groups ([`group`], [`expand_group`]), twins such as `clock_gettime64` and
@@ -15,7 +16,8 @@
 //!   ([`multiplexed`]).
 //!
 //! The tables are generated (`cargo xtask gen-syscalls`) from the `syscalls` crate and checked-in
-//! data files under `data/`; they are static arrays searched by binary search.
+//! data files under `data/` (`signatures.tsv` is extracted from a kernel source tree by
+//! `cargo xtask gen-signatures`); they are static arrays searched by binary search.
 //!
 //! ```
 //! use moat_syscalls::{Arch, Width, constant, signature};
@@ -40,6 +42,8 @@ mod consts;
 mod family;
 #[rustfmt::skip]
 mod generated;
+#[rustfmt::skip]
+mod generated_signatures;
 mod group;
 mod signature;
 mod version;
@@ -48,7 +52,7 @@ pub use arch::{Arch, UnknownArch};
 pub use consts::{capability, capability_name, constant, constants, errno, errno_name};
 pub use family::{Multiplexed, Multiplexer, multiplexed, twins};
 pub use group::{Group, expand_group, group, groups};
-pub use signature::{Param, Width, signature, signature_names};
+pub use signature::{Param, Width, entry_point, signature, signature_names};
 pub use version::{BadVersion, KernelVersion};
 
 /// One syscall of one ABI.

@@ -242,12 +242,21 @@ fn width_name(w: Width) -> &'static str {
     }
 }
 
+/// `u16`, `u32` or `u64`: the bits of the register the kernel reads.
+fn bits_name(p: &sc::Param) -> &'static str {
+    match p.bits {
+        16 => "u16",
+        b if b <= 32 => "u32",
+        _ => "u64",
+    }
+}
+
 fn signature_text(row: &Row) -> String {
     match sc::signature(row.arch, row.syscall.name) {
         Some(params) => {
             let list: Vec<String> = params
                 .iter()
-                .map(|p| format!("{}: {}", p.name, width_name(p.width)))
+                .map(|p| format!("{}: {}", p.name, bits_name(p)))
                 .collect();
             format!("{}({})", row.syscall.name, list.join(", "))
         }
@@ -304,7 +313,16 @@ fn print_text(out: &mut impl std::io::Write, rows: &[Row], show_abi: bool) -> an
 fn to_json(row: &Row) -> Value {
     let params: Option<Vec<Value>> = sc::signature(row.arch, row.syscall.name).map(|ps| {
         ps.iter()
-            .map(|p| json!({"name": p.name, "index": p.index, "width": width_name(p.width)}))
+            .map(|p| {
+                json!({
+                    "name": p.name,
+                    "index": p.index,
+                    "width": width_name(p.width),
+                    "bits": p.bits,
+                    "kernel_name": p.kernel_name,
+                    "c_type": p.c_type,
+                })
+            })
             .collect()
     });
     let multiplexed = sc::multiplexed(row.arch, row.syscall.name).map(|m| {

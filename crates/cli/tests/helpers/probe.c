@@ -77,6 +77,11 @@ int main(int argc, char **argv) {
         char c = 'x';
         return result(syscall(SYS_ioctl, fd, 0xdeadbeef00005412UL, &c));
     }
+    if (!strcmp(what, "write-junk-fd")) {
+        /* write(2)'s fd is an unsigned int: the kernel reads fd 2 (stderr) from 0x1_0000_0002.
+         * Without a filter: 0, one byte written to stderr. */
+        return result(syscall(SYS_write, 0x100000002UL, "x", 1UL));
+    }
     if (!strcmp(what, "threads")) {
         pthread_t t[8];
         unsigned long sums[8] = {0};

@@ -9,11 +9,11 @@ use proptest::prelude::*;
 /// Targets besides moat-policy's, with the highest argument index every covered syscall has on
 /// every ABI and the parameter names usable on single-target rules.
 const MORE_TARGETS: &[Target] = &[
-    ("lseek", 2, &["fd", "offset", "whence"]),
-    ("mmap2", 0, &[]),
-    ("setsockopt", 2, &[]),
-    ("semget", 2, &[]),
-    ("statx", 4, &[]),
+    ("lseek", Some(2), &["fd", "offset", "whence"]),
+    ("mmap2", Some(0), &[]),
+    ("setsockopt", Some(2), &[]),
+    ("semget", Some(2), &[]),
+    ("statx", Some(4), &[]),
 ];
 
 /// Values besides moat-policy's: high words and masks.
