@@ -488,9 +488,15 @@ fn the_built_image_runs_and_installs_a_node_that_then_runs_containers() {
             .find(|v| v["name"] == m["name"])
             .unwrap();
         let source = if let Some(path) = volume["hostPath"]["path"].as_str() {
-            let dir = host.join(path.trim_start_matches('/'));
-            std::fs::create_dir_all(&dir).unwrap();
-            dir
+            if m["readOnly"] == true {
+                // Read only, as on a node: this machine's own directory (its /usr, with runc,
+                // crun, the dynamic loader and the libraries the installer runs them with).
+                PathBuf::from(path)
+            } else {
+                let dir = host.join(path.trim_start_matches('/'));
+                std::fs::create_dir_all(&dir).unwrap();
+                dir
+            }
         } else {
             assert_eq!(volume["configMap"]["name"], cm["metadata"]["name"]);
             config.clone()
@@ -503,15 +509,7 @@ fn the_built_image_runs_and_installs_a_node_that_then_runs_containers() {
             m["mountPath"].as_str().unwrap()
         ));
     }
-    // The node's runtime, where node-config.yaml says (a link, as on a node).
     let toml = cm["data"]["runtime.toml"].as_str().unwrap().to_string();
-    let runtime = moat::runtime::NodeConfig::parse(&toml, "runtime.toml")
-        .unwrap()
-        .runtime
-        .unwrap();
-    let link = host.join(runtime.strip_prefix("/").unwrap());
-    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
-    std::os::unix::fs::symlink(&runtime, &link).unwrap();
     let sc = &init["securityContext"];
     flags.push(format!("--user={}", sc["runAsUser"]));
     if sc["readOnlyRootFilesystem"] == true {
@@ -546,6 +544,14 @@ fn the_built_image_runs_and_installs_a_node_that_then_runs_containers() {
         out.contains("# installed /usr/local/bin/moat: moat 0.1.0"),
         "{out}"
     );
+    // The host's crun (dynamically linked) ran from the installer's empty image through the
+    // host's loader, and said it takes moat's own program.
+    assert!(
+        out.contains("# runtime /usr/bin/crun: crun version ") && out.contains("(format bpf)"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(text(&o.stderr), "", "no warnings");
     assert!(
         out.contains("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.moat.options]\n  BinaryName = \"/usr/local/bin/moat-runc\""),
         "{out}"

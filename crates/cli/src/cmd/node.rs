@@ -73,6 +73,9 @@ fn run_install(a: InstallArgs) -> anyhow::Result<ExitCode> {
         eprintln!("moat: warning: {w}");
     }
     let mut out = String::new();
+    for note in &installed.notes {
+        out.push_str(&format!("# {note}\n"));
+    }
     for (path, what) in &installed.files {
         out.push_str(&format!("# installed {}: {what}\n", path.display()));
     }
