@@ -1051,6 +1051,24 @@ mod tests {
     }
 
     #[test]
+    fn a_runtime_that_cannot_run_from_the_installer_is_a_warning_and_both_formats_are_checked() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let node = Node::new("norun");
+        let crun = node.host().join("usr/bin/crun");
+        std::fs::create_dir_all(crun.parent().unwrap()).unwrap();
+        // An executable the kernel cannot run here (no loader, no libraries under the root).
+        std::fs::write(&crun, b"\x7fELF not for this machine").unwrap();
+        std::fs::set_permissions(&crun, std::fs::Permissions::from_mode(0o755)).unwrap();
+        node.config("runtime.toml", "runtime = \"/usr/bin/crun\"\n");
+        let done = install(&node.request()).unwrap();
+        assert!(done.notes.is_empty(), "{:?}", done.notes);
+        assert_eq!(
+            done.warnings,
+            ["cannot run /usr/bin/crun --version from here: checking both formats"]
+        );
+    }
+
+    #[test]
     fn links_resolve_under_the_root_as_on_the_host() {
         let node = Node::new("links");
         let host = node.host();
