@@ -898,6 +898,17 @@ mod tests {
         node.config("runtime.toml", config);
         node.config("web.moat", WEB);
         node.config("README", "not a profile");
+        // A ConfigMap volume's layout: each key a link into a hidden timestamped directory.
+        let cm = node.dir.join("config");
+        std::fs::create_dir_all(cm.join("..2026_12_03_07_00_00.1")).unwrap();
+        std::fs::write(
+            cm.join("..2026_12_03_07_00_00.1/db.moat"),
+            "use container\n",
+        )
+        .unwrap();
+        std::fs::write(cm.join("..2026_12_03_07_00_00.1/hidden.moat"), "bad\n").unwrap();
+        std::os::unix::fs::symlink("..2026_12_03_07_00_00.1", cm.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/db.moat", cm.join("db.moat")).unwrap();
         let installed = install(&node.request()).unwrap();
         let host = node.host();
         let bin = host.join("usr/local/bin/moat");
@@ -919,6 +930,11 @@ mod tests {
             WEB
         );
         assert!(!host.join("etc/moat/profiles/README").exists());
+        assert_eq!(
+            std::fs::read_to_string(host.join("etc/moat/profiles/db.moat")).unwrap(),
+            "use container\n"
+        );
+        assert!(!host.join("etc/moat/profiles/hidden.moat").exists());
         let hosts: Vec<_> = installed
             .files
             .iter()
@@ -929,6 +945,7 @@ mod tests {
             [
                 "/usr/local/bin/moat",
                 "/usr/local/bin/moat-runc",
+                "/etc/moat/profiles/db.moat",
                 "/etc/moat/profiles/web.moat",
                 "/etc/moat/runtime.toml"
             ]
