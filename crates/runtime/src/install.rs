@@ -708,11 +708,9 @@ fn commit(staged: &[Staged]) -> Result<(), InstallError> {
 pub fn handler(engine: Engine, runc: &Path, systemd_cgroup: bool) -> String {
     let mut s = String::new();
     let bin = runc.display();
-    let systemd = if systemd_cgroup {
-        "  SystemdCgroup = true\n"
-    } else {
-        ""
-    };
+    // Stated either way: `true` on a node without systemd as init fails every pod at
+    // RunPodSandbox (runc: `expected cgroupsPath to be of format "slice:prefix:name"`).
+    let systemd = format!("  SystemdCgroup = {systemd_cgroup}\n");
     match engine {
         Engine::Containerd1 => {
             let _ = write!(
@@ -796,7 +794,7 @@ mod tests {
                 assert_eq!(runtime["options"]["SystemdCgroup"].as_bool(), Some(true));
                 assert_eq!(runtime["pod_annotations"][0].as_str(), Some("moat.dev/*"));
                 let plain = handler(engine, Path::new("/opt/bin/moat-runc"), false);
-                assert!(!plain.contains("SystemdCgroup"), "{plain}");
+                assert!(plain.contains("SystemdCgroup = false\n"), "{plain}");
             }
         }
         assert!("docker".parse::<Engine>().is_err());

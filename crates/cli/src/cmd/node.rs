@@ -41,8 +41,8 @@ struct InstallArgs {
     /// containerd2 or cri-o.
     #[arg(long, value_name = "ENGINE", default_value = "containerd")]
     engine: Engine,
-    /// Print containerd's `SystemdCgroup = true` (when the kubelet uses the systemd cgroup
-    /// driver).
+    /// Print containerd's `SystemdCgroup = true` (the kubelet uses the systemd cgroup driver)
+    /// instead of `false` (cgroupfs).
     #[arg(long)]
     systemd_cgroup: bool,
     /// The binary to copy [default: this moat].
