@@ -93,10 +93,15 @@ impl Podman {
         let runtime = dir.join("bin/moat-runc");
         std::os::unix::fs::symlink(MOAT, &runtime).unwrap();
         // containers.conf(5): no default rlimits (raising them needs CAP_SYS_RESOURCE), no
-        // network namespace setup, cgroupfs (no systemd needed), events in a file.
+        // network namespace setup, cgroupfs (no systemd needed), events in a file, and image
+        // unpacking (`podman load`) in this directory instead of /var/tmp.
+        std::fs::create_dir_all(dir.join("copy")).unwrap();
         std::fs::write(
             dir.join("containers.conf"),
-            "[containers]\ndefault_ulimits = []\nnetns = \"none\"\n\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+            format!(
+                "[containers]\ndefault_ulimits = []\nnetns = \"none\"\n\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nimage_copy_tmp_dir = \"{}\"\n",
+                dir.join("copy").display()
+            ),
         )
         .unwrap();
         // containers-storage.conf(5): the machine's file is not read.
