@@ -248,15 +248,15 @@ fn a_one_line_policy_keeps_every_statement_where_a_multi_line_one_loses_all_but_
     assert!(out.contains("mkdir rc=0"), "{}", show(&multi));
     assert!(out.contains("chmod rc=0"), "{}", show(&multi));
     // What moat prints with --one-line is what survives the transport.
-    let dir = p.dir.join("policy.moat");
+    let file = p.dir.join("policy.moat");
     std::fs::write(
-        &dir,
+        &file,
         "use container\ndeny mkdir mkdirat\ndeny chmod fchmod fchmodat fchmodat2\n",
     )
     .unwrap();
     let conv = Command::new(MOAT)
         .args(["convert", "--to", "moat", "--one-line"])
-        .arg(&dir)
+        .arg(&file)
         .output()
         .unwrap();
     assert!(conv.status.success(), "{}", show(&conv));
