@@ -410,6 +410,21 @@ fn temp_beside(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.moat-install-{}.tmp", std::process::id()))
 }
 
+/// Removes what an installation that was killed before its renames left beside `target`
+/// (`.NAME.moat-install-PID.tmp` of any process id).
+fn remove_stale_temps(target: &Path) {
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.moat-install-", name.to_string_lossy());
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let n = entry.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&prefix) && n.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// One file to put in place: its content (or a link target), mode and description.
 struct Staged {
     target: PathBuf,
@@ -659,8 +674,8 @@ fn commit(staged: &[Staged]) -> Result<(), InstallError> {
         for s in staged {
             let dir = s.target.parent().unwrap_or(Path::new("/"));
             std::fs::create_dir_all(dir).map_err(io(dir))?;
+            remove_stale_temps(&s.target);
             let tmp = temp_beside(&s.target);
-            let _ = std::fs::remove_file(&tmp);
             temps.push(tmp.clone());
             match &s.content {
                 Content::File { bytes, mode } => {
@@ -951,8 +966,11 @@ mod tests {
         // What was installed is what moat-runc reads: the configuration and its profile.
         let read = NodeConfig::load(&host.join("etc/moat/runtime.toml")).unwrap();
         assert_eq!(read.default_profile, "web");
-        // Again: replaced in place, no temporary file left.
+        // Again, after an installation killed before its renames: replaced in place, and no
+        // temporary file left, the dead one's included.
+        let stale = host.join("usr/local/bin/.moat.moat-install-4194304.tmp");
         let before = node.snapshot();
+        std::fs::write(&stale, b"half a binary").unwrap();
         install(&node.request()).unwrap();
         assert_eq!(node.snapshot(), before);
         assert!(
