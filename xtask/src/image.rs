@@ -269,4 +269,74 @@ mod tests {
         let busybox = std::fs::read("/bin/busybox").unwrap();
         assert!(is_static(&busybox));
     }
+
+    /// A copy of the workspace's files (tracked and untracked, not ignored) in `dest`.
+    fn copy_workspace(root: &Path, dest: &Path) {
+        let _ = std::fs::remove_dir_all(dest);
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args([
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git ls-files: {out:?}");
+        for rel in out.stdout.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+            let rel = Path::new(std::str::from_utf8(rel).unwrap());
+            let from = root.join(rel);
+            // A file deleted but not yet staged is still listed.
+            if !from.is_file() {
+                continue;
+            }
+            let to = dest.join(rel);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&from, &to).unwrap();
+        }
+    }
+
+    /// Regression guard for the image's reproducibility: a second build from a copy of the
+    /// sources at another path, into another target directory, gives the same archive, byte
+    /// for byte. (A release build: minutes when its target directory is cold.)
+    #[test]
+    fn the_image_is_the_same_bytes_from_another_checkout_and_target_directory() {
+        let Some(first) = moat_testkit::moat_image() else {
+            return;
+        };
+        let target = moat_testkit::target_dir();
+        let src = target.join("image-repro-src");
+        copy_workspace(&moat_testkit::workspace_root(), &src);
+        let second = target.join("image-repro").join("moat-image.tar");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(&src)
+            .args(["xtask", "image", "--target-dir"])
+            .arg(target.join("image-repro"))
+            .arg("--out")
+            .arg(&second)
+            .env("CARGO_TARGET_DIR", target.join("image-repro"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let a = std::fs::read(&first).unwrap();
+        let b = std::fs::read(&second).unwrap();
+        assert!(
+            a == b,
+            "{} ({}) and {} ({}) differ",
+            first.display(),
+            Digest::sha256(&a),
+            second.display(),
+            Digest::sha256(&b)
+        );
+        let _ = std::fs::remove_dir_all(&src);
+    }
 }

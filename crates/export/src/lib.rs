@@ -114,7 +114,10 @@ pub struct Loaded {
 ///
 /// A name without `/` or `.` that matches a built-in profile is that profile.
 pub fn load(spec: &str, opts: &Options) -> Result<Loaded, Error> {
-    if !spec.contains('/') && !spec.contains('.') && !Path::new(spec).exists() {
+    // A bare word naming a built-in profile is the built-in even when a file of that name
+    // exists: the same rule as `Policy::open` (a file in the working directory never shadows a
+    // built-in; `./NAME` reads the file).
+    if !spec.contains('/') && !spec.contains('.') {
         if let Some(p) = Policy::builtin(spec) {
             let policy = p?;
             return Ok(Loaded {
@@ -125,8 +128,10 @@ pub fn load(spec: &str, opts: &Options) -> Result<Loaded, Error> {
                 extras: Extras::default(),
             });
         }
-        // Let the policy crate produce its "unknown profile" message.
-        Policy::open(spec)?;
+        if !Path::new(spec).exists() {
+            // Let the policy crate produce its "unknown profile" message.
+            Policy::open(spec)?;
+        }
     }
     // `FILE#name`: one SeccompProfile of a file holding several.
     if let Some((file, name)) = spec.rsplit_once('#')
@@ -152,11 +157,52 @@ pub fn load(spec: &str, opts: &Options) -> Result<Loaded, Error> {
             .map_err(|e| Error::input(spec, &JsonPath::root(), e.to_string()))?;
         return oci::load_layout(&layout, spec, opts);
     }
-    let bytes = std::fs::read(spec).map_err(|e| Error::Io {
+    // The main input: capped (`/dev/zero` ends at 4 MiB), a FIFO the user named is read. An
+    // OCI image archive (a regular file starting like a tar) may be as large as moat-oci reads.
+    let limit = if is_archive_file(path) {
+        moat_io::Limit {
+            bytes: moat_oci::Limits::default().total,
+            what: "an OCI image archive",
+        }
+    } else {
+        moat_io::Limit::TEXT
+    };
+    let bytes = moat_io::read(path, limit, moat_io::Source::Main).map_err(|e| Error::Io {
         origin: spec.to_string(),
-        message: e.to_string(),
+        message: io_message(&e, spec),
     })?;
     load_bytes(&bytes, spec, opts)
+}
+
+/// Whether `bytes` are a tar archive (an OCI image layout archive, a KEP-6061 artifact).
+#[must_use]
+pub fn is_archive(bytes: &[u8]) -> bool {
+    oci::is_tar(bytes)
+}
+
+/// Whether `path` is a regular file that starts like a tar archive (an OCI image layout
+/// archive, a KEP-6061 artifact): such input is read by [`load`] as a layout, not as text or BPF.
+#[must_use]
+pub fn is_archive_file(path: &Path) -> bool {
+    use std::io::Read as _;
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    oci::is_tar(&head[..n])
+}
+
+/// A read error's message without the path `spec` (the error line starts with it already).
+fn io_message(e: &moat_io::ReadError, spec: &str) -> String {
+    if let moat_io::ReadError::Io { source, .. } = e {
+        return source.to_string();
+    }
+    let text = e.to_string();
+    text.strip_prefix(&format!("{spec}: "))
+        .map_or_else(|| text.clone(), str::to_string)
 }
 
 /// Reads policy bytes in any supported format; `origin` names them in messages (and anchors

@@ -53,6 +53,7 @@
 
 pub mod bundle;
 pub mod cmdline;
+pub mod install;
 pub mod log;
 pub mod node;
 pub mod state;
@@ -615,35 +616,99 @@ fn prove(
 /// Proves exactly (over the joint partition of the three policies' conditions) that `i` does,
 /// on every call, the meet of what `pod` and `default` do: no looser than either, and allowing
 /// every call both allow. `Err` with `C` + the call where it does not, or an analysis error.
+/// ([`intersection_text`] runs the same check before it returns a text.)
+#[cfg(test)]
 fn prove_meet(i: &Policy, pod: &Policy, default: &Policy, ctx: &Context) -> Result<(), String> {
+    agreement(i, pod, default, ctx)?.map_err(|d| describe_disagreement(&d))
+}
+
+/// The exact three-way check of [`prove_meet`]: `Ok(Err(call))` where `i` is not the meet.
+fn agreement(
+    i: &Policy,
+    pod: &Policy,
+    default: &Policy,
+    ctx: &Context,
+) -> Result<Result<(), moat_analyze::diff::Disagreement>, String> {
     let subject = |p: &Policy| Subject::policy(p.clone(), ctx).map_err(|e| chain(&e));
     let (sp, sd, si) = (subject(pod)?, subject(default)?, subject(i)?);
-    match moat_analyze::agree(&[&sp, &sd, &si], |v| v[2] == Action::meet(v[0], v[1]))
-        .map_err(|e| chain(&e))?
-    {
-        Ok(_) => Ok(()),
-        Err(d) => {
-            let call = moat_analyze::diff::Call {
-                arch: d.arch,
-                audit_arch: d.audit_arch,
-                nr: d.nr,
-                syscall: d.syscall,
-                args: d.args,
-                a: d.verdicts[2],
-                b: Action::meet(d.verdicts[0], d.verdicts[1]),
-            };
-            Err(format!(
-                "C{}",
-                describe_call(&call, "the intersection", "pod ∩ default")
-            ))
-        }
-    }
+    Ok(
+        moat_analyze::agree(&[&sp, &sd, &si], |v| v[2] == Action::meet(v[0], v[1]))
+            .map_err(|e| chain(&e))?
+            .map(|_| ()),
+    )
+}
+
+/// `C` + the call where the intersection is not the meet.
+fn describe_disagreement(d: &moat_analyze::diff::Disagreement) -> String {
+    let call = moat_analyze::diff::Call {
+        arch: d.arch,
+        audit_arch: d.audit_arch,
+        nr: d.nr,
+        syscall: d.syscall,
+        args: d.args,
+        a: d.verdicts[2],
+        b: Action::meet(d.verdicts[0], d.verdicts[1]),
+    };
+    format!(
+        "C{}",
+        describe_call(&call, "the intersection", "pod ∩ default")
+    )
 }
 
 /// The moat text that, read after `default`, makes it exactly `pod ∩ default`: per call the
 /// loosest action no looser than either ([`Action::meet`]), written as rules on the regions
 /// where the two differ (`moat-analyze`'s exact difference, in the policy language).
-fn intersection_text(pod: &Policy, default: &Policy, ctx: &Context) -> Result<String, String> {
+///
+/// `compose` reads `default` followed by a text into the policy the container would run; the
+/// text is returned only once that policy is proved exactly the meet ([`prove_meet`]).
+///
+/// A rule on a call that x86's `socketcall` or `ipc` reaches (`socket`, `shmat`, ...) also
+/// decides the multiplexer wherever it refuses, since its argument conditions cannot be
+/// checked through the multiplexer's pointer (the policy language's rule). So a meet rule for
+/// `socket` can change what `socketcall` gets on a region where the meet is the default's
+/// verdict. Each call the proof finds so changed gets an explicit rule for the multiplexer's
+/// call number after the others; a verdict that depends on more than that number (a
+/// disagreement the rule does not fix) is refused.
+fn intersection_text(
+    pod: &Policy,
+    default: &Policy,
+    ctx: &Context,
+    compose: impl Fn(&str) -> Result<Policy, String>,
+) -> Result<String, String> {
+    let mut out = meet_rules(pod, default, ctx)?;
+    let arches: Vec<moat_syscalls::Arch> = default
+        .arches()
+        .iter()
+        .copied()
+        .filter(|a| pod.arches().contains(a))
+        .collect();
+    // At most one repair per multiplexer call number per ABI (socketcall has 20, ipc 24).
+    for _ in 0..128 {
+        let i = compose(&out)?;
+        let Err(disagreement) = agreement(&i, pod, default, ctx)? else {
+            return Ok(out);
+        };
+        let d = &disagreement;
+        let fixable = matches!(d.syscall, Some("socketcall" | "ipc"))
+            && d.arch.is_some_and(|a| arches.contains(&a));
+        let line = match (fixable, d.arch, d.syscall) {
+            (true, Some(arch), Some(name)) => format!(
+                "{} {name} if arg0 == {:#x} when arch {arch}\n",
+                Action::meet(d.verdicts[0], d.verdicts[1]),
+                d.args[0]
+            ),
+            _ => return Err(describe_disagreement(d)),
+        };
+        if out.contains(&line) {
+            return Err(describe_disagreement(d));
+        }
+        out.push_str(&line);
+    }
+    Err("the intersection needs more multiplexer rules than socketcall and ipc have calls".into())
+}
+
+/// The rules of the intersection before the multiplexer repairs of [`intersection_text`].
+fn meet_rules(pod: &Policy, default: &Policy, ctx: &Context) -> Result<String, String> {
     let sp = Subject::policy(pod.clone(), ctx).map_err(|e| chain(&e))?;
     let sd = Subject::policy(default.clone(), ctx).map_err(|e| chain(&e))?;
     let d = moat_analyze::diff(&sp, &sd).map_err(|e| chain(&e))?;
@@ -916,18 +981,18 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
             PodPolicies::Intersect => {
                 let dir = node.profile_dir.clone();
                 let r = budget.run(|| {
-                    let text = intersection_text(&pod, &default_policy, &ctx)?;
-                    let i = Policy::compose(&[
-                        default_src.clone(),
-                        Source::Node {
-                            origin: "pod ∩ default".into(),
-                            text: text.clone(),
-                            dir: dir.clone(),
-                        },
-                    ])
-                    .map_err(|e| chain(&e))?;
-                    prove_meet(&i, &pod, &default_policy, &ctx)?;
-                    Ok(text)
+                    // Proved exactly the meet before it is returned.
+                    intersection_text(&pod, &default_policy, &ctx, |text| {
+                        Policy::compose(&[
+                            default_src.clone(),
+                            Source::Node {
+                                origin: "pod ∩ default".into(),
+                                text: text.to_string(),
+                                dir: dir.clone(),
+                            },
+                        ])
+                        .map_err(|e| chain(&e))
+                    })
                 })?;
                 let text = r.map_err(|message| PlanError::Intersect {
                     origin: pod_origin.clone(),

@@ -873,7 +873,9 @@ mod intersect_random {
             let ctx = Context::default();
             let p = Policy::compose(&[text("pod", &pod)]).unwrap();
             let d = Policy::compose(&[text("default", &default)]).unwrap();
-            let t = match intersection_text(&p, &d, &ctx) {
+            let t = match intersection_text(&p, &d, &ctx, |t| {
+                Policy::compose(&[text("default", &default), text("meet", t)]).map_err(|e| e.to_string())
+            }) {
                 Ok(t) => t,
                 Err(e) => {
                     // Refused only where the meet cannot be written over the common ABIs.
@@ -904,6 +906,30 @@ mod intersect_random {
         }
     }
 
+    /// Regression (found by the property test above): a meet rule for `socket` decided x86's
+    /// `socketcall` too, where the meet was the default's `trap`; the multiplexer now gets an
+    /// explicit rule and the written intersection is exactly the meet.
+    #[test]
+    fn socket_rules_do_not_change_socketcall_in_the_intersection() {
+        let ctx = Context::default();
+        let pod =
+            "default allow\narch x86_64 x86\ndeny socket if domain == AF_VSOCK or type & 0x80000";
+        let default =
+            "default allow\narch x86_64 x86\ntrap socket if domain not in {AF_INET, AF_INET6}";
+        let p = Policy::compose(&[text("pod", pod)]).unwrap();
+        let d = Policy::compose(&[text("default", default)]).unwrap();
+        let compose = |t: &str| {
+            Policy::compose(&[text("default", default), text("meet", t)]).map_err(|e| e.to_string())
+        };
+        let t = intersection_text(&p, &d, &ctx, compose).unwrap();
+        assert!(t.contains("socketcall if arg0 == 0x1 when arch x86"), "{t}");
+        let i = compose(&t).unwrap();
+        assert_eq!(prove_meet(&i, &p, &d, &ctx), Ok(()));
+        let socketcall = Arch::X86.by_name("socketcall").unwrap().nr;
+        let v = i.evaluate(&ctx, Arch::X86.audit_arch(), socketcall, [1, 0, 0, 0, 0, 0]);
+        assert_eq!(v.action, Action::Trap(0), "{t}");
+    }
+
     /// A hand-made intersection that denies a call both policies allow passes both subset
     /// proofs but not the plan's exact one.
     #[test]
@@ -928,13 +954,17 @@ mod intersect_random {
         let ctx = Context::default();
         let p = Policy::compose(&[text("pod", "default allow\narch x86_64 x86")]).unwrap();
         let d = Policy::compose(&[text("default", "default log\nbadarch errno EPERM")]).unwrap();
-        let e = intersection_text(&p, &d, &ctx).unwrap_err();
+        let e = intersection_text(&p, &d, &ctx, |_| unreachable!()).unwrap_err();
         assert!(
             e.contains("does not accept x86") && e.contains("`deny`"),
             "{e}"
         );
         let d = Policy::compose(&[text("default", "default log")]).unwrap();
-        let t = intersection_text(&p, &d, &ctx).unwrap();
+        let t = intersection_text(&p, &d, &ctx, |t| {
+            Policy::compose(&[text("default", "default log"), text("meet", t)])
+                .map_err(|e| e.to_string())
+        })
+        .unwrap();
         let i = Policy::compose(&[text("default", "default log"), text("meet", &t)]).unwrap();
         assert_eq!(prove_meet(&i, &p, &d, &ctx), Ok(()));
     }

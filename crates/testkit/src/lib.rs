@@ -6,6 +6,10 @@
 //!   test ran; elsewhere it prints `SKIP <test>: <what>` and the test returns.
 //! - [`shared`]: the path of a file under the workspace's sibling `../shared/` (third-party
 //!   fixtures and the profile corpus), with the same rule when it is missing.
+//! - [`golden`]: compares user-visible output with a checked-in file; `MOAT_BLESS=1` (or
+//!   `cargo xtask bless`) rewrites the file instead.
+//! - [`moat_image`]: the installable image archive `cargo xtask image` writes (built once per
+//!   test process; cargo's lock serializes builds across processes).
 
 use std::path::{Path, PathBuf};
 
@@ -98,6 +102,127 @@ pub fn shared(rel: &str) -> Option<PathBuf> {
     .then_some(path)
 }
 
+/// Whether golden files are being rewritten: `MOAT_BLESS=1`.
+#[must_use]
+pub fn blessing() -> bool {
+    std::env::var("MOAT_BLESS").is_ok_and(|v| v == "1")
+}
+
+/// Checks `actual` against the golden file `path` (relative to the workspace root).
+///
+/// Under [`blessing`] the file is written instead (only when it differs, so an unchanged tree
+/// stays unchanged). Otherwise a missing file or a difference fails the test with the first
+/// differing line of each and the command that updates the file.
+///
+/// # Panics
+///
+/// When the output differs from the file, or the file is missing, outside [`blessing`].
+#[track_caller]
+pub fn golden(path: &str, actual: &str) {
+    let file = workspace_root().join(path);
+    let expected = std::fs::read_to_string(&file).ok();
+    if blessing() {
+        if expected.as_deref() != Some(actual) {
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            }
+            std::fs::write(&file, actual).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        }
+        return;
+    }
+    let Some(expected) = expected else {
+        panic!("golden file {path} is missing; `cargo xtask bless` writes it");
+    };
+    if expected == actual {
+        return;
+    }
+    let (line, want, got) = first_difference(&expected, actual);
+    panic!(
+        "output differs from golden file {path} at line {line}:\n  golden: {want}\n  actual: {got}\n\
+         whole output:\n{actual}\n(`cargo xtask bless` rewrites the file when the change is intended)"
+    );
+}
+
+/// The 1-based number of the first line where `a` and `b` differ, and that line of each.
+fn first_difference<'a>(a: &'a str, b: &'a str) -> (usize, &'a str, &'a str) {
+    let (mut la, mut lb) = (a.split('\n'), b.split('\n'));
+    let mut n = 1;
+    loop {
+        match (la.next(), lb.next()) {
+            (Some(x), Some(y)) if x == y => n += 1,
+            (x, y) => return (n, x.unwrap_or("<end>"), y.unwrap_or("<end>")),
+        }
+    }
+}
+
+/// The cargo target directory the tests were built into: `CARGO_TARGET_DIR` when set (relative
+/// to the workspace), else the directory three levels above the test binary
+/// (`TARGET/debug/deps/NAME`).
+#[must_use]
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return workspace_root().join(dir);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The image archive of a statically linked moat (`cargo xtask image`): `MOAT_IMAGE` when
+/// set, else built now into [`target_dir`]`/moat-image.tar` (a release build: minutes the
+/// first time, seconds when nothing changed). A failed build is missing what the test needs:
+/// under [`strict`] a panic with cargo's last lines, else `SKIP` and `None`.
+///
+/// # Panics
+///
+/// When the image cannot be had under [`strict`].
+#[must_use]
+#[track_caller]
+pub fn moat_image() -> Option<PathBuf> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        if let Some(p) = std::env::var_os("MOAT_IMAGE") {
+            let p = PathBuf::from(p);
+            return if p.is_file() {
+                Ok(p)
+            } else {
+                Err(format!("MOAT_IMAGE={} is not a file", p.display()))
+            };
+        }
+        let out = target_dir().join("moat-image.tar");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let run = std::process::Command::new(cargo)
+            .current_dir(workspace_root())
+            .args(["xtask", "image", "--out"])
+            .arg(&out)
+            .env("CARGO_TARGET_DIR", target_dir())
+            .stdin(std::process::Stdio::null())
+            .output();
+        match run {
+            Ok(o) if o.status.success() && out.is_file() => Ok(out),
+            Ok(o) => {
+                let err = String::from_utf8_lossy(&o.stderr);
+                let tail: Vec<&str> = err.lines().rev().take(15).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                Err(format!(
+                    "`cargo xtask image` failed ({}):\n{}",
+                    o.status,
+                    tail.join("\n")
+                ))
+            }
+            Err(e) => Err(format!("cannot run cargo for `cargo xtask image`: {e}")),
+        }
+    });
+    match built {
+        Ok(p) => Some(p.clone()),
+        Err(what) => {
+            let _ = require(false, what);
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -143,6 +268,13 @@ mod tests {
             text.contains("SKIP tests::child_that_skips: a unicorn"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn first_difference_names_the_line() {
+        assert_eq!(first_difference("a\nb\nc", "a\nx\nc"), (2, "b", "x"));
+        assert_eq!(first_difference("a\n", "a\nmore"), (2, "", "more"));
+        assert_eq!(first_difference("a", "a\nb"), (2, "<end>", "b"));
     }
 
     #[test]
