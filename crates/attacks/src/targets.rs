@@ -901,7 +901,8 @@ pub fn minijail(data: &[u8]) -> bool {
 }
 
 /// `lxc`: an LXC seccomp policy imports without panicking, or fails with one `file:line:col`
-/// line; the imported text parses to the same policy.
+/// line; the imported text parses to the same policy; its LXC export (when there is one) imports
+/// again.
 pub fn lxc(data: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(data) else {
         return false;
@@ -919,6 +920,11 @@ pub fn lxc(data: &[u8]) -> bool {
                     loaded.text
                 ),
                 Err(e) => panic!("the imported text does not parse: {e}\n{}", loaded.text),
+            }
+            if let Ok(e) = moat_export::lxc::export(&loaded, &Context::default(), Arch::X86_64)
+                && let Err(err) = moat_export::lxc::import(&e.text(), "exported.seccomp", &opts)
+            {
+                panic!("the LXC export does not import: {err}\n{}", e.text());
             }
             true
         }

@@ -56,7 +56,7 @@ enum Command {
     /// io.containers.seccomp.profile label (an OCI layout directory or archive, or an image
     /// config JSON).
     ///
-    /// Output formats (--to): moat, docker, oci, k8s, spo, systemd, bpf, oci-artifact.
+    /// Output formats (--to): moat, docker, oci, k8s, spo, systemd, bpf, oci-artifact, lxc.
     Convert(cmd::convert::Args),
     /// List the built-in profiles.
     Profiles(cmd::profiles::Args),

@@ -195,6 +195,7 @@ fn convert_lists_the_formats() {
         "FILE#NAME",
         "io.containers.seccomp.profile",
         "oci-artifact",
+        "lxc",
         "moat",
         "docker",
         "oci",
@@ -316,4 +317,33 @@ fn explain_reads_podmans_image_label() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("deny"), "{}", stdout(&o));
+}
+
+#[test]
+fn convert_writes_an_lxc_policy_that_reads_back() {
+    let d = scratch("lxc");
+    let out = d.join("docker.seccomp");
+    let o = moat(&[
+        "convert",
+        "docker",
+        "--to",
+        "lxc",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("moat: convert: lxc: loss: socket: LXC cannot load argument conditions"),
+        "{}",
+        stderr(&o)
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("2\nallowlist errno 1\n"), "{text}");
+    let o = moat(&["explain", out.to_str().unwrap(), "--syscall", "mount"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // --strict refuses the losses.
+    let o = moat(&["convert", "docker", "--to", "lxc", "--strict"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&d);
 }

@@ -43,6 +43,8 @@ pub enum Format {
     /// has the config media type `application/vnd.cncf.seccomp-profile.config.v1+json` and one
     /// layer, the profile JSON ([`crate::oci::artifact`] gives the layout itself).
     OciArtifact,
+    /// An LXC seccomp policy (version 2) for the host's filter ([`crate::lxc::export`]).
+    Lxc,
 }
 
 impl Format {
@@ -57,6 +59,7 @@ impl Format {
             Format::Systemd => "systemd",
             Format::Bpf => "bpf",
             Format::OciArtifact => "oci-artifact",
+            Format::Lxc => "lxc",
         }
     }
 }
@@ -163,6 +166,7 @@ pub fn export(
             })
         }
         Format::Systemd => crate::systemd::export(&loaded.policy, ctx),
+        Format::Lxc => crate::lxc::export(loaded, ctx, Arch::native()),
         Format::OciArtifact => {
             let (layout, losses) = crate::oci::artifact(loaded, ctx, name)?;
             Ok(Exported {

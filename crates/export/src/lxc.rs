@@ -807,6 +807,164 @@ fn relocate_warning(w: &str, origin: &str) -> String {
     }
 }
 
+/// An LXC seccomp policy (version 2) for `policy` on `host`'s filter: the OCI export's rules
+/// (guards resolved for `ctx`), one line per syscall name, under `[all]`.
+///
+/// Losses: those of the OCI export; `kill-process` becomes `kill` (the thread), `log` becomes
+/// `allow`, `trace` becomes `errno ENOSYS`; argument conditions on calls x86 multiplexes through
+/// `socketcall`/`ipc` (which LXC cannot load on an x86-64 host) give way to the call's most
+/// restrictive action; `flags` and listener settings are left out. A policy that leaves out an
+/// ABI LXC's filter holds on `host` (x86 or x32 on an x86-64 host) is refused: LXC applies every
+/// rule to all of them.
+pub fn export(
+    loaded: &Loaded,
+    ctx: &moat_policy::Context,
+    host: Arch,
+) -> Result<crate::Exported, crate::ExportError> {
+    use crate::ExportError;
+    use crate::export::Loss;
+    use moat_policy::Action;
+
+    let (s, mut losses) = crate::to_seccomp(&loaded.policy, ctx, &Extras::default())?;
+    let family: Vec<Arch> = host_abis(host).map_or_else(|| vec![host], |(a, _)| a.to_vec());
+    for a in &family {
+        if !s.architectures.iter().any(|t| t == arch_token(*a)) {
+            return Err(ExportError::Unsupported(format!(
+                "LXC's filter on an {} host applies every rule to {}; {} is left out here (the policy refuses it, or a rule on a call it multiplexes through socketcall/ipc cannot be written exactly: see `--to oci`), which an LXC policy cannot say",
+                host.name(),
+                family
+                    .iter()
+                    .map(|a| a.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                a.name()
+            )));
+        }
+    }
+    if !loaded.extras.flags.is_empty()
+        || loaded.extras.listener_path.is_some()
+        || loaded.extras.listener_metadata.is_some()
+    {
+        losses.push(Loss(
+            "LXC policies have no flags, listenerPath or listenerMetadata: they are left out"
+                .into(),
+        ));
+    }
+    let to_action = |a: ScmpAction, e: Option<u32>| {
+        crate::import::action(a, e, "", &JsonPath::root(), "errnoRet")
+            .map_err(|err| ExportError::Unsupported(err.to_string()))
+    };
+    // What LXC can say for an action, and the loss when it cannot.
+    let word = |a: Action, losses: &mut Vec<Loss>, what: &str| -> String {
+        match a {
+            Action::Allow => "allow".into(),
+            Action::Errno(e) => format!("errno {e}"),
+            Action::KillThread => "kill".into(),
+            Action::KillProcess => {
+                losses.push(Loss(format!(
+                    "{what}: LXC's kill kills the thread, not the process"
+                )));
+                "kill".into()
+            }
+            Action::Trap(_) => "trap".into(),
+            Action::Notify => "notify".into(),
+            Action::Log => {
+                losses.push(Loss(format!(
+                    "{what}: LXC has no log action: the calls run without being logged"
+                )));
+                "allow".into()
+            }
+            Action::Trace(_) => {
+                losses.push(Loss(format!(
+                    "{what}: LXC has no trace action: the calls fail with ENOSYS (what they get without a tracer)"
+                )));
+                "errno 38".into()
+            }
+        }
+    };
+    let default = to_action(s.default_action, s.default_errno_ret)?;
+    let default_word = word(default, &mut losses, "the default action");
+    // Per name: its entries (action, conditions).
+    let mut names: std::collections::BTreeMap<String, Vec<(Action, Vec<crate::seccomp::Arg>)>> =
+        std::collections::BTreeMap::new();
+    for e in &s.syscalls {
+        let a = to_action(e.action, e.errno_ret)?;
+        for n in &e.names {
+            names
+                .entry(n.clone())
+                .or_default()
+                .push((a, e.args.clone()));
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "2");
+    if default == Action::Allow {
+        let _ = writeln!(out, "denylist");
+    } else {
+        let _ = writeln!(out, "allowlist {default_word}");
+    }
+    let _ = writeln!(
+        out,
+        "# moat: an LXC seccomp policy (lxc.seccomp.profile, LXD and Incus raw.seccomp)"
+    );
+    let _ = writeln!(out, "[all]");
+    for (name, mut entries) in names {
+        let conditional = entries.iter().any(|(_, c)| !c.is_empty());
+        let mux = sc::multiplexed(Arch::X86, &name).filter(|_| family.contains(&Arch::X86));
+        if let Some(m) = mux.filter(|_| conditional) {
+            let strictest = Action::strictest(
+                entries
+                    .iter()
+                    .map(|(a, _)| *a)
+                    .chain(std::iter::once(default)),
+            )
+            .unwrap_or(default);
+            let via = match m.via {
+                sc::Multiplexer::Socketcall => "socketcall",
+                sc::Multiplexer::Ipc => "ipc",
+            };
+            losses.push(Loss(format!(
+                "{name}: LXC cannot load argument conditions on it (x86 reaches it through {via}); it gets `{strictest}` for every call"
+            )));
+            losses.push(Loss(format!(
+                "{via}: on x86 its call {} gets `{strictest}` too: libseccomp applies the rule on {name} to it",
+                m.call
+            )));
+            entries = vec![(strictest, Vec::new())];
+        }
+        for (a, conds) in entries {
+            // LXC refuses a rule whose action is the default (libseccomp does).
+            if a == default {
+                continue;
+            }
+            let w = word(a, &mut losses, &name);
+            let mut line = format!("{name} {w}");
+            for c in conds {
+                let op = c.op.token();
+                if c.op == ScmpOp::MaskedEq {
+                    let _ = write!(
+                        line,
+                        " [{},{:#x},{op},{:#x}]",
+                        c.index, c.value_two, c.value
+                    );
+                } else {
+                    let _ = write!(line, " [{},{:#x},{op}]", c.index, c.value);
+                }
+            }
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    losses.dedup();
+    Ok(crate::Exported {
+        data: out.into_bytes(),
+        losses,
+        notes: vec![
+            "set lxc.seccomp.profile = FILE in the container's config (LXD, Incus: raw.seccomp)"
+                .into(),
+        ],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

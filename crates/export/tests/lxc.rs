@@ -8,7 +8,7 @@ mod common;
 
 use common::{boundary_args, oracle_arch, run};
 use moat_bpf::Program;
-use moat_export::{InputFormat, Options, load, load_bytes};
+use moat_export::{Format, InputFormat, Options, export, load, load_bytes};
 use moat_oracle as oracle;
 use moat_policy::{Action, Context, Policy};
 use moat_syscalls::Arch;
@@ -350,6 +350,7 @@ fn every_v2_corpus_file_means_what_libseccomp_builds_from_it() {
         let theirs = Program::from_bytes(&theirs.bytes).unwrap();
         compared += compare(&l, &theirs, &filter, "libseccomp");
     }
+    eprintln!("{compared} calls compared with libseccomp");
     assert!(compared > 5_000, "{compared}");
 }
 
@@ -504,6 +505,7 @@ fn lxc_itself_installs_the_filter_moat_imports() {
         compared += compare(&l, &filters[0], &filter, "LXC");
     }
     let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("{compared} calls compared with the filters LXC installed");
     assert!(compared > 5_000, "{compared}");
 }
 
@@ -696,4 +698,176 @@ fn an_arm64_host_reads_arm_sections_and_filters_aarch64_and_arm() {
             .evaluate(&Context::default(), arch.audit_arch(), nr, [0; 6]);
         assert_eq!(v.action, Action::DENY, "{arch}");
     }
+}
+
+/// The syscall a loss line names (`mount: ...`), if it names one.
+fn loss_name(l: &moat_export::Loss) -> Option<&str> {
+    l.0.split_once(": ")
+        .map(|(n, _)| n)
+        .filter(|n| !n.contains(' '))
+}
+
+#[test]
+fn the_lxc_export_means_the_policy_except_where_a_loss_says_so() {
+    let l = load("docker", &Options::default()).unwrap();
+    let ctx = Context {
+        caps: Some(moat_policy::CapSet::docker_default()),
+        kernel: None,
+    };
+    let out = export(&l, Format::Lxc, &ctx, "docker").unwrap();
+    let text = out.text();
+    assert!(text.starts_with("2\nallowlist errno 1\n"), "{text}");
+    let named: Vec<&str> = out.losses.iter().filter_map(loss_name).collect();
+    assert!(named.contains(&"socket"), "{:?}", out.losses);
+    let back = load_bytes(&out.data, "docker.seccomp", &opts()).unwrap();
+    assert_eq!(back.format, InputFormat::Lxc);
+    let lowered = l.policy.lower(&ctx).unwrap();
+    let mut compared = 0;
+    for arch in [Arch::X86_64, Arch::X86, Arch::X32] {
+        for s in arch.syscalls() {
+            for args in boundary_args(&lowered, arch, s.nr, true) {
+                let want = l
+                    .policy
+                    .evaluate(&ctx, arch.audit_arch(), s.nr, args)
+                    .action;
+                let got = back
+                    .policy
+                    .evaluate(&Context::default(), arch.audit_arch(), s.nr, args)
+                    .action;
+                if named.contains(&s.name) {
+                    assert!(
+                        got.no_looser_than(want),
+                        "{arch} {}{args:?}: {got} looser than {want}",
+                        s.name
+                    );
+                } else {
+                    assert_eq!(got, want, "{arch} {}{args:?}\n{text}", s.name);
+                }
+                compared += 1;
+            }
+        }
+    }
+    eprintln!("{compared} calls compared between the policy and its lxc export");
+    assert!(compared > 2_000, "{compared}");
+    // What the format cannot say.
+    let e = export(
+        &load("strict", &Options::default()).unwrap(),
+        Format::Lxc,
+        &Context::default(),
+        "strict",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("LXC's filter on an x86_64 host applies every rule to x86_64, x86, x32; x86 is left out here"), "{e}");
+    let l = load_bytes(
+        b"default allow\narch x86_64 x86 x32\nkill mount\nlog mkdir\ntrace 7 chdir\n",
+        "p.moat",
+        &Options::default(),
+    )
+    .unwrap();
+    let out = export(&l, Format::Lxc, &Context::default(), "p").unwrap();
+    let text = out.text();
+    assert!(
+        text.contains("\nmount kill\n")
+            && text.contains("\nmkdir allow\n")
+            && text.contains("\nchdir errno 38\n"),
+        "{text}"
+    );
+    for want in [
+        "mount: LXC's kill kills the thread",
+        "mkdir: LXC has no log action",
+        "chdir: LXC has no trace action",
+    ] {
+        assert!(
+            out.losses.iter().any(|l| l.0.starts_with(want)),
+            "{want}: {:?}",
+            out.losses
+        );
+    }
+}
+
+#[test]
+fn lxc_loads_the_lxc_export_as_moat_reads_it() {
+    if !(moat_testkit::require(moat_testkit::is_root(), "root")
+        && moat_testkit::require(
+            moat_testkit::has_tool("lxc-execute"),
+            "lxc-execute (Debian package lxc)",
+        )
+        && moat_testkit::require(
+            std::path::Path::new("/bin/busybox").exists(),
+            "busybox-static (Debian package busybox-static)",
+        ))
+    {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("moat-lxc-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let l = load("docker", &Options::default()).unwrap();
+    let ctx = Context {
+        caps: Some(moat_policy::CapSet::docker_default()),
+        kernel: None,
+    };
+    let out = export(&l, Format::Lxc, &ctx, "docker").unwrap();
+    let path = dir.join("docker.seccomp");
+    std::fs::write(&path, &out.data).unwrap();
+    let path = path.display().to_string();
+    let back = load(&path, &opts()).unwrap();
+    let filters = lxc_installs(&path, &dir, "docker");
+    assert_eq!(filters.len(), 1);
+    let filter = lxc_filter(&out.text());
+    let compared = compare(&back, &filters[0], &filter, "LXC");
+    eprintln!("{compared} calls compared with the filter LXC installed for the lxc export");
+    assert!(compared > 2_000, "{compared}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn hosts_lxc_does_not_know_read_only_all_sections() {
+    // LXC's get_hostarch has no riscv64: lines before a section are skipped there.
+    let o = Options {
+        host: Some(Arch::Riscv64),
+        ..Options::default()
+    };
+    let l = load_bytes(
+        b"2\ndenylist\nmount\n[x86_64]\nchroot\n[all]\nreboot errno 1\n",
+        "t.seccomp",
+        &o,
+    )
+    .unwrap();
+    let v = |name: &str| {
+        let nr = Arch::Riscv64.by_name(name).unwrap().nr;
+        l.policy
+            .evaluate(&Context::default(), Arch::Riscv64.audit_arch(), nr, [0; 6])
+            .action
+    };
+    assert_eq!(v("mount"), Action::Allow);
+    assert_eq!(v("chroot"), Action::Allow);
+    assert_eq!(v("reboot"), Action::DENY);
+}
+
+#[test]
+fn a_seventh_condition_and_a_mask_after_another_operator_are_ignored() {
+    let l = load_bytes(
+        b"2\ndenylist\nfutex errno 1 [0,1,==] [1,1,==] [2,1,==] [3,1,==] [4,1,==] [5,1,==] [0,9,==]\nread errno 1 [0,5,==,0xff]\n",
+        "t.seccomp",
+        &opts(),
+    )
+    .unwrap();
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.contains("LXC reads six argument conditions per rule and ignores the rest")),
+        "{:?}",
+        l.warnings
+    );
+    assert_eq!(x(&l.policy, Arch::X86_64, "futex", [1; 6]), Action::DENY);
+    assert_eq!(
+        x(&l.policy, Arch::X86_64, "read", [5, 0, 0, 0, 0, 0]),
+        Action::DENY
+    );
+    assert_eq!(
+        x(&l.policy, Arch::X86_64, "read", [0x105, 0, 0, 0, 0, 0]),
+        Action::Allow
+    );
 }

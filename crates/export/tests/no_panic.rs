@@ -118,3 +118,66 @@ proptest! {
         check(mutated.as_bytes(), "m.json");
     }
 }
+
+fn lxc_line() -> impl Strategy<Value = String> {
+    let word = prop::sample::select(vec![
+        "2",
+        "1",
+        "denylist",
+        "allowlist",
+        "blacklist",
+        "errno",
+        "1",
+        "4095",
+        "-1",
+        "kill",
+        "allow",
+        "trap",
+        "notify",
+        "killall",
+        "read",
+        "socket",
+        "mknod",
+        "umount2",
+        "reject_force_umount",
+        "[all]",
+        "[x86]",
+        "[arm64]",
+        "[foo]",
+        "[0,1,==]",
+        "[1,8192,SCMP_CMP_MASKED_EQ,61440]",
+        "[7,1,==]",
+        "[0,0x,==]",
+        "[0,1,SCMP_CMP_FOO]",
+        "#",
+        "]",
+        "[",
+        "",
+        " ",
+    ]);
+    prop::collection::vec(word, 0..6).prop_map(|w| w.join(" "))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_lxc_policies_never_panic(lines in prop::collection::vec(lxc_line(), 0..8), v2 in any::<bool>()) {
+        let text = format!("{}\n{}\n", if v2 { "2" } else { "1" }, lines.join("\n"));
+        if let Err(e) = moat_export::lxc::import(&text, "r.seccomp", &Options::default()) {
+            let line = e.to_string();
+            assert!(!line.contains('\n'), "multi-line error: {line}");
+            assert!(line.starts_with("r.seccomp:"), "{line}");
+        }
+    }
+
+    #[test]
+    fn random_bytes_as_an_oci_archive_never_panic(cut in 0usize..4096, byte in any::<u8>()) {
+        let l = load_bytes(b"default allow\ndeny mkdir\n", "p.moat", &Options::default()).unwrap();
+        let out = moat_export::export(&l, moat_export::Format::OciArtifact, &moat_policy::Context::default(), "p").unwrap();
+        let mut data = out.data;
+        let i = cut % data.len();
+        data[i] ^= byte | 1;
+        check(&data, "m.tar");
+    }
+}

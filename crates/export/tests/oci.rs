@@ -489,3 +489,40 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+#[test]
+fn skopeo_reads_and_copies_the_artifact() {
+    if !moat_testkit::require(
+        moat_testkit::has_tool("skopeo"),
+        "skopeo (Debian package skopeo)",
+    ) {
+        return;
+    }
+    let d = scratch("skopeo");
+    let l = load("container", &Options::default()).unwrap();
+    let out = export(&l, Format::OciArtifact, &Context::default(), "container").unwrap();
+    let tar = d.join("art.tar");
+    std::fs::write(&tar, &out.data).unwrap();
+    let src = format!("oci-archive:{}:container", tar.display());
+    let o = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", &src])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let raw: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(raw["artifactType"], SECCOMP_CONFIG);
+    assert_eq!(raw["config"]["mediaType"], SECCOMP_CONFIG);
+    assert_eq!(raw["layers"].as_array().unwrap().len(), 1);
+    // skopeo copies it blob by blob, checking every digest, into a layout of its own.
+    let copy = d.join("copy");
+    let o = std::process::Command::new("skopeo")
+        .args(["copy", &src, &format!("oci:{}:container", copy.display())])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let back = load(&format!("{}#container", copy.display()), &opts()).unwrap();
+    assert_eq!(back.format, InputFormat::OciArtifact);
+    let ours = load_bytes(&out.data, "art.tar", &opts()).unwrap();
+    same_verdicts(&back.policy, &ours.policy);
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -222,7 +222,10 @@ pub fn open(spec: &str, opts: &Options) -> Result<Input, Error> {
     // moat-oci's limits (a KEP-6061 artifact, an image's io.containers.seccomp.profile label).
     let path = Path::new(spec);
     if path.is_dir() || moat_export::is_archive_file(path) {
-        return Ok(Input::Policy(Box::new(moat_export::load(spec, &opts.import)?)));
+        return Ok(Input::Policy(Box::new(moat_export::load(
+            spec,
+            &opts.import,
+        )?)));
     }
     let bytes = moat_io::read(path, moat_io::Limit::TEXT, moat_io::Source::Main)?;
     from_bytes(&bytes, spec, opts)

@@ -17,7 +17,7 @@ use moat_export::{Format, Options};
 /// several documents or a List: pick one with FILE#NAME), a systemd unit file or drop-in
 /// (SystemCallFilter= ...), a minijail .policy file, an LXC seccomp policy (LXD, Incus, Proxmox).
 ///
-/// Output formats (--to): moat, docker, oci, k8s, spo, systemd, bpf, oci-artifact.
+/// Output formats (--to): moat, docker, oci, k8s, spo, systemd, bpf, oci-artifact, lxc.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// A built-in profile name or a policy file in any supported format.
@@ -70,6 +70,8 @@ enum To {
     /// A KEP-6061 seccomp profile artifact: an OCI layout archive, or with `-o DIR/` a layout
     /// directory.
     OciArtifact,
+    /// An LXC seccomp policy (lxc.seccomp.profile; LXD and Incus raw.seccomp).
+    Lxc,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -122,6 +124,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         To::Systemd => Format::Systemd,
         To::Bpf => Format::Bpf,
         To::OciArtifact => Format::OciArtifact,
+        To::Lxc => Format::Lxc,
     };
     if args.one_line && args.to != To::Moat {
         bail!("--one-line applies to --to moat only");
