@@ -288,7 +288,7 @@ fn s390x_raw_output_is_big_endian() {
 /// against it; the others are refused at import with one line and exit status 2.
 #[test]
 fn corpus_profiles_compile_to_validated_programs() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/profiles");
+    let dir = PathBuf::from(moat_testkit::fixture("corpus/profiles"));
     let mut validated = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

@@ -10,10 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-const DOCKER_DEFAULT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/docker-default.json"
-);
+static DOCKER_DEFAULT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| moat_testkit::fixture("fixtures/docker-default.json"));
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
@@ -44,7 +42,7 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 
 #[test]
 fn docker_default_to_moat_reads_as_a_policy() {
-    let o = moat(&[DOCKER_DEFAULT, "--to", "moat"]);
+    let o = moat(&[&DOCKER_DEFAULT, "--to", "moat"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
@@ -106,7 +104,7 @@ fn loss_report_and_strict() {
     // An exact conversion passes --strict.
     let exact = d.join("docker.json");
     let o = moat(&[
-        DOCKER_DEFAULT,
+        &DOCKER_DEFAULT,
         "--to",
         "docker",
         "--strict",

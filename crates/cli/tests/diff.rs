@@ -134,13 +134,7 @@ fn raw_bpf_is_compared_by_sampling_and_says_so() {
 
 #[test]
 fn docker_json_reads_like_any_policy() {
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/docker-default.json"
-    );
-    if !std::path::Path::new(fixture).exists() {
-        return;
-    }
+    let fixture = &moat_testkit::fixture("fixtures/docker-default.json");
     // The importer accepts the native ABI; on it Docker's JSON and the built-in `docker` agree.
     let o = moat(&["diff", fixture, "docker"]);
     let out = stdout(&o);

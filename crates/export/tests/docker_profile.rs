@@ -84,7 +84,7 @@ fn imported() -> Policy {
         arches: Some(ABIS.to_vec()),
         ..Options::default()
     };
-    load(DOCKER_DEFAULT, &opts).unwrap().policy
+    load(&DOCKER_DEFAULT, &opts).unwrap().policy
 }
 
 fn docker_ctx() -> Context {

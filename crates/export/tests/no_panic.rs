@@ -7,10 +7,8 @@ use moat_export::{Options, load_bytes};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-const DOCKER_DEFAULT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/docker-default.json"
-);
+static DOCKER_DEFAULT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| moat_testkit::fixture("fixtures/docker-default.json"));
 
 fn check(bytes: &[u8], name: &str) {
     if let Err(e) = load_bytes(bytes, name, &Options::default()) {
@@ -111,7 +109,7 @@ proptest! {
 
     #[test]
     fn mutated_docker_profiles_never_panic(cut in 0usize..20_000, insert in prop::sample::select(vec!["", "]", "}", "\"", "-1", "null", "[", "SCMP_ACT_FOO"])) {
-        let text = std::fs::read_to_string(DOCKER_DEFAULT).unwrap();
+        let text = std::fs::read_to_string(&*DOCKER_DEFAULT).unwrap();
         let cut = cut.min(text.len());
         let cut = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
         let mutated = format!("{}{}{}", &text[..cut], insert, &text[cut..]);

@@ -110,7 +110,7 @@ fn round_trip(abis: &[Arch]) {
         arches: Some(abis.to_vec()),
         ..Options::default()
     };
-    let first = load(DOCKER_DEFAULT, &opts).unwrap();
+    let first = load(&DOCKER_DEFAULT, &opts).unwrap();
     // moat text → parse again → same policy.
     let again = load_bytes(first.text.as_bytes(), "again.moat", &Options::default()).unwrap();
     assert_eq!(again.policy, first.policy);
@@ -173,7 +173,7 @@ fn round_trip(abis: &[Arch]) {
 
 #[test]
 fn imported_docker_text_is_short() {
-    let l = load(DOCKER_DEFAULT, &x86_opts()).unwrap();
+    let l = load(&DOCKER_DEFAULT, &x86_opts()).unwrap();
     let statements = l
         .text
         .lines()

@@ -93,7 +93,7 @@ fn names_nobody_knows_are_an_error_unless_allowed() {
 #[test]
 fn first_unconditional_rule_wins() {
     let p = load(
-        "../../../shared/corpus/profiles/repro-first-unconditional-wins.json",
+        &moat_testkit::fixture("corpus/profiles/repro-first-unconditional-wins.json"),
         &Options::default(),
     )
     .unwrap()
@@ -267,23 +267,24 @@ fn runtimes_differ_on_errno_for_actions_without_one() {
     );
 }
 
-const SPO_MULTI: &str = "../../../shared/corpus/profiles/spo-seccompprofile.yaml";
+static SPO_MULTI: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| moat_testkit::fixture("corpus/profiles/spo-seccompprofile.yaml"));
 
 #[test]
 fn one_seccomp_profile_of_several_is_picked_by_name() {
-    let e = load(SPO_MULTI, &Options::default())
+    let e = load(&SPO_MULTI, &Options::default())
         .unwrap_err()
         .to_string();
     assert!(e.contains("pick one with FILE#NAME"), "{e}");
     let block = load(
-        &format!("{SPO_MULTI}#profile-block-all"),
+        &format!("{}#profile-block-all", *SPO_MULTI),
         &Options::default(),
     )
     .unwrap()
     .policy;
     assert_eq!(x64(&block, "getpid"), Action::Errno(1));
     let allow = load(
-        SPO_MULTI,
+        &SPO_MULTI,
         &Options {
             profile: Some("profile-allow-unsafe".into()),
             ..Options::default()
@@ -292,7 +293,7 @@ fn one_seccomp_profile_of_several_is_picked_by_name() {
     .unwrap()
     .policy;
     assert_eq!(x64(&allow, "getpid"), Action::Allow);
-    let e = load(&format!("{SPO_MULTI}#nope"), &Options::default())
+    let e = load(&format!("{}#nope", *SPO_MULTI), &Options::default())
         .unwrap_err()
         .to_string();
     assert!(

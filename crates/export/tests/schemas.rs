@@ -9,7 +9,8 @@ use moat_export::{Format, Options, export, load};
 use moat_policy::{CapSet, Context};
 use serde_json::{Value, json};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
+static FIXTURES: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| moat_testkit::fixture("fixtures"));
 
 /// Serves `file:///oci/NAME` from the fixture directory.
 struct Fixtures;
@@ -26,14 +27,14 @@ impl Retrieve for Fixtures {
             .next()
             .unwrap_or_default()
             .to_string();
-        let text = std::fs::read_to_string(format!("{FIXTURES}/oci-schema/{name}"))?;
+        let text = std::fs::read_to_string(format!("{}/oci-schema/{name}", *FIXTURES))?;
         Ok(serde_json::from_str(&text)?)
     }
 }
 
 fn oci_validator() -> jsonschema::Validator {
     let mut schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{FIXTURES}/oci-schema/config-schema.json")).unwrap(),
+        &std::fs::read_to_string(format!("{}/oci-schema/config-schema.json", *FIXTURES)).unwrap(),
     )
     .unwrap();
     schema["id"] = json!("file:///oci/config-schema.json");
@@ -57,10 +58,8 @@ fn exported(profile: &str, format: Format) -> Vec<u8> {
     export(&l, format, &ctx(), profile).unwrap().data
 }
 
-const DOCKER_DEFAULT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/docker-default.json"
-);
+static DOCKER_DEFAULT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| moat_testkit::fixture("fixtures/docker-default.json"));
 
 fn config_with(seccomp: Value) -> Value {
     json!({
@@ -74,7 +73,7 @@ fn config_with(seccomp: Value) -> Value {
 #[test]
 fn oci_exports_validate_against_the_runtime_spec_schema() {
     let v = oci_validator();
-    for p in ["container", "strict", "docker", DOCKER_DEFAULT] {
+    for p in ["container", "strict", "docker", DOCKER_DEFAULT.as_str()] {
         for f in [Format::Oci, Format::Docker, Format::K8s] {
             let s: Value = serde_json::from_slice(&exported(p, f)).unwrap();
             let c = config_with(s);
@@ -104,7 +103,8 @@ fn the_oci_schema_check_is_not_vacuous() {
 
 /// The CRD's openAPIV3Schema for `version`.
 fn spo_validator(version: &str) -> jsonschema::Validator {
-    let text = std::fs::read_to_string(format!("{FIXTURES}/spo-seccompprofile-crd.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(format!("{}/spo-seccompprofile-crd.yaml", *FIXTURES)).unwrap();
     let crd = moat_export::spo::documents(&text, "crd.yaml")
         .unwrap()
         .remove(0);
@@ -125,7 +125,7 @@ fn spo_validator(version: &str) -> jsonschema::Validator {
 fn spo_exports_validate_against_the_crd_schema() {
     for version in ["v1", "v1beta1"] {
         let v = spo_validator(version);
-        for p in ["container", "strict", "docker", DOCKER_DEFAULT] {
+        for p in ["container", "strict", "docker", DOCKER_DEFAULT.as_str()] {
             let text = String::from_utf8(exported(p, Format::Spo)).unwrap();
             let doc = moat_export::spo::documents(&text, "out.yaml")
                 .unwrap()

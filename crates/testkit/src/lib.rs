@@ -6,6 +6,7 @@
 //!   test ran; elsewhere it prints `SKIP <test>: <what>` and the test returns.
 //! - [`shared`]: the path of a file under the workspace's sibling `../shared/` (third-party
 //!   fixtures and the profile corpus), with the same rule when it is missing.
+//! - [`fixture`]: the same path for tests that cannot do without it: missing is a failure.
 //! - [`golden`]: compares user-visible output with a checked-in file; `MOAT_BLESS=1` (or
 //!   `cargo xtask bless`) rewrites the file instead.
 //! - [`moat_image`]: the installable image archive `cargo xtask image` writes (built once per
@@ -100,6 +101,25 @@ pub fn shared(rel: &str) -> Option<PathBuf> {
         ),
     )
     .then_some(path)
+}
+
+/// The path of `../shared/<rel>` for tests that cannot do without it (the shared fixtures and
+/// corpus are part of the development setup, as the workspace is): a missing file is a failure
+/// naming the path, never a skip.
+///
+/// # Panics
+///
+/// When the file is missing.
+#[must_use]
+#[track_caller]
+pub fn fixture(rel: &str) -> String {
+    let path = workspace_root().join("..").join("shared").join(rel);
+    assert!(
+        path.exists(),
+        "fixture {} is missing (tests read ../shared/ beside the workspace)",
+        path.display()
+    );
+    path.display().to_string()
 }
 
 /// Whether golden files are being rewritten: `MOAT_BLESS=1`.

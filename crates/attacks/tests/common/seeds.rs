@@ -111,7 +111,7 @@ pub fn programs() -> Vec<Program> {
 /// Foreign profiles: Docker's default profile, a minimal OCI config, security-profiles-operator
 /// documents (with a base profile), and the moat profiles.
 pub fn profiles() -> Vec<Vec<u8>> {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
+    let fixtures = std::path::PathBuf::from(moat_testkit::fixture("fixtures"));
     let docker = std::fs::read(fixtures.join("docker-default.json")).unwrap();
     let mut out = vec![docker];
     out.push(

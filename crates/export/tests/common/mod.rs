@@ -10,10 +10,8 @@ use moat_policy::{Cond, Lowered};
 use moat_syscalls::Arch;
 
 /// The shared fixture.
-pub const DOCKER_DEFAULT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/docker-default.json"
-);
+pub static DOCKER_DEFAULT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| moat_testkit::fixture("fixtures/docker-default.json"));
 
 /// The ABI families the `docker` profile is proven on: (host, ABIs of its filter).
 pub const FAMILIES: &[(Arch, &[Arch])] = &[
@@ -28,7 +26,7 @@ pub fn oracle_arch(a: Arch) -> moat_oracle::Arch {
 /// libseccomp's program for Docker's default profile on `host`, Docker's default capabilities.
 pub fn docker_program(host: Arch) -> Program {
     let f = moat_oracle::docker_profile(
-        &std::fs::read_to_string(DOCKER_DEFAULT).unwrap(),
+        &std::fs::read_to_string(&*DOCKER_DEFAULT).unwrap(),
         oracle_arch(host),
         moat_oracle::DOCKER_DEFAULT_CAPS,
         None,
