@@ -43,7 +43,9 @@ pub fn main(cases: &[Case]) -> ExitCode {
     println!("\nrunning {} tests", selected.len());
     let started = Instant::now();
     if selected.is_empty() {
-        println!("\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; {filtered} filtered out; finished in 0.00s\n");
+        println!(
+            "\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; {filtered} filtered out; finished in 0.00s\n"
+        );
         return ExitCode::SUCCESS;
     }
     let Some(suite) = Suite::start() else {

@@ -214,7 +214,10 @@ mod tests {
             names.push(name);
         }
         assert_eq!(names[0], "manifest.json");
-        assert!(manifest.contains("\"RepoTags\":[\"moat.test/x:1\"]"), "{manifest}");
+        assert!(
+            manifest.contains("\"RepoTags\":[\"moat.test/x:1\"]"),
+            "{manifest}"
+        );
         let layer = i.layer().unwrap();
         let mut paths = Vec::new();
         for e in tar::Archive::new(layer.as_slice()).entries().unwrap() {

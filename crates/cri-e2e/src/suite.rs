@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use k8s_cri::v1 as api;
 use serde_json::Value;
 
+use crate::Error;
 use crate::cri::Cri;
 use crate::daemon::{Containerd, Options};
 use crate::image::Image;
-use crate::Error;
 
 /// The busybox image's reference (busybox-static, its applets, `/bin/probe`).
 pub const BUSYBOX: &str = "moat.test/busybox:1";
@@ -231,7 +231,13 @@ impl Suite {
         if !moat_testkit::require(moat_testkit::is_root(), "root, to run containerd") {
             return None;
         }
-        for tool in ["containerd", "ctr", "containerd-shim-runc-v2", "runc", "gcc"] {
+        for tool in [
+            "containerd",
+            "ctr",
+            "containerd-shim-runc-v2",
+            "runc",
+            "gcc",
+        ] {
             if !moat_testkit::require(
                 moat_testkit::has_tool(tool),
                 &format!("{tool} on PATH (Debian packages containerd, runc, gcc)"),
@@ -346,7 +352,9 @@ impl Suite {
         let runc = which("runc").unwrap_or_else(|| PathBuf::from("/usr/sbin/runc"));
         let text = format!("runtime = \"{}\"\n{toml}", runc.display());
         let tmp = self.node_config.with_extension("toml.new");
-        if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.node_config)) {
+        if let Err(e) =
+            std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.node_config))
+        {
             panic!("writing {}: {e}", self.node_config.display());
         }
     }

@@ -1,32 +1,380 @@
-//! moat-runc as containerd's `moat` runtime handler, driven over the CRI as the kubelet drives
-//! it (crates/cri-e2e: one containerd for every case, started and stopped by the test).
+//! moat-runc as containerd's `moat` runtime handler (deploy/kubernetes/containerd.toml),
+//! driven over the CRI as the kubelet drives it: one containerd 1.6 for every case, started
+//! and stopped by the test (crates/cri-e2e). Every case asserts inside the container: the
+//! probe reports the errno of each call it makes and the `Seccomp:` line of its
+//! /proc/self/status.
+//!
+//! The node runs runc (`format = "oci"`): crun 1.8 refuses this machine's hybrid cgroup layout
+//! at sandbox start, and containerd's shim starts the runtime in the host's mount namespace,
+//! so the private cgroup2 mount the bare-crun tests use is not available here.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::ExitCode;
 
 use moat_cri_e2e::harness::{self, Case};
-use moat_cri_e2e::{ContainerSpec, PodSpec, Suite};
+use moat_cri_e2e::{ContainerSpec, Pod, PodSpec, Probe, Profile, Suite};
 
 const EPERM: i32 = 1;
 
+/// What every probe container tries: getpid (always allowed), mkdir and chmod (allowed by
+/// the node default), keyctl (denied by it: @keyring), a netlink socket (allowed by it).
 const CALLS: &[&str] = &["getpid", "mkdir", "chmod", "keyctl", "netlink"];
+
+const POLICY: &str = "moat.dev/policy";
+
+/// The node default `container`, nothing added.
+fn assert_default(p: &Probe) {
+    assert_eq!(p.seccomp, Some(2), "{p:?}");
+    assert_eq!(p.errno("getpid"), 0, "{p:?}");
+    assert_eq!(p.errno("mkdir"), 0, "{p:?}");
+    assert_eq!(p.errno("chmod"), 0, "{p:?}");
+    assert_eq!(p.errno("keyctl"), EPERM, "container denies @keyring: {p:?}");
+    assert_eq!(p.errno("netlink"), 0, "{p:?}");
+}
+
+/// The message the CRI caller (the kubelet, and so the pod's events) gets for a refusal.
+fn refusal(moat_says: &str) -> String {
+    format!(
+        "failed to create containerd task: failed to create shim task: OCI runtime create failed: moat: {moat_says}: unknown"
+    )
+}
+
+/// RunPodSandbox fails with exactly `moat_says`, and no pod of that name is left.
+fn assert_refused(s: &Suite, spec: &PodSpec, moat_says: &str) {
+    let before = s.cri.pods().unwrap().len();
+    match s.pod(spec) {
+        Ok(pod) => panic!("the pod ran: {}", pod.id),
+        Err(e) => assert_eq!(e.rpc_message(), Some(refusal(moat_says).as_str()), "{e}"),
+    }
+    assert_eq!(
+        s.cri.pods().unwrap().len(),
+        before,
+        "a refused pod leaves no sandbox"
+    );
+}
+
+fn probe(pod: &Pod<'_>) -> (String, Probe) {
+    pod.probe(&ContainerSpec::probe("main", CALLS)).unwrap()
+}
 
 fn node_default_applies_without_annotation(s: &Suite) {
     s.node("");
     let pod = s.pod(&PodSpec::new("plain")).unwrap();
-    let (id, p) = pod.probe(&ContainerSpec::probe("main", CALLS)).unwrap();
-    assert_eq!(p.seccomp, Some(2), "{p:?}");
-    assert_eq!(p.errno("getpid"), 0);
-    assert_eq!(p.errno("mkdir"), 0);
-    assert_eq!(p.errno("keyctl"), EPERM, "container denies @keyring");
+    let (id, p) = probe(&pod);
+    assert_default(&p);
+    // What was applied is in the bundle's config.json (moat.dev/applied), with the original
+    // kept beside it; containerd's own view (`crictl inspect`: ContainerStatus verbose info)
+    // shows the spec it generated, before moat-runc rewrote it.
     let applied = s.applied(&id);
-    assert!(applied.starts_with("node default `container` as linux.seccomp"), "{applied}");
+    assert!(
+        applied.starts_with("node default `container` as linux.seccomp ("),
+        "{applied}"
+    );
+    assert!(s.daemon.bundle(&id).join("config.json.orig").is_file());
+    let status = s.cri.status(&id).unwrap();
+    let info = status.info.get("info").cloned().unwrap_or_default();
+    assert!(info.contains("runtimeSpec"), "{info}");
+    assert!(!info.contains("moat.dev/applied"), "{info}");
+}
+
+fn a_pod_policy_that_tightens_runs(s: &Suite) {
+    s.node("");
+    let pod = s
+        .pod(&PodSpec::new("tighter").annotation(POLICY, "deny mkdir mkdirat\n"))
+        .unwrap();
+    let (id, p) = probe(&pod);
+    assert_eq!(p.seccomp, Some(2), "{p:?}");
+    assert_eq!(p.errno("mkdir"), EPERM, "{p:?}");
+    assert_eq!(p.errno("keyctl"), EPERM, "the default still applies: {p:?}");
+    assert_eq!(p.errno("chmod"), 0, "{p:?}");
+    let applied = s.applied(&id);
+    assert!(
+        applied.starts_with("node default `container` + moat.dev/policy as linux.seccomp ("),
+        "{applied}"
+    );
+}
+
+fn a_loosening_pod_policy_is_refused_under_subset(s: &Suite) {
+    s.node("pod-policies = \"subset\"\n");
+    assert_refused(
+        s,
+        &PodSpec::new("looser").annotation(POLICY, "allow keyctl\n"),
+        "moat.dev/policy: refused: the pod policy is more permissive than the node default `container` (pod-policies = \"subset\"): x86_64 keyctl is `allow` under the pod policy but `deny` under the default",
+    );
+}
+
+fn a_loosening_pod_policy_is_intersected_under_intersect(s: &Suite) {
+    s.node("pod-policies = \"intersect\"\n");
+    let pod = s
+        .pod(&PodSpec::new("meet").annotation(POLICY, "allow keyctl\ndeny mkdir mkdirat\n"))
+        .unwrap();
+    let (id, p) = probe(&pod);
+    assert_eq!(
+        p.errno("keyctl"),
+        EPERM,
+        "the default's denial holds: {p:?}"
+    );
+    assert_eq!(p.errno("mkdir"), EPERM, "the pod's denial holds: {p:?}");
+    assert_eq!(p.errno("chmod"), 0, "allowed by both: {p:?}");
+    let applied = s.applied(&id);
+    assert!(
+        applied.contains("+ moat.dev/policy + ∩ node default `container`"),
+        "{applied}"
+    );
+}
+
+fn a_loosening_pod_policy_runs_as_written_under_any(s: &Suite) {
+    s.node("pod-policies = \"any\"\n");
+    let pod = s
+        .pod(&PodSpec::new("any").annotation(POLICY, "allow keyctl\n"))
+        .unwrap();
+    let (_, p) = probe(&pod);
+    assert_eq!(p.seccomp, Some(2), "{p:?}");
+    assert_eq!(p.errno("keyctl"), 0, "the node opted in: {p:?}");
+}
+
+fn a_container_annotation_replaces_the_pods_for_that_container(s: &Suite) {
+    s.node("");
+    let pod = s
+        .pod(
+            &PodSpec::new("two")
+                .annotation(POLICY, "deny mkdir mkdirat\n")
+                .annotation(
+                    "moat.dev/policy.worker",
+                    "deny chmod fchmod fchmodat fchmodat2\n",
+                ),
+        )
+        .unwrap();
+    let (_, main) = pod.probe(&ContainerSpec::probe("main", CALLS)).unwrap();
+    let (_, worker) = pod.probe(&ContainerSpec::probe("worker", CALLS)).unwrap();
+    assert_eq!(main.errno("mkdir"), EPERM, "{main:?}");
+    assert_eq!(main.errno("chmod"), 0, "{main:?}");
+    assert_eq!(
+        worker.errno("mkdir"),
+        0,
+        "the pod's annotation is replaced: {worker:?}"
+    );
+    assert_eq!(worker.errno("chmod"), EPERM, "{worker:?}");
+    assert_eq!(
+        worker.errno("keyctl"),
+        EPERM,
+        "on the node default: {worker:?}"
+    );
+}
+
+fn a_broken_policy_never_starts_the_pod(s: &Suite) {
+    s.node("");
+    assert_refused(
+        s,
+        &PodSpec::new("broken").annotation(POLICY, "deny mkdri\n"),
+        "moat.dev/policy:1:6: unknown syscall \"mkdri\" (did you mean \"mkdir\"?)",
+    );
+}
+
+fn enforce_rules_hold_for_every_pod(s: &Suite) {
+    s.node("pod-policies = \"any\"\nenforce = [\"deny socket if domain == AF_NETLINK\"]\n");
+    let plain = s.pod(&PodSpec::new("enforce-plain")).unwrap();
+    let (id, p) = probe(&plain);
+    assert_eq!(p.errno("netlink"), EPERM, "{p:?}");
+    assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
+    assert!(s.applied(&id).contains("+ enforce as linux.seccomp"));
+    // A pod that allows every socket still gets the enforce rule, read after its policy.
+    let loose = s
+        .pod(&PodSpec::new("enforce-loose").annotation(POLICY, "allow socket keyctl\n"))
+        .unwrap();
+    let (_, p) = probe(&loose);
+    assert_eq!(p.errno("netlink"), EPERM, "{p:?}");
+    assert_eq!(p.errno("keyctl"), 0, "{p:?}");
+}
+
+fn seccomp_profile_unset_gets_the_node_default(s: &Suite) {
+    // No SecurityProfile in the CRI request at all (crictl, older kubelets).
+    s.node("");
+    let pod = s.pod(&PodSpec::new("unset")).unwrap();
+    assert_default(&probe(&pod).1);
+    let pod = s
+        .pod(&PodSpec::new("unset-ann").annotation(POLICY, "deny mkdir mkdirat\n"))
+        .unwrap();
+    let (_, p) = probe(&pod);
+    assert_eq!(p.errno("mkdir"), EPERM, "{p:?}");
+    assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
+}
+
+fn seccomp_profile_unconfined_gets_the_node_default(s: &Suite) {
+    // Unconfined is what the kubelet sends for a pod without seccompProfile: containerd writes
+    // no linux.seccomp, and moat gives the container the node default (fail closed).
+    s.node("");
+    let spec = PodSpec::new("unconfined").seccomp(Profile::Unconfined);
+    let pod = s.pod(&spec).unwrap();
+    let (id, p) = probe(&pod);
+    assert_default(&p);
+    assert!(s.applied(&id).starts_with("node default `container` as"));
+    let pod = s
+        .pod(&spec.annotation(POLICY, "deny mkdir mkdirat\n"))
+        .unwrap();
+    let (_, p) = probe(&pod);
+    assert_eq!(p.errno("mkdir"), EPERM, "{p:?}");
+    assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
+}
+
+fn seccomp_profile_runtime_default(s: &Suite) {
+    // containerd's RuntimeDefault allows TIOCSTI, which the node default denies: under subset
+    // it is refused with or without a tightening annotation; an annotation that reads the
+    // container profile again (`use container`) replaces those rules and is admitted.
+    s.node("pod-policies = \"subset\"\n");
+    let rd = PodSpec::new("rd").seccomp(Profile::RuntimeDefault);
+    let tiocsti = "x86_64 ioctl(0x0, 0x5412, 0x0, 0x0, 0x0, 0x0) is `allow` under the pod policy but `deny` under the default";
+    assert_refused(
+        s,
+        &rd,
+        &format!(
+            "linux.seccomp: refused: the pod policy is more permissive than the node default `container` (pod-policies = \"subset\"): {tiocsti}"
+        ),
+    );
+    assert_refused(
+        s,
+        &rd.clone().annotation(POLICY, "deny mkdir mkdirat\n"),
+        &format!(
+            "linux.seccomp + moat.dev/policy: refused: the pod policy is more permissive than the node default `container` (pod-policies = \"subset\"): {tiocsti}"
+        ),
+    );
+    let pod = s
+        .pod(
+            &rd.clone()
+                .annotation(POLICY, "use container\ndeny mkdir mkdirat\n"),
+        )
+        .unwrap();
+    let (id, p) = probe(&pod);
+    assert_eq!(p.errno("mkdir"), EPERM, "{p:?}");
+    assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
+    assert!(
+        s.applied(&id).starts_with(
+            "linux.seccomp (the pod's seccompProfile) + moat.dev/policy as linux.seccomp"
+        ),
+        "{}",
+        s.applied(&id)
+    );
+    // Under intersect the container runs RuntimeDefault ∩ container.
+    s.node("pod-policies = \"intersect\"\n");
+    let pod = s.pod(&rd).unwrap();
+    let (id, p) = probe(&pod);
+    assert_eq!(p.seccomp, Some(2), "{p:?}");
+    assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
+    assert_eq!(p.errno("mkdir"), 0, "{p:?}");
+    assert!(
+        s.applied(&id).starts_with(
+            "linux.seccomp (the pod's seccompProfile) + ∩ node default `container` as"
+        ),
+        "{}",
+        s.applied(&id)
+    );
+    let pod = s
+        .pod(&rd.annotation(POLICY, "deny mkdir mkdirat\n"))
+        .unwrap();
+    let (_, p) = probe(&pod);
+    assert_eq!(p.errno("mkdir"), EPERM, "{p:?}");
+}
+
+fn seccomp_profile_localhost(s: &Suite) {
+    // A Localhost profile made by `moat convert --to k8s`: the container profile without chmod.
+    let src = s.file(
+        "nochmod.moat",
+        b"use container\ndeny chmod fchmod fchmodat fchmodat2\n",
+    );
+    let json = s.work.join("nochmod.json");
+    let o = std::process::Command::new(&s.moat)
+        .args(["convert", "--to", "k8s", "--name", "nochmod"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    s.node("pod-policies = \"subset\"\n");
+    let lh = PodSpec::new("lh").seccomp(Profile::Localhost(json));
+    let pod = s.pod(&lh).unwrap();
+    let (id, p) = probe(&pod);
+    assert_eq!(p.errno("chmod"), EPERM, "the profile's denial: {p:?}");
+    assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
+    assert_eq!(p.errno("mkdir"), 0, "{p:?}");
+    assert!(
+        s.applied(&id)
+            .starts_with("linux.seccomp (the pod's seccompProfile) as linux.seccomp"),
+        "{}",
+        s.applied(&id)
+    );
+    // An annotation is read after the profile: both denials hold.
+    let pod = s
+        .pod(&lh.clone().annotation(POLICY, "deny mkdir mkdirat\n"))
+        .unwrap();
+    let (_, p) = probe(&pod);
+    assert_eq!(p.errno("chmod"), EPERM, "{p:?}");
+    assert_eq!(p.errno("mkdir"), EPERM, "{p:?}");
+    // The exported profile leaves x86 out (libseccomp would apply socket rules to socketcall
+    // without their conditions) with runc's badarch `kill-thread`: intersecting it with a
+    // default that accepts x86 would not be exact, so intersect refuses it.
+    s.node("pod-policies = \"intersect\"\n");
+    assert_refused(
+        s,
+        &lh,
+        "linux.seccomp: refused: pod-policies = \"intersect\": the pod policy does not accept x86 and its badarch is `kill-thread`, not `kill`: give both the same `arch` line",
+    );
+}
+
+fn exec_runs_under_the_containers_filter(s: &Suite) {
+    s.node("");
+    let pod = s
+        .pod(&PodSpec::new("exec").annotation(POLICY, "deny mkdir mkdirat\n"))
+        .unwrap();
+    let id = pod.run(&ContainerSpec::sleeper("main")).unwrap();
+    let p = pod.exec_probe(&id, CALLS);
+    assert_eq!(p.seccomp, Some(2), "{p:?}");
+    assert_eq!(p.errno("mkdir"), EPERM, "{p:?}");
+    assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
+    assert_eq!(p.errno("chmod"), 0, "{p:?}");
+    // busybox's own mkdir, as a user would exec it.
+    let r = s.cri.exec(&id, &["mkdir", "/tmp/blocked"]).unwrap();
+    assert_eq!(r.exit_code, 1, "{r:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&r.stderr),
+        "mkdir: can't create directory '/tmp/blocked': Operation not permitted\n"
+    );
+}
+
+fn a_node_config_change_reaches_the_pods_next_container(s: &Suite) {
+    s.node("");
+    let pod = s.pod(&PodSpec::new("change")).unwrap();
+    let (first, p) = pod.probe(&ContainerSpec::probe("first", CALLS)).unwrap();
+    assert_eq!(p.errno("netlink"), 0, "{p:?}");
+    // The edit reaches the next container created, with no restart of anything.
+    s.node("enforce = [\"deny socket if domain == AF_NETLINK\"]\n");
+    let (_, p) = pod.probe(&ContainerSpec::probe("second", CALLS)).unwrap();
+    assert_eq!(p.errno("netlink"), EPERM, "{p:?}");
+    // A running container keeps the filter it started with (and so does exec into it).
+    let p = pod.exec_probe(&first, CALLS);
+    assert_eq!(p.errno("netlink"), 0, "{p:?}");
+    s.node("");
 }
 
 fn main() -> ExitCode {
-    harness::main(&[Case {
-        name: "node_default_applies_without_annotation",
-        run: node_default_applies_without_annotation,
-    }])
+    macro_rules! cases {
+        ($($f:ident),* $(,)?) => { [$(Case { name: stringify!($f), run: $f }),*] };
+    }
+    harness::main(&cases![
+        node_default_applies_without_annotation,
+        a_pod_policy_that_tightens_runs,
+        a_loosening_pod_policy_is_refused_under_subset,
+        a_loosening_pod_policy_is_intersected_under_intersect,
+        a_loosening_pod_policy_runs_as_written_under_any,
+        a_container_annotation_replaces_the_pods_for_that_container,
+        a_broken_policy_never_starts_the_pod,
+        enforce_rules_hold_for_every_pod,
+        seccomp_profile_unset_gets_the_node_default,
+        seccomp_profile_unconfined_gets_the_node_default,
+        seccomp_profile_runtime_default,
+        seccomp_profile_localhost,
+        exec_runs_under_the_containers_filter,
+        a_node_config_change_reaches_the_pods_next_container,
+    ])
 }
