@@ -311,6 +311,20 @@ fn seccomp_profile_localhost(s: &Suite) {
     let (_, p) = probe(&pod);
     assert_eq!(p.errno("chmod"), EPERM, "{p:?}");
     assert_eq!(p.errno("mkdir"), EPERM, "{p:?}");
+    // `use container` reads the whole container profile again after the Localhost profile:
+    // for every call it names, its rule replaces the profile's; chmod, which it does not
+    // name, stays denied. (Regression: the imported profile named socketcall's first
+    // parameter `persona`, and adding x86 back refused the pod.)
+    let pod = s
+        .pod(
+            &lh.clone()
+                .annotation(POLICY, "use container\ndeny mkdir mkdirat\n"),
+        )
+        .unwrap();
+    let (_, p) = probe(&pod);
+    assert_eq!(p.errno("chmod"), EPERM, "{p:?}");
+    assert_eq!(p.errno("mkdir"), EPERM, "{p:?}");
+    assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
     // The exported profile leaves x86 out (libseccomp would apply socket rules to socketcall
     // without their conditions) with runc's badarch `kill-thread`: intersecting it with a
     // default that accepts x86 would not be exact, so intersect refuses it.
