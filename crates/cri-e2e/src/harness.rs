@@ -1,7 +1,8 @@
 //! The CRI test binary's runner (`harness = false`): one [`Suite`] for every case, so
 //! containerd starts once and is stopped by its pid at the end, also after a failed case.
-//! Cases run one after the other, each on a thread named after it (panic messages and
-//! [`moat_testkit::require`] name the case), because they share the node configuration.
+//! Every case runs once per real runtime (`runc::NAME`, `crun::NAME`: moat's `oci` and `bpf`
+//! formats). Cases run one after the other, each on a thread named after it (panic messages
+//! and [`moat_testkit::require`] name the case), because they share the node configuration.
 //! The output is libtest's, so cargo's summary counts the cases.
 //!
 //! Arguments: words that are not flags filter cases by substring (as libtest's do); `--list`
@@ -10,7 +11,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crate::Suite;
+use crate::{Runtime, Suite};
 
 /// One case: a name and the function that runs it against the shared suite.
 #[derive(Clone, Copy, Debug)]
@@ -29,17 +30,25 @@ pub fn main(cases: &[Case]) -> ExitCode {
         .filter(|a| !a.starts_with('-'))
         .map(String::as_str)
         .collect();
-    let selected: Vec<&Case> = cases
+    let all: Vec<(Runtime, String, &Case)> = [Runtime::Runc, Runtime::Crun]
+        .into_iter()
+        .flat_map(|r| {
+            cases
+                .iter()
+                .map(move |c| (r, format!("{}::{}", r.name(), c.name), c))
+        })
+        .collect();
+    let selected: Vec<&(Runtime, String, &Case)> = all
         .iter()
-        .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f)))
+        .filter(|(_, name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f)))
         .collect();
     if args.iter().any(|a| a == "--list") {
-        for c in &selected {
-            println!("{}: test", c.name);
+        for (_, name, _) in &selected {
+            println!("{name}: test");
         }
         return ExitCode::SUCCESS;
     }
-    let filtered = cases.len() - selected.len();
+    let filtered = all.len() - selected.len();
     println!("\nrunning {} tests", selected.len());
     let started = Instant::now();
     if selected.is_empty() {
@@ -62,21 +71,22 @@ pub fn main(cases: &[Case]) -> ExitCode {
         started.elapsed().as_secs_f64()
     );
     let mut failed = Vec::new();
-    for case in &selected {
+    for (runtime, name, case) in &selected {
         let t = Instant::now();
+        suite.set_runtime(*runtime);
         let outcome = std::thread::scope(|s| {
             std::thread::Builder::new()
-                .name(case.name.to_string())
+                .name(name.clone())
                 .spawn_scoped(s, || (case.run)(&suite))
                 .map(|h| h.join().is_ok())
                 .unwrap_or(false)
         });
         let secs = t.elapsed().as_secs_f64();
         if outcome {
-            println!("test {} ... ok ({secs:.2}s)", case.name);
+            println!("test {name} ... ok ({secs:.2}s)");
         } else {
-            println!("test {} ... FAILED ({secs:.2}s)", case.name);
-            failed.push(case.name);
+            println!("test {name} ... FAILED ({secs:.2}s)");
+            failed.push(name.as_str());
         }
     }
     if !failed.is_empty() {

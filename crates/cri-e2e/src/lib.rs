@@ -20,7 +20,7 @@ pub mod harness;
 pub mod image;
 pub mod suite;
 
-pub use suite::{ContainerSpec, Pod, PodSpec, Probe, Profile, Suite};
+pub use suite::{ContainerSpec, Pod, PodSpec, Probe, Profile, Runtime, Suite};
 
 /// Why a step of the test setup or a CRI call failed.
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,10 @@
 //! configures them.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -59,6 +61,44 @@ impl Profile {
         }
     }
 }
+
+/// The real runtime behind moat-runc, as the node configuration's `runtime` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// runc: moat writes a `linux.seccomp` section (`format = "oci"`).
+    Runc,
+    /// crun, through [`CRUN_WRAPPER`]: moat writes its own program (`format = "bpf"`).
+    Crun,
+}
+
+impl Runtime {
+    /// `runc` or `crun`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Runc => "runc",
+            Runtime::Crun => "crun",
+        }
+    }
+
+    /// How `moat.dev/applied` names the format after the sources (` as linux.seccomp (`).
+    pub fn applied_as(self) -> &'static str {
+        match self {
+            Runtime::Runc => " as linux.seccomp (",
+            Runtime::Crun => " as run.oci.seccomp_bpf_data (",
+        }
+    }
+}
+
+/// The node's `runtime` for [`Runtime::Crun`] on the test machines. crun 1.8.1 refuses their
+/// hybrid cgroup layout at sandbox start (`cgroups in hybrid mode not supported, drop all
+/// controllers from cgroupv2`), and containerd's shim runs the runtime in the host's mount
+/// namespace. So crun runs in a private mount namespace whose /sys/fs/cgroup is the cgroup2
+/// hierarchy alone (the host's mounts are not changed), with its cgroup manager disabled:
+/// with it, crun raises RLIMIT_MEMLOCK, which needs CAP_SYS_RESOURCE, withheld here
+/// (`setrlimit (RLIM_MEMLOCK): Operation not permitted`). The containers get no cgroup limits;
+/// the seccomp path is crun's own. moat reads the format from the wrapper's `--version`
+/// (crun's).
+pub const CRUN_WRAPPER: &str = "#!/bin/sh\nexec unshare --mount --propagation private /bin/sh -c 'umount -l /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec crun --cgroup-manager=disabled \"$@\"' crun-cgroup2 \"$@\"\n";
 
 /// A pod as the test writes it: name, annotations, and the pod-level `seccompProfile`.
 #[derive(Clone, Debug, Default)]
@@ -187,6 +227,8 @@ pub struct Suite {
     /// Where pods' logs and test files go.
     pub work: PathBuf,
     serial: AtomicU32,
+    runtime: Mutex<Runtime>,
+    crun_wrapper: PathBuf,
 }
 
 /// `target/<profile>/moat`, next to this test's `deps/` directory.
@@ -236,11 +278,13 @@ impl Suite {
             "ctr",
             "containerd-shim-runc-v2",
             "runc",
+            "crun",
+            "unshare",
             "gcc",
         ] {
             if !moat_testkit::require(
                 moat_testkit::has_tool(tool),
-                &format!("{tool} on PATH (Debian packages containerd, runc, gcc)"),
+                &format!("{tool} on PATH (Debian packages containerd, runc, crun, gcc)"),
             ) {
                 return None;
             }
@@ -305,6 +349,11 @@ impl Suite {
         let moat_runc = dir.join("bin/moat-runc");
         std::os::unix::fs::symlink(&moat, &moat_runc).map_err(io("linking moat-runc"))?;
         let node_config = dir.join("etc/runtime.toml");
+        let crun_wrapper = dir.join("bin/crun-cgroup2");
+        std::fs::write(&crun_wrapper, CRUN_WRAPPER)
+            .map_err(io(format!("writing {}", crun_wrapper.display())))?;
+        std::fs::set_permissions(&crun_wrapper, std::fs::Permissions::from_mode(0o755))
+            .map_err(io(format!("chmod {}", crun_wrapper.display())))?;
         let handler_toml = std::fs::read_to_string(deployed("containerd.toml"))
             .map_err(io("reading deploy/kubernetes/containerd.toml"))?;
         let opts = Options {
@@ -324,6 +373,8 @@ impl Suite {
             moat,
             work,
             serial: AtomicU32::new(0),
+            runtime: Mutex::new(Runtime::Runc),
+            crun_wrapper,
         };
         suite.node("");
         suite.cri.wait_ready(Duration::from_secs(20))?;
@@ -342,15 +393,35 @@ impl Suite {
         Ok(suite)
     }
 
+    /// The runtime the next [`Suite::node`] names.
+    pub fn runtime(&self) -> Runtime {
+        *self
+            .runtime
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sets the runtime (and rewrites the node configuration with no other key).
+    pub fn set_runtime(&self, r: Runtime) {
+        *self
+            .runtime
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = r;
+        self.node("");
+    }
+
     /// Replaces the node configuration (atomically: moat-runc reads it at every container
-    /// creation). The real runtime is always runc, by absolute path.
+    /// creation), with `runtime` set to [`Suite::runtime`] by absolute path.
     ///
     /// # Panics
     ///
     /// When the file cannot be written.
     pub fn node(&self, toml: &str) {
-        let runc = which("runc").unwrap_or_else(|| PathBuf::from("/usr/sbin/runc"));
-        let text = format!("runtime = \"{}\"\n{toml}", runc.display());
+        let runtime = match self.runtime() {
+            Runtime::Runc => which("runc").unwrap_or_else(|| PathBuf::from("/usr/sbin/runc")),
+            Runtime::Crun => self.crun_wrapper.clone(),
+        };
+        let text = format!("runtime = \"{}\"\n{toml}", runtime.display());
         let tmp = self.node_config.with_extension("toml.new");
         if let Err(e) =
             std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.node_config))

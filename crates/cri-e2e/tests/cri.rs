@@ -4,9 +4,9 @@
 //! probe reports the errno of each call it makes and the `Seccomp:` line of its
 //! /proc/self/status.
 //!
-//! The node runs runc (`format = "oci"`): crun 1.8 refuses this machine's hybrid cgroup layout
-//! at sandbox start, and containerd's shim starts the runtime in the host's mount namespace,
-//! so the private cgroup2 mount the bare-crun tests use is not available here.
+//! Every case runs twice: with runc as the node's runtime (moat writes `linux.seccomp`,
+//! `format = "oci"`) and with crun (moat's own program, `format = "bpf"`), the latter through
+//! the wrapper `moat_cri_e2e::suite::CRUN_WRAPPER` that this machine's hybrid cgroups need.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -54,6 +54,13 @@ fn assert_refused(s: &Suite, spec: &PodSpec, moat_says: &str) {
     );
 }
 
+/// `moat.dev/applied` in the bundle: these sources, in the runtime's format.
+fn assert_applied(s: &Suite, id: &str, sources: &str) {
+    let applied = s.applied(id);
+    let want = format!("{sources}{}", s.runtime().applied_as());
+    assert!(applied.starts_with(&want), "{applied}\nexpected {want}...");
+}
+
 fn probe(pod: &Pod<'_>) -> (String, Probe) {
     pod.probe(&ContainerSpec::probe("main", CALLS)).unwrap()
 }
@@ -66,11 +73,7 @@ fn node_default_applies_without_annotation(s: &Suite) {
     // What was applied is in the bundle's config.json (moat.dev/applied), with the original
     // kept beside it; containerd's own view (`crictl inspect`: ContainerStatus verbose info)
     // shows the spec it generated, before moat-runc rewrote it.
-    let applied = s.applied(&id);
-    assert!(
-        applied.starts_with("node default `container` as linux.seccomp ("),
-        "{applied}"
-    );
+    assert_applied(s, &id, "node default `container`");
     assert!(s.daemon.bundle(&id).join("config.json.orig").is_file());
     let status = s.cri.status(&id).unwrap();
     let info = status.info.get("info").cloned().unwrap_or_default();
@@ -88,11 +91,7 @@ fn a_pod_policy_that_tightens_runs(s: &Suite) {
     assert_eq!(p.errno("mkdir"), EPERM, "{p:?}");
     assert_eq!(p.errno("keyctl"), EPERM, "the default still applies: {p:?}");
     assert_eq!(p.errno("chmod"), 0, "{p:?}");
-    let applied = s.applied(&id);
-    assert!(
-        applied.starts_with("node default `container` + moat.dev/policy as linux.seccomp ("),
-        "{applied}"
-    );
+    assert_applied(s, &id, "node default `container` + moat.dev/policy");
 }
 
 fn a_loosening_pod_policy_is_refused_under_subset(s: &Suite) {
@@ -117,10 +116,10 @@ fn a_loosening_pod_policy_is_intersected_under_intersect(s: &Suite) {
     );
     assert_eq!(p.errno("mkdir"), EPERM, "the pod's denial holds: {p:?}");
     assert_eq!(p.errno("chmod"), 0, "allowed by both: {p:?}");
-    let applied = s.applied(&id);
-    assert!(
-        applied.contains("+ moat.dev/policy + ∩ node default `container`"),
-        "{applied}"
+    assert_applied(
+        s,
+        &id,
+        "node default `container` + moat.dev/policy + ∩ node default `container`",
     );
 }
 
@@ -178,7 +177,7 @@ fn enforce_rules_hold_for_every_pod(s: &Suite) {
     let (id, p) = probe(&plain);
     assert_eq!(p.errno("netlink"), EPERM, "{p:?}");
     assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
-    assert!(s.applied(&id).contains("+ enforce as linux.seccomp"));
+    assert_applied(s, &id, "node default `container` + enforce");
     // A pod that allows every socket still gets the enforce rule, read after its policy.
     let loose = s
         .pod(&PodSpec::new("enforce-loose").annotation(POLICY, "allow socket keyctl\n"))
@@ -209,7 +208,7 @@ fn seccomp_profile_unconfined_gets_the_node_default(s: &Suite) {
     let pod = s.pod(&spec).unwrap();
     let (id, p) = probe(&pod);
     assert_default(&p);
-    assert!(s.applied(&id).starts_with("node default `container` as"));
+    assert_applied(s, &id, "node default `container`");
     let pod = s
         .pod(&spec.annotation(POLICY, "deny mkdir mkdirat\n"))
         .unwrap();
@@ -248,12 +247,10 @@ fn seccomp_profile_runtime_default(s: &Suite) {
     let (id, p) = probe(&pod);
     assert_eq!(p.errno("mkdir"), EPERM, "{p:?}");
     assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
-    assert!(
-        s.applied(&id).starts_with(
-            "linux.seccomp (the pod's seccompProfile) + moat.dev/policy as linux.seccomp"
-        ),
-        "{}",
-        s.applied(&id)
+    assert_applied(
+        s,
+        &id,
+        "linux.seccomp (the pod's seccompProfile) + moat.dev/policy",
     );
     // Under intersect the container runs RuntimeDefault ∩ container.
     s.node("pod-policies = \"intersect\"\n");
@@ -262,12 +259,10 @@ fn seccomp_profile_runtime_default(s: &Suite) {
     assert_eq!(p.seccomp, Some(2), "{p:?}");
     assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
     assert_eq!(p.errno("mkdir"), 0, "{p:?}");
-    assert!(
-        s.applied(&id).starts_with(
-            "linux.seccomp (the pod's seccompProfile) + ∩ node default `container` as"
-        ),
-        "{}",
-        s.applied(&id)
+    assert_applied(
+        s,
+        &id,
+        "linux.seccomp (the pod's seccompProfile) + ∩ node default `container`",
     );
     let pod = s
         .pod(&rd.annotation(POLICY, "deny mkdir mkdirat\n"))
@@ -298,12 +293,7 @@ fn seccomp_profile_localhost(s: &Suite) {
     assert_eq!(p.errno("chmod"), EPERM, "the profile's denial: {p:?}");
     assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
     assert_eq!(p.errno("mkdir"), 0, "{p:?}");
-    assert!(
-        s.applied(&id)
-            .starts_with("linux.seccomp (the pod's seccompProfile) as linux.seccomp"),
-        "{}",
-        s.applied(&id)
-    );
+    assert_applied(s, &id, "linux.seccomp (the pod's seccompProfile)");
     // An annotation is read after the profile: both denials hold.
     let pod = s
         .pod(&lh.clone().annotation(POLICY, "deny mkdir mkdirat\n"))
