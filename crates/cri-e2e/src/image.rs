@@ -16,8 +16,8 @@ use crate::Error;
 /// One file system entry of a layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
-    /// A directory (mode 0755).
-    Dir,
+    /// A directory with its mode.
+    Dir(u32),
     /// A regular file with its bytes and mode.
     File {
         /// The content.
@@ -55,8 +55,15 @@ impl Image {
     pub fn dirs(&mut self, paths: &[&str]) -> &mut Image {
         for p in paths {
             self.parents(p);
-            self.files.insert((*p).to_string(), Entry::Dir);
+            self.files.insert((*p).to_string(), Entry::Dir(0o755));
         }
+        self
+    }
+
+    /// Adds a directory with `mode` (`0o1777` for a `/tmp` every user may write).
+    pub fn dir_mode(&mut self, path: &str, mode: u32) -> &mut Image {
+        self.parents(path);
+        self.files.insert(path.to_string(), Entry::Dir(mode));
         self
     }
 
@@ -88,7 +95,7 @@ impl Image {
                 at.push('/');
             }
             at.push_str(part);
-            self.files.entry(at.clone()).or_insert(Entry::Dir);
+            self.files.entry(at.clone()).or_insert(Entry::Dir(0o755));
         }
     }
 
@@ -105,9 +112,9 @@ impl Image {
                 source,
             };
             match entry {
-                Entry::Dir => {
+                Entry::Dir(mode) => {
                     h.set_entry_type(tar::EntryType::Directory);
-                    h.set_mode(0o755);
+                    h.set_mode(*mode);
                     h.set_size(0);
                     b.append_data(&mut h, format!("{path}/"), std::io::empty())
                         .map_err(io)?;

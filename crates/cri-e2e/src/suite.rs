@@ -135,9 +135,10 @@ impl PodSpec {
     }
 }
 
-/// A container of a pod: its name, command (in the busybox image), and its own
-/// `seccompProfile` (`None`: the pod's, as the kubelet resolves it).
-#[derive(Clone, Debug)]
+/// A container of a pod: its name, command (in the busybox image), its own
+/// `seccompProfile` (`None`: the pod's, as the kubelet resolves it) and the rest of its
+/// `securityContext` as the kubelet passes it.
+#[derive(Clone, Debug, Default)]
 pub struct ContainerSpec {
     /// The container's name in the pod spec.
     pub name: String,
@@ -145,6 +146,12 @@ pub struct ContainerSpec {
     pub command: Vec<String>,
     /// The container's own `seccompProfile`.
     pub seccomp: Option<Profile>,
+    /// `runAsUser`.
+    pub run_as_user: Option<i64>,
+    /// `capabilities.drop` (`ALL` included).
+    pub drop_capabilities: Vec<String>,
+    /// `allowPrivilegeEscalation: false` (the kubelet sets `no_new_privs`).
+    pub no_new_privs: bool,
 }
 
 impl ContainerSpec {
@@ -158,7 +165,7 @@ impl ContainerSpec {
                 "-c".into(),
                 format!("/bin/probe {} && exec sleep 100000", calls.join(" ")),
             ],
-            seccomp: None,
+            ..ContainerSpec::default()
         }
     }
 
@@ -167,7 +174,7 @@ impl ContainerSpec {
         ContainerSpec {
             name: name.to_string(),
             command: vec!["sleep".into(), "100000".into()],
-            seccomp: None,
+            ..ContainerSpec::default()
         }
     }
 
@@ -333,7 +340,8 @@ impl Suite {
         }
         let mut busybox = Image::new(BUSYBOX);
         busybox
-            .dirs(&["proc", "dev", "sys", "tmp", "etc"])
+            .dirs(&["proc", "dev", "sys", "etc"])
+            .dir_mode("tmp", 0o1777)
             .binary("bin/busybox", Path::new("/bin/busybox"))?
             .binary("bin/probe", &probe)?;
         for a in APPLETS {
@@ -562,6 +570,12 @@ impl Pod<'_> {
                 security_context: Some(api::LinuxContainerSecurityContext {
                     namespace_options: Some(namespaces),
                     seccomp: seccomp.map(Profile::to_cri),
+                    run_as_user: c.run_as_user.map(|value| api::Int64Value { value }),
+                    capabilities: (!c.drop_capabilities.is_empty()).then(|| api::Capability {
+                        drop_capabilities: c.drop_capabilities.clone(),
+                        ..Default::default()
+                    }),
+                    no_new_privs: c.no_new_privs,
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -583,33 +597,45 @@ impl Pod<'_> {
             .join("\n")
     }
 
-    /// Runs a [`ContainerSpec::probe`] container and waits for the probe's report.
+    /// Runs a container and waits until its log has a `Seccomp:` line (what the probe and
+    /// the example pod print last); the log, without the CRI's prefixes.
     ///
     /// # Panics
     ///
-    /// When the container exits or does not report within 30 s.
-    pub fn probe(&self, c: &ContainerSpec) -> Result<(String, Probe), Error> {
+    /// When the container exits or prints no such line within 30 s.
+    pub fn run_until_seccomp_line(&self, c: &ContainerSpec) -> Result<(String, String), Error> {
         let id = self.run(c)?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let log = self.log(&c.name);
             if log.lines().any(|l| l.starts_with("Seccomp:")) {
-                return Ok((id, Probe::parse(&log)));
+                return Ok((id, log));
             }
             let status = self.suite.cri.status(&id)?.status.unwrap_or_default();
-            if status.state == api::ContainerState::ContainerExited as i32 {
-                panic!(
-                    "container {} exited ({}, {}) before the probe reported:\n{log}",
-                    c.name, status.exit_code, status.reason
-                );
-            }
+            assert!(
+                status.state != api::ContainerState::ContainerExited as i32,
+                "container {} exited ({}, {}) before printing its Seccomp: line:\n{log}",
+                c.name,
+                status.exit_code,
+                status.reason
+            );
             assert!(
                 Instant::now() < deadline,
-                "container {} did not report within 30 s:\n{log}",
+                "container {} printed no Seccomp: line within 30 s:\n{log}",
                 c.name
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Runs a [`ContainerSpec::probe`] container and waits for the probe's report.
+    ///
+    /// # Panics
+    ///
+    /// As [`Pod::run_until_seccomp_line`].
+    pub fn probe(&self, c: &ContainerSpec) -> Result<(String, Probe), Error> {
+        self.run_until_seccomp_line(c)
+            .map(|(id, log)| (id, Probe::parse(&log)))
     }
 
     /// `ExecSync` of the probe on `calls` in a running container.

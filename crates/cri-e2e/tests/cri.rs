@@ -361,6 +361,39 @@ fn a_node_config_change_reaches_the_pods_next_container(s: &Suite) {
     s.node("");
 }
 
+fn the_example_pod_logs_what_the_docs_show(s: &Suite) {
+    // deploy/kubernetes/example-pod.yaml as the kubelet would pass it over the CRI: its
+    // annotations in the sandbox configuration, its container's command and securityContext
+    // (runAsUser, capabilities.drop, allowPrivilegeEscalation: false as no_new_privs). Its
+    // image busybox:1.36 is the test's busybox-static image (no registry here).
+    s.node("");
+    let text = std::fs::read_to_string(moat_cri_e2e::suite::deployed("example-pod.yaml")).unwrap();
+    let pod: k8s_openapi::api::core::v1::Pod = serde_norway::from_str(&text).unwrap();
+    let mut spec = PodSpec::new("moat-example");
+    for (k, v) in pod.metadata.annotations.clone().unwrap_or_default() {
+        spec = spec.annotation(&k, &v);
+    }
+    let c = &pod.spec.as_ref().unwrap().containers[0];
+    let sc = c.security_context.clone().unwrap_or_default();
+    let container = ContainerSpec {
+        name: c.name.clone(),
+        command: c.command.clone().unwrap_or_default(),
+        run_as_user: sc.run_as_user,
+        drop_capabilities: sc.capabilities.and_then(|c| c.drop).unwrap_or_default(),
+        no_new_privs: sc.allow_privilege_escalation == Some(false),
+        ..ContainerSpec::default()
+    };
+    let running = s.pod(&spec).unwrap();
+    let (id, log) = running.run_until_seccomp_line(&container).unwrap();
+    // docs/kubernetes.md shows this as `kubectl logs moat-example`.
+    assert_eq!(
+        log,
+        "mkdir: can't create directory '/tmp/blocked': Operation not permitted\nmkdir denied as expected\ntouch works\nSeccomp:\t2"
+    );
+    let r = s.cri.exec(&id, &["id", "-u"]).unwrap();
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "1000\n");
+}
+
 fn main() -> ExitCode {
     macro_rules! cases {
         ($($f:ident),* $(,)?) => { [$(Case { name: stringify!($f), run: $f }),*] };
@@ -380,5 +413,6 @@ fn main() -> ExitCode {
         seccomp_profile_localhost,
         exec_runs_under_the_containers_filter,
         a_node_config_change_reaches_the_pods_next_container,
+        the_example_pod_logs_what_the_docs_show,
     ])
 }
