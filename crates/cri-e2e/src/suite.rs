@@ -589,12 +589,22 @@ impl Pod<'_> {
 
     /// The container's log so far, without the CRI's `TIMESTAMP STREAM TAG ` prefixes.
     pub fn log(&self, container: &str) -> String {
+        self.log_lines(container, None).join("\n")
+    }
+
+    /// The lines of one stream (`stdout`, `stderr`; `None`: both) of the container's log so
+    /// far. containerd copies the two streams separately, so lines of different streams may
+    /// be logged in another order than they were written.
+    pub fn log_lines(&self, container: &str, stream: Option<&str>) -> Vec<String> {
         let text =
             std::fs::read_to_string(self.logs.join(container).join("0.log")).unwrap_or_default();
         text.lines()
-            .map(|l| l.splitn(4, ' ').nth(3).unwrap_or(""))
-            .collect::<Vec<_>>()
-            .join("\n")
+            .filter_map(|l| {
+                let mut f = l.splitn(4, ' ');
+                let (_, s, _, line) = (f.next(), f.next(), f.next(), f.next());
+                (stream.is_none() || s == stream).then(|| line.unwrap_or("").to_string())
+            })
+            .collect()
     }
 
     /// Runs a container and waits until its log has a `Seccomp:` line (what the probe and

@@ -384,11 +384,23 @@ fn the_example_pod_logs_what_the_docs_show(s: &Suite) {
         ..ContainerSpec::default()
     };
     let running = s.pod(&spec).unwrap();
-    let (id, log) = running.run_until_seccomp_line(&container).unwrap();
-    // docs/kubernetes.md shows this as `kubectl logs moat-example`.
+    let (id, _) = running.run_until_seccomp_line(&container).unwrap();
+    // docs/kubernetes.md shows these as `kubectl logs moat-example`.
     assert_eq!(
-        log,
-        "mkdir: can't create directory '/tmp/blocked': Operation not permitted\nmkdir denied as expected\ntouch works\nSeccomp:\t2"
+        running.log_lines(&container.name, Some("stdout")),
+        ["mkdir denied as expected", "touch works", "Seccomp:\t2"]
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running
+        .log_lines(&container.name, Some("stderr"))
+        .is_empty()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        running.log_lines(&container.name, Some("stderr")),
+        ["mkdir: can't create directory '/tmp/blocked': Operation not permitted"]
     );
     let r = s.cri.exec(&id, &["id", "-u"]).unwrap();
     assert_eq!(String::from_utf8_lossy(&r.stdout), "1000\n");
