@@ -13,7 +13,8 @@
 use std::process::ExitCode;
 
 use moat_cri_e2e::harness::{self, Case};
-use moat_cri_e2e::{ContainerSpec, Pod, PodSpec, Probe, Profile, Suite};
+use moat_cri_e2e::{ContainerSpec, Pod, PodSpec, Probe, Profile, Runtime, Suite};
+use serde_json::Value;
 
 const EPERM: i32 = 1;
 
@@ -61,6 +62,25 @@ fn assert_applied(s: &Suite, id: &str, sources: &str) {
     assert!(applied.starts_with(&want), "{applied}\nexpected {want}...");
 }
 
+/// containerd's `linux.seccomp` for the container (in the kept `config.json.orig`), and what
+/// the runtime was given instead (`config.json`: a section for runc, moat's program for crun).
+fn kubelet_section(s: &Suite, id: &str) -> Option<Value> {
+    let orig = s.daemon.bundle(id).join("config.json.orig");
+    let orig: Value = serde_json::from_slice(&std::fs::read(orig).unwrap()).unwrap();
+    let now = s.bundle_config(id);
+    match s.runtime() {
+        Runtime::Runc => assert!(now["linux"]["seccomp"]["syscalls"].is_array(), "{now}"),
+        Runtime::Crun => {
+            assert!(now["linux"].get("seccomp").is_none(), "{now}");
+            assert!(
+                now["annotations"]["run.oci.seccomp_bpf_data"].is_string(),
+                "{now}"
+            );
+        }
+    }
+    orig["linux"].get("seccomp").cloned()
+}
+
 fn probe(pod: &Pod<'_>) -> (String, Probe) {
     pod.probe(&ContainerSpec::probe("main", CALLS)).unwrap()
 }
@@ -74,7 +94,7 @@ fn node_default_applies_without_annotation(s: &Suite) {
     // kept beside it; containerd's own view (`crictl inspect`: ContainerStatus verbose info)
     // shows the spec it generated, before moat-runc rewrote it.
     assert_applied(s, &id, "node default `container`");
-    assert!(s.daemon.bundle(&id).join("config.json.orig").is_file());
+    assert_eq!(kubelet_section(s, &id), None);
     let status = s.cri.status(&id).unwrap();
     let info = status.info.get("info").cloned().unwrap_or_default();
     assert!(info.contains("runtimeSpec"), "{info}");
@@ -209,6 +229,11 @@ fn seccomp_profile_unconfined_gets_the_node_default(s: &Suite) {
     let (id, p) = probe(&pod);
     assert_default(&p);
     assert_applied(s, &id, "node default `container`");
+    assert_eq!(
+        kubelet_section(s, &id),
+        None,
+        "containerd wrote no linux.seccomp"
+    );
     let pod = s
         .pod(&spec.annotation(POLICY, "deny mkdir mkdirat\n"))
         .unwrap();
@@ -259,6 +284,8 @@ fn seccomp_profile_runtime_default(s: &Suite) {
     assert_eq!(p.seccomp, Some(2), "{p:?}");
     assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
     assert_eq!(p.errno("mkdir"), 0, "{p:?}");
+    let section = kubelet_section(s, &id).expect("containerd wrote its RuntimeDefault profile");
+    assert_eq!(section["defaultAction"], "SCMP_ACT_ERRNO", "{section}");
     assert_applied(
         s,
         &id,
