@@ -66,7 +66,7 @@ pub fn main(cases: &[Case]) -> ExitCode {
         return ExitCode::SUCCESS;
     };
     println!(
-        "containerd {} up, images imported in {:.2}s",
+        "containerd {} up, moat built and images imported in {:.2}s",
         suite.daemon.pid(),
         started.elapsed().as_secs_f64()
     );

@@ -238,10 +238,49 @@ pub struct Suite {
     crun_wrapper: PathBuf,
 }
 
-/// `target/<profile>/moat`, next to this test's `deps/` directory.
+/// `target/<profile>/moat`, next to this test's `deps/` directory. Under cargo (`CARGO` set)
+/// it is built first, so a `cargo test -p moat-cri-e2e` never runs a stale moat (cargo holds
+/// no lock on the target directory while tests run).
+///
+/// # Panics
+///
+/// When that build fails.
 pub fn moat_binary() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join("moat");
+    let profile_dir = exe.parent()?.parent()?;
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "moat-cli",
+            "--bin",
+            "moat",
+            "--manifest-path",
+        ])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml"))
+        .arg("--target-dir")
+        .arg(profile_dir.parent()?);
+        match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => {}
+            Some("release") => {
+                cmd.arg("--release");
+            }
+            Some(other) => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        match cmd.output() {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => panic!(
+                "building moat for the CRI test failed:\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => panic!("running cargo to build moat: {e}"),
+        }
+    }
+    let bin = profile_dir.join("moat");
     let ok = Command::new(&bin)
         .args(["oci-runtime", "--help"])
         .output()

@@ -165,8 +165,19 @@ fn a_container_annotation_replaces_the_pods_for_that_container(s: &Suite) {
                 ),
         )
         .unwrap();
-    let (_, main) = pod.probe(&ContainerSpec::probe("main", CALLS)).unwrap();
-    let (_, worker) = pod.probe(&ContainerSpec::probe("worker", CALLS)).unwrap();
+    let (main_id, main) = pod.probe(&ContainerSpec::probe("main", CALLS)).unwrap();
+    let (worker_id, worker) = pod.probe(&ContainerSpec::probe("worker", CALLS)).unwrap();
+    // The sandbox (pause) container gets the pod-level annotation, and runs under a filter.
+    assert_applied(s, &pod.id, "node default `container` + moat.dev/policy");
+    assert_applied(s, &main_id, "node default `container` + moat.dev/policy");
+    assert_applied(
+        s,
+        &worker_id,
+        "node default `container` + moat.dev/policy.worker",
+    );
+    let pause = std::fs::read_to_string(s.daemon.bundle(&pod.id).join("init.pid")).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pause.trim())).unwrap();
+    assert!(status.contains("\nSeccomp:\t2\n"), "{status}");
     assert_eq!(main.errno("mkdir"), EPERM, "{main:?}");
     assert_eq!(main.errno("chmod"), 0, "{main:?}");
     assert_eq!(
