@@ -24,6 +24,27 @@ pub const NAMESPACE: &str = "k8s.io";
 /// The path `deploy/kubernetes/containerd.toml` names moat-runc by.
 pub const DEPLOYED_BINARY: &str = "/usr/local/bin/moat-runc";
 
+/// The handler name of the installed moat-runc (see [`Options::installed_runc`]).
+pub const INSTALLED_HANDLER: &str = "moat-installed";
+
+/// The deployed handler block renamed to `name` with `BinaryName = binary` (without the
+/// file's `version` line, for a second copy).
+fn renamed_handler(deployed: &str, name: &str, binary: &Path) -> String {
+    deployed
+        .lines()
+        .filter(|l| !l.starts_with("version"))
+        .map(|l| {
+            l.replace("runtimes.moat]", &format!("runtimes.{name}]"))
+                .replace(
+                    "runtimes.moat.options]",
+                    &format!("runtimes.{name}.options]"),
+                )
+                .replace(DEPLOYED_BINARY, &binary.display().to_string())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// What the daemon is started with.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -33,6 +54,9 @@ pub struct Options {
     pub handler_toml: String,
     /// The moat-runc binary (a link to `moat`) the handler runs instead of runc.
     pub moat_runc: PathBuf,
+    /// A second handler, [`INSTALLED_HANDLER`], registered the same way for the moat-runc
+    /// that `moat node install` puts here (it need not exist before a pod uses it).
+    pub installed_runc: PathBuf,
     /// The pause image's reference.
     pub sandbox_image: String,
     /// Environment for containerd, and so for its shims and moat-runc.
@@ -57,6 +81,7 @@ pub fn config(opts: &Options) -> String {
     let handler = opts
         .handler_toml
         .replace(DEPLOYED_BINARY, &opts.moat_runc.display().to_string());
+    let installed = renamed_handler(&opts.handler_toml, INSTALLED_HANDLER, &opts.installed_runc);
     // Top-level keys first (TOML puts keys after a table header into that table), then the
     // deployed file (`version = 2` and the handler's tables), then the rest.
     format!(
@@ -66,6 +91,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 # ---- deploy/kubernetes/containerd.toml ----
 {handler}
+# ---- the same handler for the moat-runc `moat node install` installs ----
+{installed}
 # ---- the test's own settings ----
 [grpc]
   address = "{d}/containerd.sock"
@@ -317,14 +344,19 @@ mod tests {
     fn the_deployed_handler_is_used_with_only_the_binary_replaced() {
         let opts = Options {
             dir: PathBuf::from("/tmp/t"),
-            handler_toml: format!("version = 2\n[x]\n  BinaryName = \"{DEPLOYED_BINARY}\"\n"),
+            handler_toml: format!(
+                "version = 2\n[a.runtimes.moat]\n[a.runtimes.moat.options]\n  BinaryName = \"{DEPLOYED_BINARY}\"\n"
+            ),
             moat_runc: PathBuf::from("/tmp/t/moat-runc"),
+            installed_runc: PathBuf::from("/tmp/t/host/usr/local/bin/moat-runc"),
             sandbox_image: "moat.test/pause:1".into(),
             env: Vec::new(),
         };
         let c = config(&opts);
         assert!(c.contains("BinaryName = \"/tmp/t/moat-runc\""), "{c}");
-        assert!(!c.contains(DEPLOYED_BINARY), "{c}");
+        assert!(c.contains("[a.runtimes.moat-installed.options]\n  BinaryName = \"/tmp/t/host/usr/local/bin/moat-runc\""), "{c}");
+        assert_eq!(c.matches("version = 2").count(), 1, "{c}");
+        assert!(!c.contains(&format!("\"{DEPLOYED_BINARY}\"")), "{c}");
         let root = c.find("root = ").unwrap();
         let version = c.find("version = 2").unwrap();
         let first_table = c.find("\n[").unwrap();

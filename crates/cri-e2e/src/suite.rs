@@ -109,6 +109,8 @@ pub struct PodSpec {
     pub annotations: BTreeMap<String, String>,
     /// `spec.securityContext.seccompProfile` (`None`: the field absent in the CRI request).
     pub seccomp: Option<Profile>,
+    /// The runtime handler (`spec.runtimeClassName`'s handler); `None`: [`HANDLER`].
+    pub handler: Option<String>,
 }
 
 impl PodSpec {
@@ -152,6 +154,12 @@ pub struct ContainerSpec {
     pub drop_capabilities: Vec<String>,
     /// `allowPrivilegeEscalation: false` (the kubelet sets `no_new_privs`).
     pub no_new_privs: bool,
+    /// The image (`None`: [`BUSYBOX`]).
+    pub image: Option<String>,
+    /// The arguments after the image's entrypoint (with an empty `command`).
+    pub args: Vec<String>,
+    /// Host paths mounted into the container: (host path, container path, read only).
+    pub mounts: Vec<(PathBuf, String, bool)>,
 }
 
 impl ContainerSpec {
@@ -231,6 +239,10 @@ pub struct Suite {
     pub node_config: PathBuf,
     /// The moat binary under test.
     pub moat: PathBuf,
+    /// The node's root for `moat node install --root` (`etc/moat/runtime.toml` in it is
+    /// [`Suite::node_config`]; the [`crate::daemon::INSTALLED_HANDLER`] handler runs
+    /// `usr/local/bin/moat-runc` in it).
+    pub host: PathBuf,
     /// Where pods' logs and test files go.
     pub work: PathBuf,
     serial: AtomicU32,
@@ -359,7 +371,15 @@ impl Suite {
         let dir = std::env::temp_dir().join(format!("moat-cri-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let work = dir.join("work");
-        for d in [&dir.join("bin"), &dir.join("etc"), &work] {
+        // The node's files as `moat node install --root HOST` lays them out, so the installer
+        // case replaces the very configuration moat-runc reads.
+        let host = dir.join("host");
+        for d in [
+            &dir.join("bin"),
+            &host.join("etc/moat"),
+            &host.join("usr/local/bin"),
+            &work,
+        ] {
             std::fs::create_dir_all(d).map_err(io(format!("creating {}", d.display())))?;
         }
         // The images: busybox-static with the probe, and a pause image that is the probe.
@@ -395,7 +415,7 @@ impl Suite {
 
         let moat_runc = dir.join("bin/moat-runc");
         std::os::unix::fs::symlink(&moat, &moat_runc).map_err(io("linking moat-runc"))?;
-        let node_config = dir.join("etc/runtime.toml");
+        let node_config = host.join("etc/moat/runtime.toml");
         let crun_wrapper = dir.join("bin/crun-cgroup2");
         std::fs::write(&crun_wrapper, CRUN_WRAPPER)
             .map_err(io(format!("writing {}", crun_wrapper.display())))?;
@@ -407,6 +427,7 @@ impl Suite {
             dir: dir.clone(),
             handler_toml,
             moat_runc,
+            installed_runc: host.join("usr/local/bin/moat-runc"),
             sandbox_image: PAUSE.into(),
             env: vec![
                 ("MOAT_RUNTIME_CONFIG".into(), node_config.clone()),
@@ -418,6 +439,7 @@ impl Suite {
             daemon: Containerd::start(&opts)?,
             node_config,
             moat,
+            host,
             work,
             serial: AtomicU32::new(0),
             runtime: Mutex::new(Runtime::Runc),
@@ -529,7 +551,9 @@ impl Suite {
             }),
             ..Default::default()
         };
-        let id = self.cri.run_pod(&config, HANDLER)?;
+        let id = self
+            .cri
+            .run_pod(&config, spec.handler.as_deref().unwrap_or(HANDLER))?;
         Ok(Pod {
             suite: self,
             id,
@@ -600,10 +624,21 @@ impl Pod<'_> {
                 attempt: 0,
             }),
             image: Some(api::ImageSpec {
-                image: BUSYBOX.into(),
+                image: c.image.clone().unwrap_or_else(|| BUSYBOX.into()),
                 ..Default::default()
             }),
             command: c.command.clone(),
+            args: c.args.clone(),
+            mounts: c
+                .mounts
+                .iter()
+                .map(|(host, container, readonly)| api::Mount {
+                    host_path: host.display().to_string(),
+                    container_path: container.clone(),
+                    readonly: *readonly,
+                    ..Default::default()
+                })
+                .collect(),
             log_path: format!("{}/0.log", c.name),
             linux: Some(api::LinuxContainerConfig {
                 security_context: Some(api::LinuxContainerSecurityContext {
