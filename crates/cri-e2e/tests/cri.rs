@@ -200,6 +200,37 @@ fn a_broken_policy_never_starts_the_pod(s: &Suite) {
         &PodSpec::new("broken").annotation(POLICY, "deny mkdri\n"),
         "moat.dev/policy:1:6: unknown syscall \"mkdri\" (did you mean \"mkdir\"?)",
     );
+    // A typo in the key must not run the pod without its policy.
+    assert_refused(
+        s,
+        &PodSpec::new("typo").annotation("moat.dev/polciy", "deny mkdir\n"),
+        "annotations.\"moat.dev/polciy\": unknown moat annotation (did you mean \"moat.dev/policy\"?)",
+    );
+    // An inline policy may not read the node's files.
+    assert_refused(
+        s,
+        &PodSpec::new("path").annotation(POLICY, "use \"/etc/passwd\"\n"),
+        "moat.dev/policy:1:1: the moat.dev/policy annotation may `use` built-in profiles only (a path would read files on this machine)",
+    );
+}
+
+fn a_node_profile_by_name(s: &Suite) {
+    let dir = s.host.join("etc/moat/profiles");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("web.moat"), "use container\ndeny mkdir mkdirat\n").unwrap();
+    s.node(&format!("profile-dir = \"{}\"\n", dir.display()));
+    let pod = s
+        .pod(&PodSpec::new("profile").annotation("moat.dev/profile", "web"))
+        .unwrap();
+    let (id, p) = probe(&pod);
+    assert_eq!(p.errno("mkdir"), EPERM, "{p:?}");
+    assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
+    assert_applied(s, &id, "node default `container` + moat.dev/profile `web`");
+    assert_refused(
+        s,
+        &PodSpec::new("no-profile").annotation("moat.dev/profile", "../web"),
+        "moat.dev/profile: ../web: profile names cannot contain `..` or `.`",
+    );
 }
 
 fn enforce_rules_hold_for_every_pod(s: &Suite) {
@@ -216,6 +247,12 @@ fn enforce_rules_hold_for_every_pod(s: &Suite) {
     let (_, p) = probe(&loose);
     assert_eq!(p.errno("netlink"), EPERM, "{p:?}");
     assert_eq!(p.errno("keyctl"), 0, "{p:?}");
+    // A pod that drops x86 and allows every other ABI would let i386 socketcall past the rule.
+    assert_refused(
+        s,
+        &PodSpec::new("enforce-arch").annotation(POLICY, "arch x86_64\nbadarch allow\n"),
+        "moat.dev/policy: refused: the policy loosens the node's enforce rules: x86 socketcall(0x1, 0x0, 0x0, 0x0, 0x0, 0x0) is `allow` under the container's policy but `deny` under the enforce rules",
+    );
 }
 
 fn seccomp_profile_unset_gets_the_node_default(s: &Suite) {
@@ -456,6 +493,7 @@ fn main() -> ExitCode {
         a_loosening_pod_policy_runs_as_written_under_any,
         a_container_annotation_replaces_the_pods_for_that_container,
         a_broken_policy_never_starts_the_pod,
+        a_node_profile_by_name,
         enforce_rules_hold_for_every_pod,
         seccomp_profile_unset_gets_the_node_default,
         seccomp_profile_unconfined_gets_the_node_default,
