@@ -214,6 +214,21 @@ fn a_broken_policy_never_starts_the_pod(s: &Suite) {
     );
 }
 
+fn a_pods_raw_program_never_reaches_the_runtime(s: &Suite) {
+    // crun would load run.oci.seccomp_bpf_data instead of any policy; containerd copies only
+    // the moat.dev/* pod annotations, so the bundle carries moat's program or none.
+    s.node("");
+    let raw = "BgAAAAAA/38="; // one instruction: return ALLOW
+    let pod = s
+        .pod(&PodSpec::new("raw").annotation("run.oci.seccomp_bpf_data", raw))
+        .unwrap();
+    let (id, p) = probe(&pod);
+    assert_default(&p);
+    let config = s.bundle_config(&id);
+    assert_ne!(config["annotations"]["run.oci.seccomp_bpf_data"], raw);
+    assert_applied(s, &id, "node default `container`");
+}
+
 fn a_node_profile_by_name(s: &Suite) {
     let dir = s.host.join("etc/moat/profiles");
     std::fs::create_dir_all(&dir).unwrap();
@@ -494,6 +509,7 @@ fn main() -> ExitCode {
         a_container_annotation_replaces_the_pods_for_that_container,
         a_broken_policy_never_starts_the_pod,
         a_node_profile_by_name,
+        a_pods_raw_program_never_reaches_the_runtime,
         enforce_rules_hold_for_every_pod,
         seccomp_profile_unset_gets_the_node_default,
         seccomp_profile_unconfined_gets_the_node_default,
