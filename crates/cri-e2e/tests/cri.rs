@@ -85,6 +85,20 @@ fn probe(pod: &Pod<'_>) -> (String, Probe) {
     pod.probe(&ContainerSpec::probe("main", CALLS)).unwrap()
 }
 
+fn control_the_plain_runc_handler_is_unconfined(s: &Suite) {
+    // The control: the same pod on containerd's own runc handler, without moat. The probe
+    // sees no filter and every call succeeds, so each assertion below can fail.
+    s.node("");
+    let mut spec = PodSpec::new("control").annotation(POLICY, "deny mkdir mkdirat\n");
+    spec.handler = Some("runc".into());
+    let pod = s.pod(&spec).unwrap();
+    let (_, p) = probe(&pod);
+    assert_eq!(p.seccomp, Some(0), "{p:?}");
+    for call in CALLS {
+        assert_eq!(p.errno(call), 0, "{call}: {p:?}");
+    }
+}
+
 fn node_default_applies_without_annotation(s: &Suite) {
     s.node("");
     let pod = s.pod(&PodSpec::new("plain")).unwrap();
@@ -501,6 +515,7 @@ fn main() -> ExitCode {
         ($($f:ident),* $(,)?) => { [$(Case { name: stringify!($f), run: $f }),*] };
     }
     harness::main(&cases![
+        control_the_plain_runc_handler_is_unconfined,
         node_default_applies_without_annotation,
         a_pod_policy_that_tightens_runs,
         a_loosening_pod_policy_is_refused_under_subset,
