@@ -19,8 +19,9 @@ use serde_json::Value;
 const EPERM: i32 = 1;
 
 /// What every probe container tries: getpid (always allowed), mkdir and chmod (allowed by
-/// the node default), keyctl (denied by it: @keyring), a netlink socket (allowed by it).
-const CALLS: &[&str] = &["getpid", "mkdir", "chmod", "keyctl", "netlink"];
+/// the node default), keyctl (denied by it: @keyring), a netlink and a raw socket (allowed by
+/// it).
+const CALLS: &[&str] = &["getpid", "mkdir", "chmod", "keyctl", "netlink", "rawsock"];
 
 const POLICY: &str = "moat.dev/policy";
 
@@ -32,6 +33,7 @@ fn assert_default(p: &Probe) {
     assert_eq!(p.errno("chmod"), 0, "{p:?}");
     assert_eq!(p.errno("keyctl"), EPERM, "container denies @keyring: {p:?}");
     assert_eq!(p.errno("netlink"), 0, "{p:?}");
+    assert_eq!(p.errno("rawsock"), 0, "{p:?}");
 }
 
 /// The message the CRI caller (the kubelet, and so the pod's events) gets for a refusal.
@@ -226,6 +228,35 @@ fn a_broken_policy_never_starts_the_pod(s: &Suite) {
         &PodSpec::new("path").annotation(POLICY, "use \"/etc/passwd\"\n"),
         "moat.dev/policy:1:1: the moat.dev/policy annotation may `use` built-in profiles only (a path would read files on this machine)",
     );
+}
+
+fn the_deployed_node_config_runs_pods(s: &Suite) {
+    // deploy/kubernetes/node-config.yaml's runtime.toml and web.moat, installed into the
+    // node's root as the DaemonSet would (runtime and profile-dir pointed at this node's).
+    let text = std::fs::read_to_string(moat_cri_e2e::suite::deployed("node-config.yaml")).unwrap();
+    let cm: k8s_openapi::api::core::v1::ConfigMap = serde_norway::from_str(&text).unwrap();
+    let data = cm.data.unwrap();
+    let dir = s.host.join("etc/moat/profiles");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("web.moat"), &data["web.moat"]).unwrap();
+    let toml: String = data["runtime.toml"]
+        .lines()
+        .filter(|l| !l.starts_with("runtime =") && !l.starts_with("profile-dir ="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    s.node(&format!("{toml}profile-dir = \"{}\"\n", dir.display()));
+    let calls = ["keyctl", "rawsock", "mkdir"];
+    let plain = s.pod(&PodSpec::new("cm-plain")).unwrap();
+    let (id, p) = plain.probe(&ContainerSpec::probe("main", &calls)).unwrap();
+    assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
+    assert_eq!(p.errno("rawsock"), 0, "{p:?}");
+    assert_applied(s, &id, "node default `container` + enforce");
+    let web = s
+        .pod(&PodSpec::new("cm-web").annotation("moat.dev/profile", "web"))
+        .unwrap();
+    let (_, p) = web.probe(&ContainerSpec::probe("main", &calls)).unwrap();
+    assert_eq!(p.errno("rawsock"), EPERM, "web denies raw sockets: {p:?}");
+    assert_eq!(p.errno("mkdir"), 0, "{p:?}");
 }
 
 fn a_pods_raw_program_never_reaches_the_runtime(s: &Suite) {
@@ -525,6 +556,7 @@ fn main() -> ExitCode {
         a_broken_policy_never_starts_the_pod,
         a_node_profile_by_name,
         a_pods_raw_program_never_reaches_the_runtime,
+        the_deployed_node_config_runs_pods,
         enforce_rules_hold_for_every_pod,
         seccomp_profile_unset_gets_the_node_default,
         seccomp_profile_unconfined_gets_the_node_default,
