@@ -20,7 +20,12 @@ pub struct Case {
     pub name: &'static str,
     /// The case.
     pub run: fn(&Suite),
+    /// The node runtimes it runs with ([`BOTH`] for most cases).
+    pub runtimes: &'static [Runtime],
 }
+
+/// runc, then crun.
+pub const BOTH: &[Runtime] = &[Runtime::Runc, Runtime::Crun];
 
 /// Runs the selected cases; the process's exit status (101 when one failed, as libtest).
 pub fn main(cases: &[Case]) -> ExitCode {
@@ -35,6 +40,7 @@ pub fn main(cases: &[Case]) -> ExitCode {
         .flat_map(|r| {
             cases
                 .iter()
+                .filter(move |c| c.runtimes.contains(&r))
                 .map(move |c| (r, format!("{}::{}", r.name(), c.name), c))
         })
         .collect();

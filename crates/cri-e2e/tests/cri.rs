@@ -543,7 +543,7 @@ fn the_example_pod_logs_what_the_docs_show(s: &Suite) {
 
 fn main() -> ExitCode {
     macro_rules! cases {
-        ($($f:ident),* $(,)?) => { [$(Case { name: stringify!($f), run: $f }),*] };
+        ($($f:ident),* $(,)?) => { [$(Case { name: stringify!($f), run: $f, runtimes: harness::BOTH }),*] };
     }
     harness::main(&cases![
         control_the_plain_runc_handler_is_unconfined,
