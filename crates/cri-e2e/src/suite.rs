@@ -154,6 +154,8 @@ pub struct ContainerSpec {
     pub drop_capabilities: Vec<String>,
     /// `allowPrivilegeEscalation: false` (the kubelet sets `no_new_privs`).
     pub no_new_privs: bool,
+    /// `readOnlyRootFilesystem`.
+    pub readonly_rootfs: bool,
     /// The image (`None`: [`BUSYBOX`]).
     pub image: Option<String>,
     /// The arguments after the image's entrypoint (with an empty `command`).
@@ -650,6 +652,7 @@ impl Pod<'_> {
                         ..Default::default()
                     }),
                     no_new_privs: c.no_new_privs,
+                    readonly_rootfs: c.readonly_rootfs,
                     ..Default::default()
                 }),
                 ..Default::default()
