@@ -745,3 +745,24 @@ impl Drop for Pod<'_> {
         let _ = self.suite.cri.remove_pod(&self.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probes_report_is_read() {
+        let p = Probe::parse("getpid=0\nmkdir=1\nnot a line\nSeccomp:\t2\n");
+        assert_eq!(p.seccomp, Some(2));
+        assert_eq!(p.errno("getpid"), 0);
+        assert_eq!(p.errno("mkdir"), 1);
+        assert_eq!(p.errno.len(), 2);
+        assert_eq!(Probe::parse("Seccomp:\tunreadable\n").seccomp, None);
+    }
+
+    #[test]
+    #[should_panic(expected = "the probe did not report keyctl")]
+    fn a_call_the_probe_did_not_report_fails_the_case() {
+        let _ = Probe::parse("getpid=0\n").errno("keyctl");
+    }
+}
