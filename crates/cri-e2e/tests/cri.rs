@@ -423,6 +423,16 @@ fn seccomp_profile_localhost(s: &Suite) {
     assert!(o.status.success(), "{o:?}");
     s.node("pod-policies = \"subset\"\n");
     let lh = PodSpec::new("lh").seccomp(Profile::Localhost(json));
+    // Without moat (containerd's plain runc handler) the exported file is enforced as it is.
+    let mut plain = lh.clone();
+    plain.handler = Some("runc".into());
+    let pod = s.pod(&plain).unwrap();
+    let (_, p) = probe(&pod);
+    assert_eq!(p.seccomp, Some(2), "{p:?}");
+    assert_eq!(p.errno("chmod"), EPERM, "{p:?}");
+    assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
+    assert_eq!(p.errno("mkdir"), 0, "{p:?}");
+    drop(pod);
     let pod = s.pod(&lh).unwrap();
     let (id, p) = probe(&pod);
     assert_eq!(p.errno("chmod"), EPERM, "the profile's denial: {p:?}");
