@@ -111,6 +111,14 @@ fn node_default_applies_without_annotation(s: &Suite) {
     // shows the spec it generated, before moat-runc rewrote it.
     assert_applied(s, &id, "node default `container`");
     assert_eq!(kubelet_section(s, &id), None);
+    // moat's log lines go to the runtime's log, the bundle's log.json: the runc format's
+    // loss report; crun gets moat's exact program and there is none.
+    let log = std::fs::read_to_string(s.daemon.bundle(&id).join("log.json")).unwrap_or_default();
+    let loss = "{\"level\":\"warning\",\"msg\":\"moat: linux.seccomp cannot say: x86: libseccomp applies the rules on socket to socketcall(1) without their argument conditions";
+    match s.runtime() {
+        Runtime::Runc => assert!(log.contains(loss), "{log}"),
+        Runtime::Crun => assert!(!log.contains("cannot say"), "{log}"),
+    }
     let status = s.cri.status(&id).unwrap();
     let info = status.info.get("info").cloned().unwrap_or_default();
     assert!(info.contains("runtimeSpec"), "{info}");
