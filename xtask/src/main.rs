@@ -13,6 +13,9 @@
 //! description and members (names and nested `@groups`) as that systemd version defines them.
 //! The source is not part of this repository; moat-export's tests compare the file with
 //! `systemd-analyze syscall-filter` of the systemd on the machine.
+//!
+//! `image` builds a statically linked moat and writes an OCI image archive of it (see
+//! `image.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -20,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+
+mod image;
 
 /// ABIs in the order of `moat_syscalls::Arch::ALL`, with their table constant names.
 const ABIS: [(&str, &str); 9] = [
@@ -60,9 +65,10 @@ fn main() -> ExitCode {
         Some("gen-syscalls") => gen_syscalls(),
         Some("check-generated") => check_generated(),
         Some("gen-systemd-groups") => gen_systemd_groups(args.get(1).map(String::as_str)),
+        Some("image") => image::run(&root(), &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <gen-syscalls | check-generated | gen-systemd-groups SYSTEMD_SOURCE_DIR>"
+                "usage: cargo xtask <gen-syscalls | check-generated | gen-systemd-groups SYSTEMD_SOURCE_DIR | image [--out FILE] [--target-dir DIR] [--binary FILE]>"
             );
             return ExitCode::from(2);
         }

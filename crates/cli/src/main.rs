@@ -46,6 +46,8 @@ enum Command {
     Run(cmd::run::Args),
     /// runc-compatible wrapper: compile a bundle's inline policy, then exec the real runtime.
     OciRuntime(cmd::oci_runtime::Args),
+    /// Set a Kubernetes node up: install moat, moat-runc and /etc/moat into a host root.
+    Node(cmd::node::Args),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Record(args) => cmd::record::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::OciRuntime(args) => cmd::oci_runtime::run(args),
+        Command::Node(args) => cmd::node::run(args),
     };
     match result {
         Ok(code) => code,

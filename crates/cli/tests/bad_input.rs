@@ -228,3 +228,48 @@ fn a_megabyte_token_is_quoted_short() {
     fails_with(&o, "q.moat:");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn node_install_refuses_a_fifo_or_device_as_its_configuration_without_blocking() {
+    let d = scratch("install");
+    let root = d.join("host");
+    std::fs::create_dir_all(root.join("usr/sbin")).unwrap();
+    std::os::unix::fs::symlink("/usr/sbin/runc", root.join("usr/sbin/runc")).unwrap();
+    mkfifo(&d.join("runtime.toml"));
+    let root_arg = root.to_str().unwrap();
+    let fifo = d.join("runtime.toml");
+    for (args, needle) in [
+        (
+            vec!["--config", fifo.to_str().unwrap()],
+            "runtime.toml: is a FIFO, not a regular file",
+        ),
+        (
+            vec!["--config", "/dev/zero"],
+            "/dev/zero: is a character device, not a regular file",
+        ),
+        (
+            vec!["--binary", "/dev/zero"],
+            "/dev/zero: is a character device, not a regular file",
+        ),
+    ] {
+        let mut all = vec!["node", "install", "--root", root_arg];
+        all.extend(args);
+        let o = moat_limited(&all, Stdio::null());
+        assert_ne!(o.status.code(), Some(124), "blocked: {}", stderr(&o));
+        fails_with(&o, needle);
+        assert!(
+            stderr(&o).starts_with("moat: nothing was installed: "),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // Nothing was written under the root.
+    assert!(!root.join("usr/local").exists());
+    assert!(!root.join("etc").exists());
+    let o = moat_limited(
+        &["node", "install", "--root", fifo.to_str().unwrap()],
+        Stdio::null(),
+    );
+    fails_with(&o, "the host's root is not a directory");
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -53,6 +53,7 @@
 
 pub mod bundle;
 pub mod cmdline;
+pub mod install;
 pub mod log;
 pub mod node;
 pub mod state;

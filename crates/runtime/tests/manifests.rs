@@ -142,14 +142,18 @@ fn runtime_snippets_register_the_handler_the_runtime_class_names() {
     assert_eq!(handler, "moat");
     let ds = &m.daemon_sets[0];
     let spec = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
-    // The binary directory the installer writes to.
+    // The binary directory the installer writes to: `moat node install --root /host`
+    // writes /host + its --bin-dir (default /usr/local/bin), a mount of that host directory.
     let install = &spec.init_containers.as_ref().unwrap()[0];
+    let args = install.args.clone().unwrap();
+    assert_eq!(args[..4], ["node", "install", "--root", "/host"]);
+    assert!(!args.iter().any(|a| a == "--bin-dir"), "{args:?}");
     let bin_volume = install
         .volume_mounts
         .as_ref()
         .unwrap()
         .iter()
-        .find(|v| v.mount_path == "/host/bin")
+        .find(|v| v.mount_path == "/host/usr/local/bin")
         .unwrap()
         .name
         .clone();
@@ -165,6 +169,7 @@ fn runtime_snippets_register_the_handler_the_runtime_class_names() {
         .unwrap()
         .path
         .clone();
+    assert_eq!(bin_dir, moat_runtime::install::DEFAULT_BIN_DIR);
     let binary = format!("{bin_dir}/moat-runc");
 
     for (file, plugin) in [
@@ -214,7 +219,7 @@ fn installed_node(m: &Manifests) -> (NodeConfig, BTreeMap<String, String>) {
         cm_volume.name,
         m.config_maps[0].metadata.name.clone().unwrap()
     );
-    for item in cm_volume.items.as_ref().unwrap() {
+    for item in cm_volume.items.iter().flatten() {
         assert!(
             data.contains_key(&item.key),
             "the DaemonSet mounts a missing key {}",
@@ -258,7 +263,7 @@ fn plan_bundle(config: &Value, node: &NodeConfig, format: Format, name: &str) ->
 #[test]
 fn the_installed_node_config_and_the_example_pod_plan() {
     let m = manifests();
-    let (node, data) = installed_node(&m);
+    let (node, _) = installed_node(&m);
     assert_eq!(node.runtime.as_deref(), Some(Path::new("/usr/bin/crun")));
     assert_eq!(node.pod_policies, moat_runtime::PodPolicies::Subset);
     assert!(node.warnings.is_empty(), "{:?}", node.warnings);
@@ -270,8 +275,9 @@ fn the_installed_node_config_and_the_example_pod_plan() {
         .unwrap();
     let format = Format::from_version(&String::from_utf8_lossy(&version.stdout)).unwrap();
     assert_eq!(format, Format::Bpf);
-    // The installer's check bundle gets the node default.
-    let check: Value = serde_json::from_str(&data["check.json"]).unwrap();
+    // A container that asks for nothing gets the node default.
+    let check =
+        serde_json::json!({"ociVersion": "1.0.2", "process": {"args": ["true"]}, "linux": {}});
     assert!(matches!(
         plan_bundle(&check, &node, format, "check"),
         Outcome::Apply(_)
@@ -317,4 +323,51 @@ fn the_installed_node_config_and_the_example_pod_plan() {
         Outcome::Apply(_)
     ));
     let _ = std::fs::remove_dir_all(&node.profile_dir);
+}
+
+/// `moat node install` prints the same handler registration as the files in deploy/ (the
+/// runtime's table, `SystemdCgroup` aside: the installer prints it on request).
+#[test]
+fn the_installers_handler_snippets_match_the_deploy_files() {
+    use moat_runtime::install::{Engine, handler};
+    let runc = Path::new("/usr/local/bin/moat-runc");
+    for (engine, file, path) in [
+        (
+            Engine::Containerd1,
+            "containerd.toml",
+            &[
+                "plugins",
+                "io.containerd.grpc.v1.cri",
+                "containerd",
+                "runtimes",
+                "moat",
+            ][..],
+        ),
+        (
+            Engine::Containerd2,
+            "containerd-v3.toml",
+            &[
+                "plugins",
+                "io.containerd.cri.v1.runtime",
+                "containerd",
+                "runtimes",
+                "moat",
+            ][..],
+        ),
+        (
+            Engine::CriO,
+            "crio.conf",
+            &["crio", "runtime", "runtimes", "moat"][..],
+        ),
+    ] {
+        let strip = |mut v: toml::Value| {
+            if let Some(o) = v.get_mut("options").and_then(|o| o.as_table_mut()) {
+                o.remove("SystemdCgroup");
+            }
+            v
+        };
+        let deployed = strip(at(&toml_file(file), path).clone());
+        let printed: toml::Value = toml::from_str(&handler(engine, runc, false)).unwrap();
+        assert_eq!(strip(at(&printed, path).clone()), deployed, "{file}");
+    }
 }

@@ -6,6 +6,8 @@
 //!   test ran; elsewhere it prints `SKIP <test>: <what>` and the test returns.
 //! - [`shared`]: the path of a file under the workspace's sibling `../shared/` (third-party
 //!   fixtures and the profile corpus), with the same rule when it is missing.
+//! - [`moat_image`]: the installable image archive `cargo xtask image` writes (built once per
+//!   test process; cargo's lock serializes builds across processes).
 
 use std::path::{Path, PathBuf};
 
@@ -96,6 +98,74 @@ pub fn shared(rel: &str) -> Option<PathBuf> {
         ),
     )
     .then_some(path)
+}
+
+/// The cargo target directory the tests were built into: `CARGO_TARGET_DIR` when set (relative
+/// to the workspace), else the directory three levels above the test binary
+/// (`TARGET/debug/deps/NAME`).
+#[must_use]
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return workspace_root().join(dir);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The image archive of a statically linked moat (`cargo xtask image`): `MOAT_IMAGE` when
+/// set, else built now into [`target_dir`]`/moat-image.tar` (a release build: minutes the
+/// first time, seconds when nothing changed). A failed build is missing what the test needs:
+/// under [`strict`] a panic with cargo's last lines, else `SKIP` and `None`.
+///
+/// # Panics
+///
+/// When the image cannot be had under [`strict`].
+#[must_use]
+#[track_caller]
+pub fn moat_image() -> Option<PathBuf> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        if let Some(p) = std::env::var_os("MOAT_IMAGE") {
+            let p = PathBuf::from(p);
+            return if p.is_file() {
+                Ok(p)
+            } else {
+                Err(format!("MOAT_IMAGE={} is not a file", p.display()))
+            };
+        }
+        let out = target_dir().join("moat-image.tar");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let run = std::process::Command::new(cargo)
+            .current_dir(workspace_root())
+            .args(["xtask", "image", "--out"])
+            .arg(&out)
+            .env("CARGO_TARGET_DIR", target_dir())
+            .stdin(std::process::Stdio::null())
+            .output();
+        match run {
+            Ok(o) if o.status.success() && out.is_file() => Ok(out),
+            Ok(o) => {
+                let err = String::from_utf8_lossy(&o.stderr);
+                let tail: Vec<&str> = err.lines().rev().take(15).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                Err(format!(
+                    "`cargo xtask image` failed ({}):\n{}",
+                    o.status,
+                    tail.join("\n")
+                ))
+            }
+            Err(e) => Err(format!("cannot run cargo for `cargo xtask image`: {e}")),
+        }
+    });
+    match built {
+        Ok(p) => Some(p.clone()),
+        Err(what) => {
+            let _ = require(false, what);
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub(crate) mod dump;
 pub(crate) mod emu;
 pub(crate) mod explain;
 pub(crate) mod lint;
+pub(crate) mod node;
 pub(crate) mod oci_runtime;
 pub(crate) mod profiles;
 pub(crate) mod record;
