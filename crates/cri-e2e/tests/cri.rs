@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use moat_cri_e2e::harness::{self, Case};
@@ -559,11 +560,153 @@ fn the_example_pod_logs_what_the_docs_show(s: &Suite) {
     assert_eq!(String::from_utf8_lossy(&r.stdout), "1000\n");
 }
 
+/// The node configuration the installer case installs: observably not the suite's own
+/// (`intersect`, a netlink `enforce` rule), naming this node's runtime.
+fn installed_config(s: &Suite) -> String {
+    let runtime = std::fs::read_to_string(&s.node_config)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("runtime ="))
+        .unwrap()
+        .to_string();
+    format!(
+        "# installed by the CRI test\n{runtime}\npod-policies = \"intersect\"\nenforce = [\"deny socket if domain == AF_NETLINK\"]\n"
+    )
+}
+
+fn the_image_installs_the_node_whose_moat_runc_then_runs_pods(s: &Suite) {
+    // The image `cargo xtask image` builds, imported into containerd; the DaemonSet's init
+    // container as written (image, arguments, security context, mounts) run through the CRI on
+    // containerd's plain runc handler (the DaemonSet names no RuntimeClass), with its hostPath
+    // volumes under the test's host root; then pods on the `moat-installed` handler, whose
+    // BinaryName is the moat-runc it installed, reading the configuration it installed.
+    let Some(archive) = moat_testkit::moat_image() else {
+        return;
+    };
+    s.daemon.import(&archive).unwrap();
+    let text = std::fs::read_to_string(moat_cri_e2e::suite::deployed("daemonset.yaml")).unwrap();
+    let ds: k8s_openapi::api::apps::v1::DaemonSet = serde_norway::from_str(&text).unwrap();
+    let pod_spec = ds.spec.unwrap().template.spec.unwrap();
+    let init = &pod_spec.init_containers.as_ref().unwrap()[0];
+    let image = init.image.clone().unwrap();
+    assert!(
+        s.cri.image_present(&image).unwrap(),
+        "{image} after the import"
+    );
+
+    // Before the installation the handler's binary does not exist: no pod starts on it.
+    let binary = s.host.join("usr/local/bin/moat");
+    let _ = std::fs::remove_file(&binary);
+    let _ = std::fs::remove_file(s.host.join("usr/local/bin/moat-runc"));
+    let mut on_installed = PodSpec::new("on-installed");
+    on_installed.handler = Some(moat_cri_e2e::daemon::INSTALLED_HANDLER.into());
+    assert!(s.pod(&on_installed).is_err());
+
+    // The ConfigMap: this node's configuration and the deployed web.moat.
+    let config_dir = s.work.join("installer-config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let config = installed_config(s);
+    std::fs::write(config_dir.join("runtime.toml"), &config).unwrap();
+    let cm_text =
+        std::fs::read_to_string(moat_cri_e2e::suite::deployed("node-config.yaml")).unwrap();
+    let cm: k8s_openapi::api::core::v1::ConfigMap = serde_norway::from_str(&cm_text).unwrap();
+    std::fs::write(config_dir.join("web.moat"), &cm.data.unwrap()["web.moat"]).unwrap();
+    // The installer checks that the configured runtime is on the host: as the host's /usr
+    // would show it, a link under the root.
+    let runtime = config
+        .lines()
+        .find_map(|l| l.strip_prefix("runtime = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let link = s.host.join(runtime.trim_start_matches('/'));
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    if std::fs::symlink_metadata(&link).is_err() {
+        std::os::unix::fs::symlink(&runtime, &link).unwrap();
+    }
+
+    let volumes = pod_spec.volumes.clone().unwrap();
+    let mut mounts = Vec::new();
+    for m in init.volume_mounts.clone().unwrap() {
+        let v = volumes.iter().find(|v| v.name == m.name).unwrap();
+        let host = match (&v.host_path, &v.config_map) {
+            (Some(h), _) => {
+                let p = s.host.join(h.path.trim_start_matches('/'));
+                std::fs::create_dir_all(&p).unwrap();
+                p
+            }
+            (None, Some(_)) => config_dir.clone(),
+            _ => panic!("volume {} is neither a hostPath nor the ConfigMap", v.name),
+        };
+        mounts.push((host, m.mount_path.clone(), m.read_only == Some(true)));
+    }
+    let sc = init.security_context.clone().unwrap_or_default();
+    let seccomp = match sc.seccomp_profile.as_ref().map(|p| p.type_.as_str()) {
+        Some("RuntimeDefault") => Some(Profile::RuntimeDefault),
+        None => None,
+        Some(other) => panic!("seccompProfile {other}"),
+    };
+    let installer = ContainerSpec {
+        name: init.name.clone(),
+        image: Some(image),
+        command: init.command.clone().unwrap_or_default(),
+        args: init.args.clone().unwrap_or_default(),
+        run_as_user: sc.run_as_user,
+        drop_capabilities: sc.capabilities.and_then(|c| c.drop).unwrap_or_default(),
+        no_new_privs: sc.allow_privilege_escalation == Some(false),
+        readonly_rootfs: sc.read_only_root_filesystem == Some(true),
+        seccomp,
+        mounts,
+    };
+    let mut node_pod = PodSpec::new("moat-node");
+    node_pod.handler = Some("runc".into());
+    let pod = s.pod(&node_pod).unwrap();
+    let id = pod.run(&installer).unwrap();
+    let status = s
+        .cri
+        .wait_exited(&id, std::time::Duration::from_secs(60))
+        .unwrap();
+    let out = pod.log_lines(&installer.name, Some("stdout")).join("\n");
+    let err = pod.log_lines(&installer.name, Some("stderr")).join("\n");
+    assert_eq!(status.exit_code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("# installed /usr/local/bin/moat: "), "{out}");
+    assert!(
+        out.contains("BinaryName = \"/usr/local/bin/moat-runc\""),
+        "the containerd handler block: {out}"
+    );
+    drop(pod);
+    assert_eq!(
+        std::fs::read_link(s.host.join("usr/local/bin/moat-runc")).unwrap(),
+        Path::new("moat")
+    );
+    assert!(binary.is_file());
+    assert_eq!(std::fs::read_to_string(&s.node_config).unwrap(), config);
+    assert!(s.host.join("etc/moat/profiles/web.moat").is_file());
+
+    // What it installed runs pods: its moat-runc, its configuration.
+    let pod = s.pod(&on_installed).unwrap();
+    let (id, p) = probe(&pod);
+    assert_eq!(p.seccomp, Some(2), "{p:?}");
+    assert_eq!(
+        p.errno("netlink"),
+        EPERM,
+        "the installed enforce rule: {p:?}"
+    );
+    assert_eq!(p.errno("keyctl"), EPERM, "{p:?}");
+    assert_applied(s, &id, "node default `container` + enforce");
+    let mut loose = on_installed.clone().annotation(POLICY, "allow keyctl\n");
+    loose.name = "on-installed-loose".into();
+    let pod = s.pod(&loose).unwrap();
+    let (_, p) = probe(&pod);
+    assert_eq!(p.errno("keyctl"), EPERM, "intersected, as installed: {p:?}");
+    s.node("");
+}
+
 fn main() -> ExitCode {
     macro_rules! cases {
         ($($f:ident),* $(,)?) => { [$(Case { name: stringify!($f), run: $f, runtimes: harness::BOTH }),*] };
     }
-    harness::main(&cases![
+    let both = cases![
         control_the_plain_runc_handler_is_unconfined,
         node_default_applies_without_annotation,
         a_pod_policy_that_tightens_runs,
@@ -583,5 +726,13 @@ fn main() -> ExitCode {
         exec_runs_under_the_containers_filter,
         a_node_config_change_reaches_the_pods_next_container,
         the_example_pod_logs_what_the_docs_show,
-    ])
+    ];
+    // runc only: the DaemonSet mounts only the host's /usr, so the installer accepts a runtime
+    // under /usr, and the crun wrapper this machine needs is in the test's directory.
+    let runc_only = [Case {
+        name: "the_image_installs_the_node_whose_moat_runc_then_runs_pods",
+        run: the_image_installs_the_node_whose_moat_runc_then_runs_pods,
+        runtimes: &[Runtime::Runc],
+    }];
+    harness::main(&[both.as_slice(), runc_only.as_slice()].concat())
 }
