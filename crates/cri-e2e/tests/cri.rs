@@ -606,7 +606,6 @@ fn the_image_installs_the_node_whose_moat_runc_then_runs_pods(s: &Suite) {
     let config_dir = s.work.join("installer-config");
     std::fs::create_dir_all(&config_dir).unwrap();
     let config = installed_config(s);
-    std::fs::write(config_dir.join("runtime.toml"), &config).unwrap();
     let cm_text =
         std::fs::read_to_string(moat_cri_e2e::suite::deployed("node-config.yaml")).unwrap();
     let cm: k8s_openapi::api::core::v1::ConfigMap = serde_norway::from_str(&cm_text).unwrap();
@@ -658,23 +657,37 @@ fn the_image_installs_the_node_whose_moat_runc_then_runs_pods(s: &Suite) {
         seccomp,
         mounts,
     };
-    let mut node_pod = PodSpec::new("moat-node");
-    node_pod.handler = Some("runc".into());
-    let pod = s.pod(&node_pod).unwrap();
-    let id = pod.run(&installer).unwrap();
-    let status = s
-        .cri
-        .wait_exited(&id, std::time::Duration::from_secs(60))
-        .unwrap();
-    let out = pod.log_lines(&installer.name, Some("stdout")).join("\n");
-    let err = pod.log_lines(&installer.name, Some("stderr")).join("\n");
-    assert_eq!(status.exit_code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let install = |config: &str| {
+        std::fs::write(config_dir.join("runtime.toml"), config).unwrap();
+        let mut node_pod = PodSpec::new("moat-node");
+        node_pod.handler = Some("runc".into());
+        let pod = s.pod(&node_pod).unwrap();
+        let id = pod.run(&installer).unwrap();
+        let status = s
+            .cri
+            .wait_exited(&id, std::time::Duration::from_secs(60))
+            .unwrap();
+        let out = pod.log_lines(&installer.name, Some("stdout")).join("\n");
+        let err = pod.log_lines(&installer.name, Some("stderr")).join("\n");
+        (status.exit_code, out, err)
+    };
+    // A runtime the installer cannot see under the host's /usr: refused, nothing written.
+    let before = std::fs::read_to_string(&s.node_config).unwrap();
+    let (code, _, err) = install(&config.replace(&runtime, "/opt/runc"));
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err,
+        "moat: nothing was installed: /config/runtime.toml: runtime = \"/opt/runc\" is not under /host (not an executable file or a link); every container would fail to start"
+    );
+    assert_eq!(std::fs::read_to_string(&s.node_config).unwrap(), before);
+    assert!(!binary.exists());
+    let (code, out, err) = install(&config);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("# installed /usr/local/bin/moat: "), "{out}");
     assert!(
         out.contains("BinaryName = \"/usr/local/bin/moat-runc\""),
         "the containerd handler block: {out}"
     );
-    drop(pod);
     assert_eq!(
         std::fs::read_link(s.host.join("usr/local/bin/moat-runc")).unwrap(),
         Path::new("moat")
