@@ -2,7 +2,8 @@
 //!
 //! - [`daemon`]: a containerd of the test's own (configuration, root, state and sockets in a
 //!   temporary directory), with the `moat` runtime handler from
-//!   `deploy/kubernetes/containerd.toml`; stopped by its pid on drop.
+//!   `deploy/kubernetes/containerd.toml` and the same handler (`moat-installed`) for the
+//!   moat-runc `moat node install` puts into the test's host root; stopped by its pid on drop.
 //! - [`image`]: images built in the test (a busybox-static root file system with the probe, and
 //!   a pause image), written as docker archives for `ctr images import`.
 //! - [`cri`]: a blocking client for the CRI's `runtime.v1` API over the Unix socket.
@@ -10,7 +11,13 @@
 //!   probe (`helpers/probe.c`) that reports, inside the container, the errno of each call it
 //!   makes and the `Seccomp:` line of `/proc/self/status`.
 //! - [`harness`]: the test binary's runner: one daemon for every case, cases one after the
-//!   other (they rewrite the one node configuration moat-runc reads), libtest's output.
+//!   other (they rewrite the one node configuration moat-runc reads), each with runc and with
+//!   crun as the node's runtime, libtest's output.
+//!
+//! Needs root, containerd 1.6 (`containerd`, `ctr`, `containerd-shim-runc-v2`), runc, crun,
+//! gcc (the probe is built static) and busybox-static; under `CI=true` a missing one fails the
+//! run naming it. The moat under test is `target/<profile>/moat`, built first when cargo runs
+//! the test.
 
 #![deny(missing_docs)]
 
