@@ -21,6 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use moat_policy::model::compat_of;
 use moat_policy::{Action, CapSet, Policy};
 use moat_syscalls::{self as sc, Arch};
 
@@ -855,12 +856,28 @@ fn entry_line(
     }))
 }
 
-/// The parameter name at `index` when it is the same on every accepted ABI for every name,
-/// else `argN`.
+/// The parameter name at `index` when it is the same for every name on every accepted ABI and
+/// its 64-bit/compat partner (x86_64 and x86, aarch64 and arm), else `argN`. The profile's
+/// conditions are by index on every ABI; the imported text may be composed with a policy that
+/// accepts the partner too (`use container`: `arch native compat`), and a name must mean the
+/// same index there. Regression: a Localhost profile without x86 imported `allow personality
+/// socketcall if persona ...`, which stopped parsing once an annotation added x86 (socketcall's
+/// first parameter there is `call`).
 fn param_name(names: &[String], index: u8, arches: &[Arch]) -> String {
+    let mut abis: Vec<Arch> = Vec::new();
+    for &a in arches {
+        let partners = Arch::ALL
+            .into_iter()
+            .filter(|&b| b == a || compat_of(a) == Some(b) || compat_of(b) == Some(a));
+        for b in partners {
+            if !abis.contains(&b) {
+                abis.push(b);
+            }
+        }
+    }
     let mut found: Option<&'static str> = None;
     for n in names {
-        for a in arches {
+        for a in &abis {
             if a.by_name(n).is_none() {
                 continue;
             }

@@ -282,3 +282,30 @@ fn deny_by_default_policy_lists_allowed_calls_when_unknown_is_stricter() {
     assert_eq!(deny["errnoRet"], 1);
     let _ = Action::Allow;
 }
+
+#[test]
+fn an_imported_profile_still_reads_once_a_composed_policy_adds_the_compat_abi() {
+    // Regression (CRI test, crates/cri-e2e): a Localhost profile for x86_64 only, with
+    // personality and socketcall under one arg-0 condition, imported as `... if persona ...`;
+    // an annotation `use container` (arch native compat) then added x86, where socketcall's
+    // first parameter is `call`, and the pod was refused with an error in text nobody wrote.
+    let json = r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["personality", "socketcall"], "action": "SCMP_ACT_ERRNO",
+        "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}]}"#;
+    let loaded = load_bytes(json.as_bytes(), "p.json", &Options::default()).unwrap();
+    assert!(loaded.text.contains("if arg0 "), "{}", loaded.text);
+    let composed = Policy::compose(&[
+        moat_policy::Source::Annotation {
+            key: "linux.seccomp".into(),
+            text: loaded.text.clone(),
+        },
+        moat_policy::Source::Builtin("container".into()),
+    ]);
+    assert!(composed.is_ok(), "{}: {composed:?}", loaded.text);
+    // A name that means the same index on both ABIs keeps its name.
+    let json = r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+        "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}]}"#;
+    let loaded = load_bytes(json.as_bytes(), "p.json", &Options::default()).unwrap();
+    assert!(loaded.text.contains("if persona "), "{}", loaded.text);
+}
