@@ -296,6 +296,14 @@ mod tests {
             let to = dest.join(rel);
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             std::fs::copy(&from, &to).unwrap();
+            // The original's time: cargo then rebuilds the copy only when a source changed.
+            let modified = std::fs::metadata(&from).unwrap().modified().unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&to)
+                .unwrap()
+                .set_modified(modified)
+                .unwrap();
         }
     }
 

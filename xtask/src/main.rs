@@ -65,10 +65,11 @@ fn main() -> ExitCode {
         Some("gen-syscalls") => gen_syscalls(),
         Some("check-generated") => check_generated(),
         Some("gen-systemd-groups") => gen_systemd_groups(args.get(1).map(String::as_str)),
+        Some("bless") => bless(),
         Some("image") => image::run(&root(), &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <gen-syscalls | check-generated | gen-systemd-groups SYSTEMD_SOURCE_DIR | image [--out FILE] [--target-dir DIR] [--binary FILE]>"
+                "usage: cargo xtask <gen-syscalls | check-generated | gen-systemd-groups SYSTEMD_SOURCE_DIR | bless | image [--out FILE] [--target-dir DIR] [--binary FILE]>"
             );
             return ExitCode::from(2);
         }
@@ -80,6 +81,31 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Rewrites the golden files: runs every test whose name contains `golden` with `MOAT_BLESS=1`
+/// (`moat_testkit::golden` then writes the file instead of comparing). `git diff` shows what
+/// changed.
+fn bless() -> anyhow::Result<ExitCode> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "test",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "golden",
+        ])
+        .env("MOAT_BLESS", "1")
+        .status()
+        .context("run cargo test")?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn root() -> PathBuf {

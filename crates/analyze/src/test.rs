@@ -456,3 +456,212 @@ pub fn describe_verdict(policy: &Policy, v: &moat_policy::Verdict) -> String {
         Decider::BadArch => setting("badarch", policy.badarch_action()),
     }
 }
+
+/// One expectation's result against every subject it was checked on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The test file that holds the expectation.
+    pub file: String,
+    /// The expectation.
+    pub expectation: Expectation,
+    /// The failures, each with the origin of the subject it failed on; empty when it holds.
+    pub failures: Vec<(String, Failure)>,
+}
+
+/// Every expectation of a run of test files ([`run`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The origin of the subject under test (a file name, a built-in profile, `pid:N`).
+    pub subject: String,
+    /// The outcomes, in file and line order.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// A check that could not be carried out, with the test file it came from.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{source}")]
+pub struct RunError {
+    /// The test file.
+    pub file: String,
+    /// What went wrong.
+    #[source]
+    pub source: CheckError,
+}
+
+/// Checks every expectation of `files` against every subject of `subjects` (for a policy: the
+/// policy and its compiled program), `*` meaning the ABIs in `pool` where given.
+///
+/// # Errors
+///
+/// When an expectation cannot be checked at all (a syscall no ABI has, a split too complex).
+pub fn run(
+    subjects: &[&Subject],
+    files: &[(String, Vec<Expectation>)],
+    ctx: &Context,
+    pool: Option<&[Arch]>,
+) -> Result<Report, RunError> {
+    let mut outcomes = Vec::new();
+    for (file, expectations) in files {
+        for e in expectations {
+            let mut failures = Vec::new();
+            for s in subjects {
+                let f = check_in(s, e, ctx, pool).map_err(|source| RunError {
+                    file: file.clone(),
+                    source,
+                })?;
+                failures.extend(f.into_iter().map(|f| (s.origin().to_string(), f)));
+            }
+            outcomes.push(Outcome {
+                file: file.clone(),
+                expectation: e.clone(),
+                failures,
+            });
+        }
+    }
+    Ok(Report {
+        subject: subjects
+            .first()
+            .map_or_else(String::new, |s| s.origin().to_string()),
+        outcomes,
+    })
+}
+
+impl Report {
+    /// How many expectations failed.
+    #[must_use]
+    pub fn failed(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| !o.failures.is_empty())
+            .count()
+    }
+
+    /// The report as JSON: `{"subject", "total", "passed", "failed", "results": [{"file",
+    /// "line", "expectation", "passed", "failures": [{"subject", "arch", "syscall", "nr",
+    /// "args", "got", "decided_by", "message"}]}]}`.
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        let results: Vec<serde_json::Value> = self
+            .outcomes
+            .iter()
+            .map(|o| {
+                let failures: Vec<serde_json::Value> = o
+                    .failures
+                    .iter()
+                    .map(|(who, f)| {
+                        serde_json::json!({
+                            "subject": who,
+                            "arch": f.arch.to_string(),
+                            "syscall": f.arch.by_nr(f.nr).map(|s| s.name),
+                            "nr": f.nr,
+                            "args": f.args,
+                            "got": f.got.to_string(),
+                            "decided_by": f.decided_by,
+                            "message": f.to_string(),
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "file": o.file,
+                    "line": o.expectation.line,
+                    "expectation": o.expectation.text,
+                    "passed": o.failures.is_empty(),
+                    "failures": failures,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "subject": self.subject,
+            "total": self.outcomes.len(),
+            "passed": self.outcomes.len() - self.failed(),
+            "failed": self.failed(),
+            "results": results,
+        })
+    }
+
+    /// The report as JUnit XML, the format CI systems (GitLab, Jenkins, GitHub's test
+    /// reporters) read: one `<testsuite>` per test file, one `<testcase>` per expectation
+    /// (`classname` the subject, `name` the line and the expectation), a `<failure>` holding
+    /// each failing call.
+    #[must_use]
+    pub fn junit(&self) -> String {
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        out.push_str(&format!(
+            "<testsuites name=\"moat test\" tests=\"{}\" failures=\"{}\">\n",
+            self.outcomes.len(),
+            self.failed()
+        ));
+        let mut files: Vec<&str> = Vec::new();
+        for o in &self.outcomes {
+            if !files.contains(&o.file.as_str()) {
+                files.push(&o.file);
+            }
+        }
+        for file in files {
+            let cases: Vec<&Outcome> = self.outcomes.iter().filter(|o| o.file == file).collect();
+            let failed = cases.iter().filter(|o| !o.failures.is_empty()).count();
+            out.push_str(&format!(
+                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\">\n",
+                xml_escape(file),
+                cases.len()
+            ));
+            for o in cases {
+                let name = format!("{}:{}: {}", o.file, o.expectation.line, o.expectation.text);
+                out.push_str(&format!(
+                    "    <testcase classname=\"{}\" name=\"{}\"",
+                    xml_escape(&self.subject),
+                    xml_escape(&name)
+                ));
+                let Some((_, first)) = o.failures.first() else {
+                    out.push_str("/>\n");
+                    continue;
+                };
+                let body: Vec<String> = o
+                    .failures
+                    .iter()
+                    .map(|(who, f)| format!("{who}: {f}"))
+                    .collect();
+                out.push_str(&format!(
+                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                    xml_escape(&first.to_string()),
+                    xml_escape(&body.join("\n"))
+                ));
+            }
+            out.push_str("  </testsuite>\n");
+        }
+        out.push_str("</testsuites>\n");
+        out
+    }
+}
+
+/// Escapes text for an XML attribute or element; characters XML 1.0 cannot carry at all (most
+/// C0 controls) become `?`.
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' | '\t' => out.push(c),
+            c if u32::from(c) < 0x20 => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xml_escape;
+
+    #[test]
+    fn xml_escape_leaves_no_markup_and_no_control_characters() {
+        assert_eq!(
+            xml_escape("a<b>&\"c\" 'd'\u{1}\n"),
+            "a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;?\n"
+        );
+    }
+}

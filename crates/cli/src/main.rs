@@ -4,7 +4,7 @@ mod cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// Linux seccomp made usable: readable policies, compiled to the fastest correct BPF filter.
 #[derive(Debug, Parser)]
@@ -14,6 +14,15 @@ struct Cli {
     command: Command,
     #[command(flatten)]
     import: cmd::Import,
+    /// Colour: `auto` on a terminal unless NO_COLOR is set, `always`, or `never`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto"
+    )]
+    color: cmd::style::When,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +55,10 @@ enum Command {
     Run(cmd::run::Args),
     /// runc-compatible wrapper: compile a bundle's inline policy, then exec the real runtime.
     OciRuntime(cmd::oci_runtime::Args),
+    /// Print a shell completion script for moat.
+    Completions(cmd::completions::Args),
+    /// Print moat's manual page (roff), or write one page per subcommand with --dir.
+    Man(cmd::completions::ManArgs),
     /// Set a Kubernetes node up: install moat, moat-runc and /etc/moat into a host root.
     Node(cmd::node::Args),
 }
@@ -57,6 +70,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     cmd::set_import(&cli.import);
+    cmd::style::set(cli.color);
     let result = match cli.command {
         Command::Syscalls(args) => cmd::syscalls::run(args),
         Command::Compile(args) => cmd::compile::run(args),
@@ -72,6 +86,8 @@ fn main() -> ExitCode {
         Command::Record(args) => cmd::record::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::OciRuntime(args) => cmd::oci_runtime::run(args),
+        Command::Completions(args) => cmd::completions::run(args, Cli::command()),
+        Command::Man(args) => cmd::completions::man(args, Cli::command()),
         Command::Node(args) => cmd::node::run(args),
     };
     match result {

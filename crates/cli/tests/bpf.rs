@@ -99,6 +99,37 @@ fn disasm_reads_stdin() {
 }
 
 #[test]
+fn emu_json_on_a_raw_program_has_the_text_facts() {
+    let f = temp_file("emu-json.bpf", &sample().to_bytes());
+    let path = f.to_str().unwrap();
+    let o = moat(
+        &[
+            "emu",
+            path,
+            "--arch",
+            "x86_64",
+            "--format",
+            "json",
+            "personality",
+            "0x400000",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{o:?}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verdict"], "ERRNO(1)");
+    assert_eq!(v["return_value"], 0x0005_0001);
+    assert_eq!(v["executed"], 8);
+    assert_eq!(v["cached"], false);
+    assert_eq!(v["syscall"], "personality");
+    assert_eq!(v["args"][0], 0x40_0000);
+    assert!(
+        v.get("compiled_agrees").is_none(),
+        "a raw program has no policy to agree with"
+    );
+}
+
+#[test]
 fn emu_prints_verdict_return_value_and_count() {
     let f = temp_file("emu.bpf", &sample().to_bytes());
     let path = f.to_str().unwrap();
@@ -258,7 +289,7 @@ fn bad_input_is_one_line_and_exit_code_2() {
         "byte offset 0: instruction 0: load offset 2",
     );
     assert_bad(&["disasm", missing.to_str().unwrap()], None, "cannot read");
-    assert_bad(&["disasm", "-"], Some(b""), "empty program");
+    assert_bad(&["disasm", "-"], Some(b""), "<stdin>:1:1: empty input");
     assert_bad(
         &["disasm", good, "--arch", "amd46"],
         None,

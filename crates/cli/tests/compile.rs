@@ -69,6 +69,55 @@ fn every_builtin_reports() {
 }
 
 #[test]
+fn json_report_carries_the_numbers_of_the_text_report() {
+    let args = ["compile", "--arch", "x86_64,x86,x32", "container"];
+    let text = String::from_utf8(moat(&[&args[..], &["--report"]].concat()).stdout).unwrap();
+    let o = moat(&[&args[..], &["--report=json"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(text.starts_with(&format!("program: {} instructions", v["instructions"])));
+    let abis = v["abis"].as_array().unwrap();
+    assert_eq!(abis.len(), 3);
+    for a in abis {
+        let arch = a["arch"].as_str().unwrap();
+        let head = format!(
+            "{arch}: {} intervals, search depth {}, bound without argument checks {} instructions",
+            a["intervals"], a["depth"], a["bound"]
+        );
+        assert!(text.contains(&head), "{head}\n{text}");
+        let cached = a["cached"].as_array().unwrap().len();
+        if arch == "x32" {
+            assert_eq!(cached, 0);
+        } else {
+            assert!(
+                text.contains(&format!("cached by the kernel ({cached})")),
+                "{arch}"
+            );
+        }
+        let filtered = a["filtered"].as_array().unwrap();
+        let line = format!(
+            "run the filter ({}): mean {:.1}, worst {} instructions ({} without argument checks)",
+            filtered.len(),
+            a["mean"].as_f64().unwrap(),
+            a["worst"],
+            a["worst_without_args"]
+        );
+        assert!(text.contains(&line), "{line}");
+        let worst = filtered.iter().map(|f| f["worst"].as_u64().unwrap()).max();
+        assert_eq!(worst, a["worst"].as_u64());
+    }
+    let paths = v["validated"]["paths"].as_u64().unwrap();
+    assert!(
+        text.contains(&format!("validated exactly: {paths} paths")),
+        "{text}"
+    );
+    assert!(v["compile_ms"].as_f64().unwrap() > 0.0);
+    // The value needs `=`: `--report json` would read `json` as the policy.
+    let o = moat(&["compile", "--report", "json"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
 fn text_formats_carry_the_same_instructions() {
     let raw = moat(&["compile", "strict", "--format", "raw"]).stdout;
     let p = Program::from_bytes(&raw).unwrap();

@@ -93,10 +93,15 @@ impl Podman {
         let runtime = dir.join("bin/moat-runc");
         std::os::unix::fs::symlink(MOAT, &runtime).unwrap();
         // containers.conf(5): no default rlimits (raising them needs CAP_SYS_RESOURCE), no
-        // network namespace setup, cgroupfs (no systemd needed), events in a file.
+        // network namespace setup, cgroupfs (no systemd needed), events in a file, and image
+        // unpacking (`podman load`) in this directory instead of /var/tmp.
+        std::fs::create_dir_all(dir.join("copy")).unwrap();
         std::fs::write(
             dir.join("containers.conf"),
-            "[containers]\ndefault_ulimits = []\nnetns = \"none\"\n\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+            format!(
+                "[containers]\ndefault_ulimits = []\nnetns = \"none\"\n\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nimage_copy_tmp_dir = \"{}\"\n",
+                dir.join("copy").display()
+            ),
         )
         .unwrap();
         // containers-storage.conf(5): the machine's file is not read.
@@ -243,15 +248,15 @@ fn a_one_line_policy_keeps_every_statement_where_a_multi_line_one_loses_all_but_
     assert!(out.contains("mkdir rc=0"), "{}", show(&multi));
     assert!(out.contains("chmod rc=0"), "{}", show(&multi));
     // What moat prints with --one-line is what survives the transport.
-    let dir = p.dir.join("policy.moat");
+    let file = p.dir.join("policy.moat");
     std::fs::write(
-        &dir,
+        &file,
         "use container\ndeny mkdir mkdirat\ndeny chmod fchmod fchmodat fchmodat2\n",
     )
     .unwrap();
     let conv = Command::new(MOAT)
         .args(["convert", "--to", "moat", "--one-line"])
-        .arg(&dir)
+        .arg(&file)
         .output()
         .unwrap();
     assert!(conv.status.success(), "{}", show(&conv));
@@ -488,9 +493,15 @@ fn the_built_image_runs_and_installs_a_node_that_then_runs_containers() {
             .find(|v| v["name"] == m["name"])
             .unwrap();
         let source = if let Some(path) = volume["hostPath"]["path"].as_str() {
-            let dir = host.join(path.trim_start_matches('/'));
-            std::fs::create_dir_all(&dir).unwrap();
-            dir
+            if m["readOnly"] == true {
+                // Read only, as on a node: this machine's own directory (its /usr, with runc,
+                // crun, the dynamic loader and the libraries the installer runs them with).
+                PathBuf::from(path)
+            } else {
+                let dir = host.join(path.trim_start_matches('/'));
+                std::fs::create_dir_all(&dir).unwrap();
+                dir
+            }
         } else {
             assert_eq!(volume["configMap"]["name"], cm["metadata"]["name"]);
             config.clone()
@@ -503,15 +514,7 @@ fn the_built_image_runs_and_installs_a_node_that_then_runs_containers() {
             m["mountPath"].as_str().unwrap()
         ));
     }
-    // The node's runtime, where node-config.yaml says (a link, as on a node).
     let toml = cm["data"]["runtime.toml"].as_str().unwrap().to_string();
-    let runtime = moat::runtime::NodeConfig::parse(&toml, "runtime.toml")
-        .unwrap()
-        .runtime
-        .unwrap();
-    let link = host.join(runtime.strip_prefix("/").unwrap());
-    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
-    std::os::unix::fs::symlink(&runtime, &link).unwrap();
     let sc = &init["securityContext"];
     flags.push(format!("--user={}", sc["runAsUser"]));
     if sc["readOnlyRootFilesystem"] == true {
@@ -545,6 +548,18 @@ fn the_built_image_runs_and_installs_a_node_that_then_runs_containers() {
     assert!(
         out.contains("# installed /usr/local/bin/moat: moat 0.1.0"),
         "{out}"
+    );
+    // The host's crun (dynamically linked) ran from the installer's empty image through the
+    // host's loader, and said it takes moat's own program.
+    assert!(
+        out.contains("# runtime /usr/bin/crun: crun version ") && out.contains("(format bpf)"),
+        "{}",
+        show(&o)
+    );
+    assert!(
+        !text(&o.stderr).contains("moat: "),
+        "no warnings: {}",
+        show(&o)
     );
     assert!(
         out.contains("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.moat.options]\n  BinaryName = \"/usr/local/bin/moat-runc\""),

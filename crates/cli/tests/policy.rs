@@ -234,7 +234,7 @@ const CASES: &[Case] = &[
         "expected end of statement, found \"deny\"",
     ),
     case("deny @\n", "1:6", "expected a group name after `@`"),
-    case("", "1:1", "policy is empty"),
+    case("", "1:1", "empty input"),
     case("# only a comment\n\n   \n", "1:1", "policy is empty"),
     Case {
         content: b"default allow\ndeny \xff\n",

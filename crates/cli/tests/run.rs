@@ -235,18 +235,18 @@ fn each_action_has_its_documented_effect() {
             "kill getppid",
             SIGSYS_STATUS,
             Some(
-                "x86_64 getppid killed the process (1 call): kill (process) by -e:2: kill getppid",
+                "x86_64 getppid killed the process (1 call): kill (process) by -e:1: kill getppid",
             ),
         ),
         (
             "trap getppid",
             SIGSYS_STATUS,
-            Some("x86_64 getppid trapped (SIGSYS) (1 call): trap by -e:2: trap getppid"),
+            Some("x86_64 getppid trapped (SIGSYS) (1 call): trap by -e:1: trap getppid"),
         ),
         (
             "log getppid",
             0,
-            Some("x86_64 getppid logged (1 call): log by -e:2: log getppid"),
+            Some("x86_64 getppid logged (1 call): log by -e:1: log getppid"),
         ),
         ("trace 5 getppid", ENOSYS, None), // no tracer attached
         ("notify getppid", ENOSYS, None),  // no listener
@@ -301,8 +301,8 @@ fn refusals_right_before_exit_are_reported_every_time() {
             return;
         }
         for want in [
-            "x86_64 keyctl killed the process (1 call): kill (process) by -e:2: kill keyctl",
-            "x86_64 bpf trapped (SIGSYS) (1 call): trap by -e:3: trap bpf",
+            "x86_64 keyctl killed the process (1 call): kill (process) by -e:1: kill keyctl",
+            "x86_64 bpf trapped (SIGSYS) (1 call): trap by -e:2: trap bpf",
         ] {
             assert!(err.contains(want), "run {run}: {err}");
         }
@@ -350,7 +350,7 @@ fn fail_closed_the_command_never_runs() {
     let out = moat(&args);
     assert_not_started(&out, &marker, "bad policy");
     assert!(
-        stderr(&out).contains("-e:2:6: unknown syscall"),
+        stderr(&out).contains("-e:1:6: unknown syscall"),
         "{}",
         stderr(&out)
     );
@@ -569,5 +569,96 @@ fn e_statements_follow_a_policy_file() {
                 "x86_64 execve killed the process (1 call): kill (process) by default (strict:"
             ),
         "{err}"
+    );
+}
+
+/// `--report FILE`: the refusals as JSON, the same facts as the lines on standard error; an
+/// unwritable report path stops moat before the program runs.
+#[test]
+fn json_report_lists_the_refusals_and_is_checked_before_the_run() {
+    let p = probe();
+    let report = tmp().join("report.json");
+    let _ = std::fs::remove_file(&report);
+    let script = format!("{p} keyctl; {p} bpf; exit 4");
+    let out = moat(&[
+        "run",
+        "--report",
+        report.to_str().unwrap(),
+        "-e",
+        "kill keyctl",
+        "-e",
+        "trap bpf",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(v["mode"], "enforce");
+    assert_eq!(v["exit_status"], 4);
+    assert_eq!(v["command"][0], "sh");
+    assert!(moat_testkit::require(
+        v["audit_log_readable"] == true,
+        "the kernel audit log (root with CAP_AUDIT_READ)"
+    ));
+    let calls = v["calls"].as_array().unwrap();
+    let find = |name: &str| {
+        calls
+            .iter()
+            .find(|c| c["syscall"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {v}"))
+    };
+    let keyctl = find("keyctl");
+    assert_eq!(keyctl["action"], "killed the process");
+    assert_eq!(keyctl["count"], 1);
+    assert_eq!(keyctl["arch"], "x86_64");
+    assert_eq!(keyctl["decided_by"], "kill (process) by -e:1: kill keyctl");
+    assert_eq!(find("bpf")["action"], "trapped (SIGSYS)");
+    assert_eq!(calls.len(), 2, "{v}");
+
+    let audit = tmp().join("audit.json");
+    let out = moat(&[
+        "run",
+        "--audit",
+        "--report",
+        audit.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        &format!("{p} bpf; {p} bpf; exit 0"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&audit).unwrap()).unwrap();
+    assert_eq!(v["mode"], "audit");
+    let bpf = v["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["syscall"] == "bpf")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(bpf["count"], 2);
+    assert_eq!(bpf["action"], "deny");
+
+    // A report into a missing directory: exit 2 before the program runs.
+    let marker = tmp().join("report-marker");
+    let _ = std::fs::remove_file(&marker);
+    let out = moat(&[
+        "run",
+        "--report",
+        "/nonexistent-dir/r.json",
+        "--",
+        "touch",
+        marker.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--report /nonexistent-dir/r.json"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !marker.exists(),
+        "the program ran although the report cannot be written"
     );
 }

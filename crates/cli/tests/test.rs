@@ -105,3 +105,94 @@ fn cap_and_kernel_options_decide_guarded_rules() {
     assert_eq!(code(&["test", &p, &old]), Some(1));
     assert_eq!(code(&["test", &p, &old, "--kernel", "5.4"]), Some(0));
 }
+
+#[test]
+fn junit_report_parses_as_xml_and_counts_what_the_text_counts() {
+    assert!(moat_testkit::require(
+        moat_testkit::has_tool("python3"),
+        "python3 (its XML parser checks the JUnit file)"
+    ));
+    let tests = tmp(
+        "junit.tests",
+        "x86_64 read(0) = allow\nx86_64 bpf(0) = deny\nx86_64 unshare(0x10000000) = allow <&\"'>\n",
+    );
+    let junit = std::env::temp_dir().join(format!("moat-junit-{}.xml", std::process::id()));
+    let o = moat(&[
+        "test",
+        "container",
+        &tests,
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    // A malformed line (text after the action) is a usage error, and no report is written.
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    assert!(!junit.exists());
+    let tests = tmp(
+        "junit.tests",
+        "x86_64 read(0) = allow\nx86_64 bpf(0) = deny\nx86_64 unshare(0x10000000) = allow # <&\"'>\n",
+    );
+    let o = moat(&[
+        "test",
+        "container",
+        &tests,
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", common::stderr(&o));
+    assert!(
+        stdout(&o).contains("3 expectations, 2 passed, 1 failed"),
+        "{}",
+        stdout(&o)
+    );
+    let check = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.etree.ElementTree as E\n\
+             r = E.parse(sys.argv[1]).getroot()\n\
+             s = r.find('testsuite')\n\
+             cases = s.findall('testcase')\n\
+             failed = [c for c in cases if c.find('failure') is not None]\n\
+             print(r.get('tests'), r.get('failures'), len(cases), len(failed), failed[0].get('name'))\n\
+             print(failed[0].find('failure').text)",
+        ])
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(format!("3 1 3 1 {tests}:3: x86_64 unshare(0x10000000) = allow").as_str())
+    );
+    assert!(
+        lines.next().unwrap().contains("is deny: container:"),
+        "{text}"
+    );
+    let _ = std::fs::remove_file(&junit);
+}
+
+#[test]
+fn json_format_lists_every_expectation() {
+    let tests = tmp(
+        "json.tests",
+        "x86_64 read(0) = allow\nx86_64 bpf(0) = allow\n",
+    );
+    let o = moat(&["test", "container", &tests, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["total"], 2);
+    assert_eq!(v["failed"], 1);
+    assert_eq!(v["results"][0]["passed"], true);
+    assert_eq!(v["results"][1]["failures"][0]["got"], "deny");
+    assert_eq!(v["results"][1]["failures"][0]["syscall"], "bpf");
+    assert_eq!(
+        v["results"][1]["failures"].as_array().unwrap().len(),
+        2,
+        "policy and program"
+    );
+}

@@ -213,6 +213,47 @@ pub fn report(c: &Compiled) -> Report {
     Report { len: p.len(), abis }
 }
 
+impl Report {
+    /// The report as JSON: `{"instructions", "abis": [{"arch", "intervals", "depth", "bound",
+    /// "cached": [names], "mean", "worst", "worst_without_args", "filtered": [{"name", "nr",
+    /// "mean", "worst", "checks_args"}]}]}`, the same numbers the text shows. On x32 `cached`
+    /// is empty: its numbers lie beyond the kernel's x86_64 bitmap.
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        let abis: Vec<serde_json::Value> = self
+            .abis
+            .iter()
+            .map(|a| {
+                let filtered: Vec<serde_json::Value> = a
+                    .filtered
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "name": s.name,
+                            "nr": s.nr,
+                            "mean": s.mean,
+                            "worst": s.worst,
+                            "checks_args": s.checks_args,
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "arch": a.arch.to_string(),
+                    "intervals": a.dispatch.intervals,
+                    "depth": a.dispatch.depth,
+                    "bound": a.bound(),
+                    "cached": if a.arch == Arch::X32 { Vec::new() } else { a.cached.clone() },
+                    "mean": a.mean(),
+                    "worst": a.worst(),
+                    "worst_without_args": a.worst_without_args(),
+                    "filtered": filtered,
+                })
+            })
+            .collect();
+        serde_json::json!({ "instructions": self.len, "abis": abis })
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(

@@ -57,7 +57,7 @@ impl fmt::Display for JsonPath {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Moat text that does not parse (the message is already `file:line:col: message`).
-    #[error("{0}")]
+    #[error(transparent)]
     Policy(#[from] ParseError),
     /// A JSON or YAML document with a problem at `path`.
     #[error("{origin}: {}{message}", if path.is_root() { String::new() } else { format!("{path}: ") })]

@@ -101,7 +101,10 @@ pub struct Loaded {
 ///
 /// A name without `/` or `.` that matches a built-in profile is that profile.
 pub fn load(spec: &str, opts: &Options) -> Result<Loaded, Error> {
-    if !spec.contains('/') && !spec.contains('.') && !Path::new(spec).exists() {
+    // A bare word naming a built-in profile is the built-in even when a file of that name
+    // exists: the same rule as `Policy::open` (a file in the working directory never shadows a
+    // built-in; `./NAME` reads the file).
+    if !spec.contains('/') && !spec.contains('.') {
         if let Some(p) = Policy::builtin(spec) {
             let policy = p?;
             return Ok(Loaded {
@@ -112,8 +115,10 @@ pub fn load(spec: &str, opts: &Options) -> Result<Loaded, Error> {
                 extras: Extras::default(),
             });
         }
-        // Let the policy crate produce its "unknown profile" message.
-        Policy::open(spec)?;
+        if !Path::new(spec).exists() {
+            // Let the policy crate produce its "unknown profile" message.
+            Policy::open(spec)?;
+        }
     }
     // `FILE#name`: one SeccompProfile of a file holding several.
     if let Some((file, name)) = spec.rsplit_once('#')
@@ -127,11 +132,23 @@ pub fn load(spec: &str, opts: &Options) -> Result<Loaded, Error> {
         };
         return load(file, &o);
     }
-    let bytes = std::fs::read(spec).map_err(|e| Error::Io {
-        origin: spec.to_string(),
-        message: e.to_string(),
-    })?;
+    // The main input: capped (`/dev/zero` ends at 4 MiB), a FIFO the user named is read.
+    let bytes = moat_io::read(Path::new(spec), moat_io::Limit::TEXT, moat_io::Source::Main)
+        .map_err(|e| Error::Io {
+            origin: spec.to_string(),
+            message: io_message(&e, spec),
+        })?;
     load_bytes(&bytes, spec, opts)
+}
+
+/// A read error's message without the path `spec` (the error line starts with it already).
+fn io_message(e: &moat_io::ReadError, spec: &str) -> String {
+    if let moat_io::ReadError::Io { source, .. } = e {
+        return source.to_string();
+    }
+    let text = e.to_string();
+    text.strip_prefix(&format!("{spec}: "))
+        .map_or_else(|| text.clone(), str::to_string)
 }
 
 /// Reads policy bytes in any supported format; `origin` names them in messages (and anchors

@@ -920,4 +920,29 @@ mod tests {
         let e = Layout::from_tar(&deep.to_tar().unwrap()[..], &Limits::default()).unwrap_err();
         assert!(e.to_string().contains("nest deeper"), "{e}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// A damaged archive (bytes changed, cut short) is read or refused, never a panic,
+        /// and what reads is a layout that verifies.
+        #[test]
+        fn a_damaged_archive_never_panics(
+            flips in proptest::collection::vec((0usize..1 << 16, 1u8..=255), 0..8),
+            cut in proptest::option::of(0usize..1 << 16),
+        ) {
+            let mut bytes = image().to_tar().unwrap();
+            for (at, x) in flips {
+                let n = bytes.len();
+                bytes[at % n] ^= x;
+            }
+            if let Some(c) = cut {
+                let n = bytes.len();
+                bytes.truncate(c % n);
+            }
+            if let Ok(l) = Layout::from_tar(&bytes[..], &Limits::default()) {
+                l.verify().unwrap();
+            }
+        }
+    }
 }

@@ -43,6 +43,16 @@ pub enum Source {
         /// Where relative `use "path"` statements resolve.
         dir: PathBuf,
     },
+    /// Policy text already read (a file in another format, translated to moat text by the
+    /// importer): `use "path"` resolves in `dir`; errors count from the text's own lines.
+    Text {
+        /// What to call it in messages (the file name).
+        origin: String,
+        /// The policy text.
+        text: String,
+        /// Where relative `use "path"` statements resolve.
+        dir: PathBuf,
+    },
     /// Mandatory node statements, one per entry, read after everything else by convention
     /// (the node's `enforce` list): errors say `ORIGIN:N:COL` for the N-th entry; no files.
     Enforce {
@@ -61,6 +71,7 @@ impl Source {
             Source::File(path) => path.display().to_string(),
             Source::Statements { origin, .. }
             | Source::Node { origin, .. }
+            | Source::Text { origin, .. }
             | Source::Enforce { origin, .. } => origin.clone(),
             Source::Annotation { key, .. } => key.clone(),
         }
@@ -179,6 +190,11 @@ impl Policy {
                     (text.clone(), None, format!("text:{key}"))
                 }
                 Source::Node {
+                    origin: o,
+                    text,
+                    dir,
+                }
+                | Source::Text {
                     origin: o,
                     text,
                     dir,

@@ -80,7 +80,9 @@ pub struct Install {
 pub struct Installed {
     /// Each file written, and what it is.
     pub files: Vec<(PathBuf, String)>,
-    /// The configuration's warnings (deprecated keys).
+    /// What the checks found (the runtime's version and the format it takes).
+    pub notes: Vec<String>,
+    /// The configuration's warnings (deprecated keys), and checks that could not run.
     pub warnings: Vec<String>,
 }
 
@@ -125,6 +127,22 @@ pub enum InstallError {
         root: PathBuf,
         /// Where it was looked for.
         where_: String,
+    },
+    /// The configuration's explicit format is one its runtime does not apply.
+    #[error(
+        "{}: format = \"{format}\" but the runtime {} says {version:?}: only crun built with +SECCOMP loads moat's program; every container would be refused",
+        config.display(),
+        runtime.display()
+    )]
+    Format {
+        /// The configuration file.
+        config: PathBuf,
+        /// The format it names.
+        format: Format,
+        /// The runtime it names.
+        runtime: PathBuf,
+        /// The first line of the runtime's `--version`.
+        version: String,
     },
     /// A profile file's name cannot be a profile name.
     #[error("{}: a profile's file name must be NAME.moat without spaces or quotes", path.display())]
@@ -189,6 +207,138 @@ fn present(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::symlink_metadata(path).is_ok_and(|m| {
         m.file_type().is_symlink() || (m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// The most symbolic links followed resolving one path under the root (Linux's limit).
+const MAX_LINKS: usize = 40;
+
+/// `path` (under `root`) with every symbolic link resolved as the host would: an absolute
+/// target starts again at `root`, `..` stops at `root`. `None` past [`MAX_LINKS`] or for a
+/// path outside `root`.
+fn resolve_under(root: &Path, path: &Path) -> Option<PathBuf> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut pending: Vec<std::ffi::OsString> = rel
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut cur = PathBuf::new();
+    let mut links = 0;
+    while let Some(c) = pending.pop() {
+        if c == ".." {
+            cur.pop();
+            continue;
+        }
+        cur.push(&c);
+        let full = root.join(&cur);
+        if std::fs::symlink_metadata(&full).is_ok_and(|m| m.file_type().is_symlink()) {
+            links += 1;
+            if links > MAX_LINKS {
+                return None;
+            }
+            let target = std::fs::read_link(&full).ok()?;
+            cur.pop();
+            if target.is_absolute() {
+                cur = PathBuf::new();
+            }
+            for t in target.components().rev() {
+                match t {
+                    Component::Normal(n) => pending.push(n.to_os_string()),
+                    Component::ParentDir => pending.push("..".into()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Some(root.join(cur))
+}
+
+/// Runs `program ARGS` and returns its standard output if it exits 0 within 5 seconds.
+fn output_of(program: &Path, args: &[&std::ffi::OsStr]) -> Option<String> {
+    use std::io::Read as _;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()?
+        .take(64 * 1024)
+        .read_to_string(&mut out)
+        .ok()?;
+    (status.success() && !out.is_empty()).then_some(out)
+}
+
+/// What `RUNTIME --version` prints, for the runtime at `runtime` under `root`: run as it is
+/// (a static runtime, or an installer on the host itself), else through the host's dynamic
+/// loader with the host's library directories (an installer's image has neither: with merged
+/// /usr, the loader and libraries are under the mounted /usr). `None` when neither runs.
+pub fn runtime_version(root: &Path, runtime: &Path) -> Option<String> {
+    let version = std::ffi::OsStr::new("--version");
+    if let Some(out) = output_of(runtime, &[version]) {
+        return Some(out);
+    }
+    let binary = resolve_under(root, runtime)?;
+    let existing = |paths: &[&str]| -> Vec<PathBuf> {
+        paths
+            .iter()
+            .filter_map(|p| resolve_under(root, &root.join(p)))
+            .filter(|p| p.exists())
+            .collect()
+    };
+    let loaders = existing(&[
+        "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        "usr/lib64/ld-linux-x86-64.so.2",
+        "lib64/ld-linux-x86-64.so.2",
+        "usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
+        "usr/lib/ld-linux-aarch64.so.1",
+        "lib/ld-linux-aarch64.so.1",
+    ]);
+    let libs = existing(&[
+        "usr/lib/x86_64-linux-gnu",
+        "lib/x86_64-linux-gnu",
+        "usr/lib/aarch64-linux-gnu",
+        "lib/aarch64-linux-gnu",
+        "usr/lib64",
+        "lib64",
+        "usr/lib",
+        "lib",
+    ]);
+    let libs = std::env::join_paths(&libs).ok()?;
+    loaders.iter().find_map(|loader| {
+        output_of(
+            loader,
+            &[
+                std::ffi::OsStr::new("--library-path"),
+                &libs,
+                binary.as_os_str(),
+                version,
+            ],
+        )
     })
 }
 
@@ -258,6 +408,21 @@ fn temp_beside(target: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     target.with_file_name(format!(".{name}.moat-install-{}.tmp", std::process::id()))
+}
+
+/// Removes what an installation that was killed before its renames left beside `target`
+/// (`.NAME.moat-install-PID.tmp` of any process id).
+fn remove_stale_temps(target: &Path) {
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.moat-install-", name.to_string_lossy());
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let n = entry.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&prefix) && n.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// One file to put in place: its content (or a link target), mode and description.
@@ -353,7 +518,7 @@ pub fn install(req: &Install) -> Result<Installed, InstallError> {
             .map(|d| under(&req.root, &Path::new(d).join(&runtime)))
             .collect()
     };
-    if !candidates.iter().any(|c| present(c)) {
+    let Some(located) = candidates.iter().find(|c| present(c)) else {
         return Err(InstallError::Runtime {
             config: config_path,
             runtime,
@@ -364,6 +529,47 @@ pub fn install(req: &Install) -> Result<Installed, InstallError> {
                 format!("searched {}", RUNTIME_DIRS.join(", "))
             },
         });
+    };
+    // What the runtime says about itself decides the format, as at a container start; an
+    // explicit format it does not apply is refused here as it would be there.
+    let mut notes = Vec::new();
+    let version = runtime_version(&req.root, located);
+    let first = version
+        .as_deref()
+        .and_then(|v| v.lines().next())
+        .unwrap_or("");
+    let formats = match (config.format, version.as_deref()) {
+        (Some(f), Some(v)) if !f.supported_by(v) => {
+            return Err(InstallError::Format {
+                config: config_path,
+                format: f,
+                runtime,
+                version: first.to_string(),
+            });
+        }
+        (Some(f), Some(_)) => vec![f],
+        (None, Some(v)) => vec![Format::from_version(v).unwrap_or(Format::Oci)],
+        (Some(f), None) => {
+            warnings.push(format!(
+                "cannot run {} --version from here: format = \"{f}\" is checked at each container start",
+                runtime.display()
+            ));
+            vec![f]
+        }
+        (None, None) => {
+            warnings.push(format!(
+                "cannot run {} --version from here: checking both formats",
+                runtime.display()
+            ));
+            vec![Format::Oci, Format::Bpf]
+        }
+    };
+    if version.is_some() {
+        notes.push(format!(
+            "runtime {}: {first} (format {})",
+            runtime.display(),
+            formats[0]
+        ));
     }
 
     // Profiles: each parses on its own (full messages: the node's own file), and is staged
@@ -403,9 +609,6 @@ pub fn install(req: &Install) -> Result<Installed, InstallError> {
             .display()
             .to_string();
     }
-    let formats = config
-        .format
-        .map_or(vec![Format::Oci, Format::Bpf], |f| vec![f]);
     let req_plan = |format| Request {
         format,
         kernel: crate::running_kernel(),
@@ -452,6 +655,7 @@ pub fn install(req: &Install) -> Result<Installed, InstallError> {
     commit(&staged)?;
     Ok(Installed {
         files: staged.into_iter().map(|s| (s.host, s.what)).collect(),
+        notes,
         warnings,
     })
 }
@@ -470,8 +674,8 @@ fn commit(staged: &[Staged]) -> Result<(), InstallError> {
         for s in staged {
             let dir = s.target.parent().unwrap_or(Path::new("/"));
             std::fs::create_dir_all(dir).map_err(io(dir))?;
+            remove_stale_temps(&s.target);
             let tmp = temp_beside(&s.target);
-            let _ = std::fs::remove_file(&tmp);
             temps.push(tmp.clone());
             match &s.content {
                 Content::File { bytes, mode } => {
@@ -519,11 +723,9 @@ fn commit(staged: &[Staged]) -> Result<(), InstallError> {
 pub fn handler(engine: Engine, runc: &Path, systemd_cgroup: bool) -> String {
     let mut s = String::new();
     let bin = runc.display();
-    let systemd = if systemd_cgroup {
-        "  SystemdCgroup = true\n"
-    } else {
-        ""
-    };
+    // Stated either way: `true` on a node without systemd as init fails every pod at
+    // RunPodSandbox (runc: `expected cgroupsPath to be of format "slice:prefix:name"`).
+    let systemd = format!("  SystemdCgroup = {systemd_cgroup}\n");
     match engine {
         Engine::Containerd1 => {
             let _ = write!(
@@ -607,7 +809,7 @@ mod tests {
                 assert_eq!(runtime["options"]["SystemdCgroup"].as_bool(), Some(true));
                 assert_eq!(runtime["pod_annotations"][0].as_str(), Some("moat.dev/*"));
                 let plain = handler(engine, Path::new("/opt/bin/moat-runc"), false);
-                assert!(!plain.contains("SystemdCgroup"), "{plain}");
+                assert!(plain.contains("SystemdCgroup = false\n"), "{plain}");
             }
         }
         assert!("docker".parse::<Engine>().is_err());
@@ -709,6 +911,17 @@ mod tests {
         node.config("runtime.toml", config);
         node.config("web.moat", WEB);
         node.config("README", "not a profile");
+        // A ConfigMap volume's layout: each key a link into a hidden timestamped directory.
+        let cm = node.dir.join("config");
+        std::fs::create_dir_all(cm.join("..2026_12_03_07_00_00.1")).unwrap();
+        std::fs::write(
+            cm.join("..2026_12_03_07_00_00.1/db.moat"),
+            "use container\n",
+        )
+        .unwrap();
+        std::fs::write(cm.join("..2026_12_03_07_00_00.1/hidden.moat"), "bad\n").unwrap();
+        std::os::unix::fs::symlink("..2026_12_03_07_00_00.1", cm.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/db.moat", cm.join("db.moat")).unwrap();
         let installed = install(&node.request()).unwrap();
         let host = node.host();
         let bin = host.join("usr/local/bin/moat");
@@ -730,6 +943,11 @@ mod tests {
             WEB
         );
         assert!(!host.join("etc/moat/profiles/README").exists());
+        assert_eq!(
+            std::fs::read_to_string(host.join("etc/moat/profiles/db.moat")).unwrap(),
+            "use container\n"
+        );
+        assert!(!host.join("etc/moat/profiles/hidden.moat").exists());
         let hosts: Vec<_> = installed
             .files
             .iter()
@@ -740,6 +958,7 @@ mod tests {
             [
                 "/usr/local/bin/moat",
                 "/usr/local/bin/moat-runc",
+                "/etc/moat/profiles/db.moat",
                 "/etc/moat/profiles/web.moat",
                 "/etc/moat/runtime.toml"
             ]
@@ -747,8 +966,11 @@ mod tests {
         // What was installed is what moat-runc reads: the configuration and its profile.
         let read = NodeConfig::load(&host.join("etc/moat/runtime.toml")).unwrap();
         assert_eq!(read.default_profile, "web");
-        // Again: replaced in place, no temporary file left.
+        // Again, after an installation killed before its renames: replaced in place, and no
+        // temporary file left, the dead one's included.
+        let stale = host.join("usr/local/bin/.moat.moat-install-4194304.tmp");
         let before = node.snapshot();
+        std::fs::write(&stale, b"half a binary").unwrap();
         install(&node.request()).unwrap();
         assert_eq!(node.snapshot(), before);
         assert!(
@@ -823,6 +1045,85 @@ mod tests {
         let e = install(&req).unwrap_err();
         assert!(matches!(e, InstallError::Runtime { .. }), "{e}");
         assert_eq!(node.snapshot(), before);
+    }
+
+    #[test]
+    fn the_runtimes_version_decides_the_format_as_at_a_container_start() {
+        let node = Node::new("format");
+        std::fs::create_dir_all(node.host().join("usr/bin")).unwrap();
+        std::os::unix::fs::symlink("/usr/bin/crun", node.host().join("usr/bin/crun")).unwrap();
+        node.config(
+            "runtime.toml",
+            "runtime = \"/usr/bin/crun\"\nformat = \"bpf\"\n",
+        );
+        let done = install(&node.request()).unwrap();
+        assert!(
+            done.notes
+                .iter()
+                .any(|n| n.starts_with("runtime /usr/bin/crun: crun version")
+                    && n.ends_with("(format bpf)")),
+            "{:?}",
+            done.notes
+        );
+        let before = node.snapshot();
+        node.config(
+            "runtime.toml",
+            "runtime = \"/usr/sbin/runc\"\nformat = \"bpf\"\n",
+        );
+        let e = install(&node.request()).unwrap_err();
+        assert!(matches!(e, InstallError::Format { .. }), "{e}");
+        assert!(e.to_string().contains("says \"runc version"), "{e}");
+        assert_eq!(node.snapshot(), before);
+        node.config("runtime.toml", "runtime = \"runc\"\n");
+        let done = install(&node.request()).unwrap();
+        assert!(
+            done.notes.iter().any(|n| n.ends_with("(format oci)")),
+            "{:?}",
+            done.notes
+        );
+    }
+
+    #[test]
+    fn a_runtime_that_cannot_run_from_the_installer_is_a_warning_and_both_formats_are_checked() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let node = Node::new("norun");
+        let crun = node.host().join("usr/bin/crun");
+        std::fs::create_dir_all(crun.parent().unwrap()).unwrap();
+        // An executable the kernel cannot run here (no loader, no libraries under the root).
+        std::fs::write(&crun, b"\x7fELF not for this machine").unwrap();
+        std::fs::set_permissions(&crun, std::fs::Permissions::from_mode(0o755)).unwrap();
+        node.config("runtime.toml", "runtime = \"/usr/bin/crun\"\n");
+        let done = install(&node.request()).unwrap();
+        assert!(done.notes.is_empty(), "{:?}", done.notes);
+        assert_eq!(
+            done.warnings,
+            ["cannot run /usr/bin/crun --version from here: checking both formats"]
+        );
+    }
+
+    #[test]
+    fn links_resolve_under_the_root_as_on_the_host() {
+        let node = Node::new("links");
+        let host = node.host();
+        std::fs::create_dir_all(host.join("usr/lib/x86_64-linux-gnu")).unwrap();
+        std::fs::write(host.join("usr/lib/x86_64-linux-gnu/ld.so"), b"").unwrap();
+        std::os::unix::fs::symlink("usr/lib", host.join("lib")).unwrap();
+        std::fs::create_dir_all(host.join("usr/lib64")).unwrap();
+        std::os::unix::fs::symlink("/lib/x86_64-linux-gnu/ld.so", host.join("usr/lib64/ld.so"))
+            .unwrap();
+        assert_eq!(
+            resolve_under(&host, &host.join("usr/lib64/ld.so")),
+            Some(host.join("usr/lib/x86_64-linux-gnu/ld.so"))
+        );
+        // `..` stops at the root.
+        std::os::unix::fs::symlink("../../../../../lib", host.join("usr/up")).unwrap();
+        assert_eq!(
+            resolve_under(&host, &host.join("usr/up/x86_64-linux-gnu/ld.so")),
+            Some(host.join("usr/lib/x86_64-linux-gnu/ld.so"))
+        );
+        // A loop ends.
+        std::os::unix::fs::symlink("/loop", host.join("loop")).unwrap();
+        assert_eq!(resolve_under(&host, &host.join("loop")), None);
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!   fixtures and the profile corpus), with the same rule when it is missing.
 //! - [`moat_image`]: the installable image archive `cargo xtask image` writes (built once per
 //!   test process; cargo's lock serializes builds across processes).
+//! - [`golden`]: compares user-visible output with a checked-in file; `MOAT_BLESS=1` (or
+//!   `cargo xtask bless`) rewrites the file instead.
 
 use std::path::{Path, PathBuf};
 
@@ -168,6 +170,59 @@ pub fn moat_image() -> Option<PathBuf> {
     }
 }
 
+/// Whether golden files are being rewritten: `MOAT_BLESS=1`.
+#[must_use]
+pub fn blessing() -> bool {
+    std::env::var("MOAT_BLESS").is_ok_and(|v| v == "1")
+}
+
+/// Checks `actual` against the golden file `path` (relative to the workspace root).
+///
+/// Under [`blessing`] the file is written instead (only when it differs, so an unchanged tree
+/// stays unchanged). Otherwise a missing file or a difference fails the test with the first
+/// differing line of each and the command that updates the file.
+///
+/// # Panics
+///
+/// When the output differs from the file, or the file is missing, outside [`blessing`].
+#[track_caller]
+pub fn golden(path: &str, actual: &str) {
+    let file = workspace_root().join(path);
+    let expected = std::fs::read_to_string(&file).ok();
+    if blessing() {
+        if expected.as_deref() != Some(actual) {
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            }
+            std::fs::write(&file, actual).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        }
+        return;
+    }
+    let Some(expected) = expected else {
+        panic!("golden file {path} is missing; `cargo xtask bless` writes it");
+    };
+    if expected == actual {
+        return;
+    }
+    let (line, want, got) = first_difference(&expected, actual);
+    panic!(
+        "output differs from golden file {path} at line {line}:\n  golden: {want}\n  actual: {got}\n\
+         whole output:\n{actual}\n(`cargo xtask bless` rewrites the file when the change is intended)"
+    );
+}
+
+/// The 1-based number of the first line where `a` and `b` differ, and that line of each.
+fn first_difference<'a>(a: &'a str, b: &'a str) -> (usize, &'a str, &'a str) {
+    let (mut la, mut lb) = (a.split('\n'), b.split('\n'));
+    let mut n = 1;
+    loop {
+        match (la.next(), lb.next()) {
+            (Some(x), Some(y)) if x == y => n += 1,
+            (x, y) => return (n, x.unwrap_or("<end>"), y.unwrap_or("<end>")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -213,6 +268,13 @@ mod tests {
             text.contains("SKIP tests::child_that_skips: a unicorn"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn first_difference_names_the_line() {
+        assert_eq!(first_difference("a\nb\nc", "a\nx\nc"), (2, "b", "x"));
+        assert_eq!(first_difference("a\n", "a\nmore"), (2, "", "more"));
+        assert_eq!(first_difference("a", "a\nb"), (2, "<end>", "b"));
     }
 
     #[test]

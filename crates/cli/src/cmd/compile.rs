@@ -35,14 +35,28 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE")]
     weights: Option<String>,
     /// Print the cost report: program length, the syscalls the kernel caches, and what every
-    /// other syscall executes. Without -o, only the report is printed.
-    #[arg(long)]
-    report: bool,
+    /// other syscall executes, and the exact validation's size and time; `--report=json` as
+    /// JSON. Without -o, only the report is printed.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "text"
+    )]
+    report: Option<ReportFormat>,
     /// Byte order of raw and hex output. Default: that of the ABIs the program targets
     /// (big-endian for s390x, little-endian for the others); a program for ABIs of both orders
     /// needs this flag, since no one encoding loads on both kernels.
     #[arg(long, value_enum, value_name = "ORDER")]
     byte_order: Option<Order>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -69,7 +83,7 @@ enum Format {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut policy = super::explain::open(&args.policy)?;
+    let mut policy = super::policy(&args.policy, "compile")?;
     if !args.arch.is_empty() {
         let arches = args
             .arch
@@ -125,7 +139,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             o.write(&bytes)?;
         }
-        None if args.report => {}
+        None if args.report.is_some() => {}
         None => {
             if args.format == Format::Raw && out.is_terminal() {
                 bail!(
@@ -135,16 +149,30 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             out.write_all(&bytes)?;
         }
     }
-    if args.report {
-        write!(out, "{}", report(&compiled))?;
-        writeln!(
-            out,
-            "validated exactly: {} paths, {} cases, {:.2} ms (compile {:.2} ms)",
-            validated.paths,
-            validated.cases,
-            validate_time.as_secs_f64() * 1e3,
-            compile_time.as_secs_f64() * 1e3
-        )?;
+    let (validate_ms, compile_ms) = (
+        validate_time.as_secs_f64() * 1e3,
+        compile_time.as_secs_f64() * 1e3,
+    );
+    match args.report {
+        None => {}
+        Some(ReportFormat::Text) => {
+            write!(out, "{}", report(&compiled))?;
+            writeln!(
+                out,
+                "validated exactly: {} paths, {} cases, {validate_ms:.2} ms (compile {compile_ms:.2} ms)",
+                validated.paths, validated.cases,
+            )?;
+        }
+        Some(ReportFormat::Json) => {
+            let mut v = report(&compiled).to_json();
+            v["validated"] = serde_json::json!({
+                "paths": validated.paths,
+                "cases": validated.cases,
+                "ms": validate_ms,
+            });
+            v["compile_ms"] = serde_json::json!(compile_ms);
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -82,7 +82,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         arches: (!arches.is_empty()).then_some(arches),
         ..super::import_options()
     };
-    let loaded = moat_export::load(&args.input, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let loaded = moat::input::open(
+        &args.input,
+        &moat::input::Options {
+            import: opts,
+            arch: None,
+        },
+    )?
+    .into_policy("convert")?;
     for w in &loaded.warnings {
         eprintln!("moat: warning: {w}");
     }

@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
 use moat::analyze::{Diff, Subject, Subset, describe};
-use moat::bpf::Program;
+
 use moat::policy::{Action, Context};
 use moat::syscalls::Arch;
 use serde_json::json;
@@ -42,45 +41,14 @@ enum Format {
     Json,
 }
 
-/// Reads what the analysis commands accept: `pid:PID`, a built-in profile, a policy in any
-/// format `moat explain` reads (moat text, Docker/OCI JSON, OCI config.json, SeccompProfile
-/// YAML), raw BPF (8 bytes per instruction) or `moat disasm` text.
+/// What the analysis commands take: a policy in any format, or BPF programs (raw, a listing,
+/// or `pid:PID`), as `moat::input` reads them.
 pub(crate) fn subject(spec: &str, ctx: &Context) -> anyhow::Result<Subject> {
-    if let Some(pid) = spec.strip_prefix("pid:") {
-        let pid: i32 = pid
-            .parse()
-            .with_context(|| format!("{spec}: expected pid:NUMBER"))?;
-        let programs = moat_sys::read_filters(pid).map_err(|e| anyhow::anyhow!("{e}"))?;
-        if programs.is_empty() {
-            bail!("process {pid} has no seccomp filters");
-        }
-        return Ok(Subject::filters(programs, spec));
-    }
-    let path = std::path::Path::new(spec);
-    if !path.exists() {
-        return Ok(Subject::policy(super::explain::open(spec)?, ctx)?);
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("{spec}: cannot read"))?;
-    let text = std::str::from_utf8(&bytes)
-        .ok()
-        .filter(|t| !t.contains('\0'));
-    let Some(text) = text else {
-        let program = Program::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{spec}: {e}"))?;
-        return Ok(Subject::filters(vec![program], spec));
-    };
-    match super::explain::open(spec) {
-        Ok(policy) => Ok(Subject::policy(policy, ctx)?),
-        Err(policy_err) => match moat::bpf::asm::assemble(text) {
-            Ok(program) if looks_like_bpf_text(text) => Ok(Subject::filters(vec![program], spec)),
-            _ => Err(policy_err),
-        },
-    }
-}
-
-/// `moat disasm` output and pseudo-code mention `return` or `A = ` or ` ld `.
-fn looks_like_bpf_text(text: &str) -> bool {
-    text.lines().any(|l| {
-        l.contains("return") || l.contains("A = ") || l.contains(" ld ") || l.contains(" ret ")
+    Ok(match super::input(spec, None)? {
+        moat::input::Input::Policy(loaded) => Subject::policy(loaded.policy, ctx)?,
+        moat::input::Input::Programs {
+            programs, origin, ..
+        } => Subject::filters(programs, &origin),
     })
 }
 
@@ -90,7 +58,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let b = subject(&args.b, &ctx)?;
     let mut out = std::io::stdout().lock();
     if args.subset {
-        let result = moat::analyze::subset(&a, &b)?;
+        let result = {
+            let _progress = super::progress::Ticker::start("diff");
+            moat::analyze::subset(&a, &b)?
+        };
         let holds = matches!(result, Subset::Holds { .. });
         match args.format {
             Format::Json => {
@@ -151,7 +122,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::from(1)
         });
     }
-    let d = moat::analyze::diff(&a, &b)?;
+    let d = {
+        let _progress = super::progress::Ticker::start("diff");
+        moat::analyze::diff(&a, &b)?
+    };
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&to_json(&d))?)?,
         Format::Human => out.write_all(human(&d).as_bytes())?,

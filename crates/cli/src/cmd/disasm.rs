@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use moat::bpf::{DecodeError, Program, asm};
+use moat::bpf::Program;
 use moat::syscalls::Arch;
 
 /// Disassemble a raw seccomp BPF program (seccomp-tools layout).
@@ -36,7 +36,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let arch = arch.unwrap_or_else(Arch::native);
     let (Some(pid), None) = (args.pid, args.file.as_deref()) else {
         let file = args.file.as_deref().unwrap_or("-");
-        let program = read_program(file, Some(arch))?;
+        let program = match super::input(file, Some(arch))? {
+            // A policy is shown as the program `moat compile` makes of it.
+            moat::input::Input::Policy(loaded) => {
+                moat::compile::compile(&loaded.policy, &moat::compile::Options::default())
+                    .map_err(|e| anyhow!("{e}"))?
+                    .program
+            }
+            moat::input::Input::Programs { mut programs, .. } if programs.len() == 1 => {
+                programs.remove(0)
+            }
+            moat::input::Input::Programs { .. } => {
+                anyhow::bail!("{file}: several filters; use --pid PID to list them")
+            }
+        };
         let text = moat::bpf::disasm::disasm(&program, Some(arch));
         std::io::stdout().lock().write_all(text.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
@@ -76,49 +89,4 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 pub(super) fn arch(arg: Option<&str>) -> anyhow::Result<Option<Arch>> {
     arg.map(|a| a.parse::<Arch>().map_err(|e| anyhow!("{e}")))
         .transpose()
-}
-
-/// Reads `path` (`-`: standard input) as raw BPF bytes, or as `moat disasm` text or
-/// pseudo-code when it is text; bare syscall names in text are looked up in `arch`, and raw bytes
-/// are read in its byte order (big-endian for s390x).
-pub(super) fn read_program(path: &str, arch: Option<Arch>) -> anyhow::Result<Program> {
-    let name = if path == "-" { "<stdin>" } else { path };
-    // Text (disassembly) may be larger than a raw program; both are capped, so `- < /dev/zero`
-    // ends at once. A raw program longer than BPF_MAXINSNS is refused when it is decoded.
-    let bytes = if path == "-" {
-        moat::io::read_stdin(moat::io::Limit::TEXT)?
-    } else {
-        moat::io::read(
-            std::path::Path::new(path),
-            moat::io::Limit::TEXT,
-            moat::io::Source::Main,
-        )?
-    };
-    if let Some(text) = as_disasm_text(&bytes) {
-        return asm::assemble_with(text, arch).map_err(|e| anyhow!("{name}:{e}"));
-    }
-    // Raw bytes are in the byte order of the ABI's kernel: big-endian for `--arch s390x`.
-    let order = arch.map_or(moat::bpf::ByteOrder::Little, moat::bpf::ByteOrder::of);
-    Program::from_bytes_in(&bytes, order).map_err(|e| match e {
-        DecodeError::Length { len } => anyhow!(
-            "{name}: {len} bytes is not a whole number of 8-byte instructions; expected raw BPF \
-             (struct sock_filter, {}-endian) or `moat disasm` text",
-            order.name()
-        ),
-        DecodeError::Invalid(v) => match v.pc() {
-            Some(pc) => anyhow!("{name}: byte offset {}: {v}", pc * 8),
-            None => anyhow!("{name}: {v}"),
-        },
-    })
-}
-
-fn as_disasm_text(bytes: &[u8]) -> Option<&str> {
-    // Raw programs practically always contain NUL bytes (zero jump offsets, the zero high
-    // bytes of small constants); text never does.
-    if bytes.contains(&0) {
-        return None;
-    }
-    let text = std::str::from_utf8(bytes).ok()?;
-    let first = text.trim_start().chars().next()?;
-    (first.is_ascii_alphanumeric() || first == '#').then_some(text)
 }

@@ -4,10 +4,13 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use moat::bpf::{SeccompData, cache, disasm, emu};
+use moat::bpf::{Program, SeccompData, cache, disasm, emu};
+use moat::policy::{Context, Policy};
 use moat::syscalls::{self as sc, Arch};
 
-use super::disasm::{arch as parse_arch, read_program};
+use moat::input::Input;
+
+use super::disasm::arch as parse_arch;
 
 /// Evaluate one syscall against a raw BPF program: verdict, return value, instructions executed.
 #[derive(Debug, clap::Args)]
@@ -29,42 +32,204 @@ pub(crate) struct Args {
     /// (x86, arm) only 32-bit values.
     #[arg(value_name = "ARG", allow_negative_numbers = true)]
     args: Vec<String>,
+    /// Output format: `json` prints one object with the same facts.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// What one call does: under a policy (the verdict and its deciding line, and the compiled
+/// program's answer) or under a raw program (its answer, the instructions run, the cache).
+struct Outcome {
+    arch: Arch,
+    name: String,
+    nr: u32,
+    args: [u64; 6],
+    /// The verdict: the action's name (`allow`, `errno EPERM`, ...).
+    verdict: String,
+    /// The policy's deciding line (`allow by web.moat:7: allow ioctl ...`).
+    described: Option<String>,
+    ret: u32,
+    /// Under a policy: what the compiled program returns, or why there is none.
+    compiled: Option<Result<u32, String>>,
+    /// Under a raw program: instructions executed and whether the kernel's cache skips it.
+    executed: Option<usize>,
+    cached: Option<bool>,
+    note: Option<String>,
+}
+
+impl Outcome {
+    /// A compiled program that disagrees with its policy's evaluator (a moat bug).
+    fn disagrees(&self) -> bool {
+        matches!(self.compiled, Some(Ok(ret)) if ret != self.ret)
+    }
+
+    fn text(&self) -> String {
+        let mut out = format!("{}\n", self.described.as_deref().unwrap_or(&self.verdict));
+        let shown: Vec<String> = self.args.iter().map(|a| format!("{a:#x}")).collect();
+        out.push_str(&format!(
+            "call: {} {} (nr {:#x}) args {}\n",
+            self.arch,
+            self.name,
+            self.nr,
+            shown.join(" ")
+        ));
+        out.push_str(&format!("return value: {:#010x}\n", self.ret));
+        match &self.compiled {
+            Some(Ok(ret)) if *ret == self.ret => {
+                out.push_str(&format!("compiled program agrees: {ret:#010x}\n"));
+            }
+            Some(Ok(ret)) => out.push_str(&format!(
+                "compiled program DISAGREES: it returns {ret:#010x} (a moat bug; please report)\n"
+            )),
+            Some(Err(e)) => out.push_str(&format!("compiled program: none ({e})\n")),
+            None => {}
+        }
+        if let Some(n) = self.executed {
+            out.push_str(&format!("executed: {n} instructions\n"));
+        }
+        if let Some(c) = self.cached {
+            out.push_str(&format!(
+                "constant-allow cache (Linux 5.11+): {}\n",
+                if c {
+                    "hit, the filter is skipped"
+                } else {
+                    "miss, the filter runs"
+                }
+            ));
+        }
+        if let Some(n) = &self.note {
+            out.push_str(&format!("note: {n}\n"));
+        }
+        out
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "arch": self.arch.to_string(),
+            "syscall": self.name,
+            "nr": self.nr,
+            "args": self.args,
+            "verdict": self.verdict,
+            "return_value": self.ret,
+        });
+        if let Some(d) = &self.described {
+            v["decided_by"] = serde_json::json!(d);
+        }
+        match &self.compiled {
+            Some(Ok(ret)) => {
+                v["compiled_return_value"] = serde_json::json!(ret);
+                v["compiled_agrees"] = serde_json::json!(*ret == self.ret);
+            }
+            Some(Err(e)) => v["compiled_error"] = serde_json::json!(e),
+            None => {}
+        }
+        if let Some(n) = self.executed {
+            v["executed"] = serde_json::json!(n);
+        }
+        if let Some(c) = self.cached {
+            v["cached"] = serde_json::json!(c);
+        }
+        if let Some(n) = &self.note {
+            v["note"] = serde_json::json!(n);
+        }
+        v
+    }
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let arch = parse_arch(args.arch.as_deref())?.unwrap_or_else(Arch::native);
     let nr = syscall_number(arch, &args.syscall)?;
     let call_args = parse_args(arch, &args.args)?;
-    if let Some(policy) = super::explain::policy_input(&args.file)? {
-        return super::explain::emu_policy(&policy, arch, nr, call_args);
-    }
-    let program = read_program(&args.file, Some(arch))?;
-    let data = SeccompData::new(arch.audit_arch(), nr, call_args);
-    let out = emu::run(&program, &data);
-    let name = arch
-        .by_nr(nr)
-        .map_or_else(|| format!("{nr:#x}"), |s| s.name.to_owned());
-    let cached = cache::is_constant_allow(&program, data.arch, nr);
+    let outcome = match super::input(&args.file, Some(arch))? {
+        Input::Policy(loaded) => under_policy(&loaded.policy, arch, nr, call_args),
+        Input::Programs {
+            programs, origin, ..
+        } => match programs.as_slice() {
+            [program] => under_program(program, arch, nr, call_args),
+            _ => bail!(
+                "{origin} has {} filters; `moat emu` runs one: `moat dump` writes each to a file",
+                programs.len()
+            ),
+        },
+    };
+    let text = match args.format {
+        Format::Text => outcome.text(),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&outcome.json())?),
+    };
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{}", disasm::action_name(out.ret))?;
-    let shown: Vec<String> = call_args.iter().map(|a| format!("{a:#x}")).collect();
-    writeln!(
-        stdout,
-        "call: {arch} {name} (nr {nr:#x}) args {}",
-        shown.join(" ")
-    )?;
-    writeln!(stdout, "return value: {:#010x}", out.ret)?;
-    writeln!(stdout, "executed: {} instructions", out.executed)?;
-    writeln!(
-        stdout,
-        "constant-allow cache (Linux 5.11+): {}",
-        if cached {
-            "hit, the filter is skipped"
-        } else {
-            "miss, the filter runs"
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(if outcome.disagrees() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn name_of(arch: Arch, nr: u32) -> String {
+    arch.by_nr(nr)
+        .map_or_else(|| format!("{nr:#x}"), |s| s.name.to_owned())
+}
+
+/// One call under a raw program.
+fn under_program(program: &Program, arch: Arch, nr: u32, args: [u64; 6]) -> Outcome {
+    let data = SeccompData::new(arch.audit_arch(), nr, args);
+    let out = emu::run(program, &data);
+    Outcome {
+        arch,
+        name: name_of(arch, nr),
+        nr,
+        args,
+        verdict: disasm::action_name(out.ret),
+        described: None,
+        ret: out.ret,
+        compiled: None,
+        executed: Some(out.executed),
+        cached: Some(cache::is_constant_allow(program, data.arch, nr)),
+        note: None,
+    }
+}
+
+/// One call under a policy: the reference evaluator's verdict and deciding line, and what the
+/// compiled program, emulated, says (it must say the same).
+fn under_policy(policy: &Policy, arch: Arch, nr: u32, args: [u64; 6]) -> Outcome {
+    let v = policy.evaluate(&Context::default(), arch.audit_arch(), nr, args);
+    let options = moat::compile::Options {
+        ctx: Context::default(),
+        weights: None,
+    };
+    let compiled = match moat::compile::compile(policy, &options) {
+        Ok(c) => {
+            let data = SeccompData::new(arch.audit_arch(), nr, args);
+            Ok(emu::run(&c.program, &data).ret)
         }
-    )?;
-    Ok(ExitCode::SUCCESS)
+        Err(e) => Err(e.to_string()),
+    };
+    let name = name_of(arch, nr);
+    let note = ((name == "socketcall" || name == "ipc") && policy.arches().contains(&arch)).then(|| {
+        format!(
+            "{name}'s arguments sit behind a pointer or are shifted; conditional rules on the calls it reaches apply to every such call when they stop it (see `moat explain --syscall {name}`)"
+        )
+    });
+    Outcome {
+        arch,
+        name,
+        nr,
+        args,
+        verdict: v.action.to_string(),
+        described: Some(policy.describe(&v)),
+        ret: v.action.to_ret(),
+        compiled: Some(compiled),
+        executed: None,
+        cached: None,
+        note,
+    }
 }
 
 /// A syscall name on `arch`, or a number.

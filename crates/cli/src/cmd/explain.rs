@@ -40,18 +40,6 @@ enum Format {
     Json,
 }
 
-/// Reads a built-in profile name or a policy file; errors are one `file:line:col: message` line.
-/// Docker/OCI JSON, an OCI config.json and SeccompProfile YAML are read too (moat-export).
-/// What the import skipped or adjusted is printed as warnings on stderr.
-pub(crate) fn open(spec: &str) -> anyhow::Result<Policy> {
-    let loaded =
-        moat_export::load(spec, &super::import_options()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    for w in &loaded.warnings {
-        eprintln!("moat: warning: {w}");
-    }
-    Ok(loaded.policy)
-}
-
 /// `--cap` and `--kernel`: what `when cap` and `when kernel` guards are resolved against, shared
 /// by the commands that evaluate or compile a policy.
 #[derive(Debug, clap::Args)]
@@ -102,7 +90,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(moat::io::Output::from_arg)
         .transpose()?;
-    let policy = open(&args.policy)?;
+    let policy = super::policy(&args.policy, "explain")?;
     let ctx = args.guards.context()?;
     let mut selected = Vec::new();
     for a in &args.arch {
@@ -488,77 +476,5 @@ fn to_json(policy: &Policy, exp: &Explanation, refused: &[Arch]) -> Value {
         "landlock": policy.landlock().describe(),
         "groups": groups,
         "syscalls": syscalls,
-    })
-}
-
-/// `moat emu POLICY ...`: the policy when `spec` names one (a built-in profile, a `.moat` file,
-/// or a file whose text parses as a policy); `None` for raw BPF and disassembly.
-pub(crate) fn policy_input(spec: &str) -> anyhow::Result<Option<Policy>> {
-    if spec == "-" {
-        return Ok(None);
-    }
-    let builtin = !spec.contains('/') && !spec.contains('.') && Policy::builtin(spec).is_some();
-    if builtin || spec.ends_with(".moat") {
-        return open(spec).map(Some);
-    }
-    let Ok(bytes) = std::fs::read(spec) else {
-        return Ok(None);
-    };
-    Ok(Policy::parse_bytes(&bytes, spec).ok())
-}
-
-/// Evaluates one call with the reference evaluator and prints the verdict and the deciding line.
-pub(crate) fn emu_policy(
-    policy: &Policy,
-    arch: Arch,
-    nr: u32,
-    args: [u64; 6],
-) -> anyhow::Result<ExitCode> {
-    let v = policy.evaluate(&Context::default(), arch.audit_arch(), nr, args);
-    let name = arch
-        .by_nr(nr)
-        .map_or_else(|| format!("{nr:#x}"), |s| s.name.to_owned());
-    let shown: Vec<String> = args.iter().map(|a| format!("{a:#x}")).collect();
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", policy.describe(&v))?;
-    writeln!(
-        out,
-        "call: {arch} {name} (nr {nr:#x}) args {}",
-        shown.join(" ")
-    )?;
-    writeln!(out, "return value: {:#010x}", v.action.to_ret())?;
-    // The compiled program, emulated, must say the same.
-    let options = moat::compile::Options {
-        ctx: Context::default(),
-        weights: None,
-    };
-    let mut agree = true;
-    match moat::compile::compile(policy, &options) {
-        Ok(compiled) => {
-            let data = moat::bpf::SeccompData::new(arch.audit_arch(), nr, args);
-            let ret = moat::bpf::emu::run(&compiled.program, &data).ret;
-            if ret == v.action.to_ret() {
-                writeln!(out, "compiled program agrees: {ret:#010x}")?;
-            } else {
-                agree = false;
-                writeln!(
-                    out,
-                    "compiled program DISAGREES: it returns {ret:#010x} (a moat bug; please report)"
-                )?;
-            }
-        }
-        Err(e) => writeln!(out, "compiled program: none ({e})")?,
-    }
-    if (name == "socketcall" || name == "ipc") && policy.arches().contains(&arch) {
-        writeln!(
-            out,
-            "note: {name}'s arguments sit behind a pointer or are shifted; conditional rules on the calls it reaches apply to every such call when they stop it (see `moat explain --syscall {name}`)"
-        )?;
-    }
-    out.flush()?;
-    Ok(if agree {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
     })
 }

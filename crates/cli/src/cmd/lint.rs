@@ -4,6 +4,8 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use moat::analyze::{Finding, Level};
+
+use super::style::{Role, paint};
 use serde_json::json;
 
 /// Report dangerous allowances, equivalent-call gaps, missing essentials, shadowed rules and
@@ -37,7 +39,10 @@ enum Format {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ctx = args.guards.context()?;
     let subject = super::diff::subject(&args.policy, &ctx)?;
-    let findings = moat::analyze::lint(&subject, &ctx)?;
+    let findings = {
+        let _progress = super::progress::Ticker::start("lint");
+        moat::analyze::lint(&subject, &ctx)?
+    };
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Human => out.write_all(human(subject.origin(), &findings).as_bytes())?,
@@ -74,10 +79,14 @@ fn human(origin: &str, findings: &[Finding]) -> String {
             Some(l) => format!("{}:{}:{}", l.origin, l.span.line, l.span.col),
             None => origin.to_string(),
         };
+        let role = match f.level {
+            Level::Error => Role::Error,
+            Level::Warning => Role::Warning,
+            Level::Info => Role::Info,
+        };
         s.push_str(&format!(
-            "{at}: {}[{}]: {}{}\n  fix: {}\n",
-            f.level,
-            f.code,
+            "{at}: {}: {}{}\n  fix: {}\n",
+            paint(&format!("{}[{}]", f.level, f.code), role),
             f.message,
             abis(f),
             f.fix

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each exposes `Args` (clap) and `run(Args) -> anyhow::Result<ExitCode>`.
 
 pub(crate) mod compile;
+pub(crate) mod completions;
 pub(crate) mod convert;
 pub(crate) mod diff;
 pub(crate) mod disasm;
@@ -11,8 +12,10 @@ pub(crate) mod lint;
 pub(crate) mod node;
 pub(crate) mod oci_runtime;
 pub(crate) mod profiles;
+pub(crate) mod progress;
 pub(crate) mod record;
 pub(crate) mod run;
+pub(crate) mod style;
 pub(crate) mod syscalls;
 pub(crate) mod test;
 
@@ -54,4 +57,31 @@ pub(crate) fn set_import(i: &Import) {
 /// The import options the global flags give.
 pub(crate) fn import_options() -> moat_export::Options {
     IMPORT.get().cloned().unwrap_or_default()
+}
+
+/// Reads what `spec` names by `moat::input`'s rule (built-in profile, file in any format, raw
+/// BPF or a listing, `-`, `pid:N`) with the global import flags; `arch` is the ABI a BPF program
+/// is read for. Import warnings go to standard error.
+pub(crate) fn input(
+    spec: &str,
+    arch: Option<moat::syscalls::Arch>,
+) -> anyhow::Result<moat::input::Input> {
+    let input = moat::input::open(
+        spec,
+        &moat::input::Options {
+            import: import_options(),
+            arch,
+        },
+    )?;
+    if let moat::input::Input::Policy(loaded) = &input {
+        for w in &loaded.warnings {
+            eprintln!("moat: warning: {w}");
+        }
+    }
+    Ok(input)
+}
+
+/// [`input`] for a command that needs a policy (`command` names it in the error for BPF).
+pub(crate) fn policy(spec: &str, command: &str) -> anyhow::Result<moat::policy::Policy> {
+    Ok(input(spec, None)?.into_policy(command)?.policy)
 }

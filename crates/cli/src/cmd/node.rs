@@ -41,8 +41,8 @@ struct InstallArgs {
     /// containerd2 or cri-o.
     #[arg(long, value_name = "ENGINE", default_value = "containerd")]
     engine: Engine,
-    /// Print containerd's `SystemdCgroup = true` (when the kubelet uses the systemd cgroup
-    /// driver).
+    /// Print containerd's `SystemdCgroup = true` (the kubelet uses the systemd cgroup driver)
+    /// instead of `false` (cgroupfs).
     #[arg(long)]
     systemd_cgroup: bool,
     /// The binary to copy [default: this moat].
@@ -73,6 +73,9 @@ fn run_install(a: InstallArgs) -> anyhow::Result<ExitCode> {
         eprintln!("moat: warning: {w}");
     }
     let mut out = String::new();
+    for note in &installed.notes {
+        out.push_str(&format!("# {note}\n"));
+    }
     for (path, what) in &installed.files {
         out.push_str(&format!("# installed {}: {what}\n", path.display()));
     }

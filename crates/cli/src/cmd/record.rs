@@ -79,7 +79,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let default = parse_action(&args.default_action)?;
     let base = match &args.base {
         None => None,
-        Some(spec) => Some(Policy::open(spec).map_err(|e| anyhow::anyhow!("{e}"))?),
+        Some(spec) => {
+            let loaded = super::input(spec, None)?.into_policy("record --base")?;
+            // The recording starts with `use BASE`, which reads moat text only.
+            if loaded.format != moat_export::InputFormat::Moat {
+                bail!(
+                    "--base {spec}: the recorded policy says `use BASE`, which reads moat text; convert it first: moat convert --to moat -o base.moat {spec}"
+                );
+            }
+            Some(loaded.policy)
+        }
     };
     let base_text = args
         .base
@@ -152,7 +161,13 @@ fn merge(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let mut merged: Option<Profile> = None;
     for path in &args.merge {
-        let policy = Policy::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let shown = path.display().to_string();
+        let spec = if moat::input::is_builtin_name(&shown) {
+            format!("./{shown}")
+        } else {
+            shown
+        };
+        let policy = super::policy(&spec, "record --merge")?;
         let profile = Profile::from_policy(&policy)?;
         match &mut merged {
             None => merged = Some(profile),

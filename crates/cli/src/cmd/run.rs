@@ -12,7 +12,7 @@ use anyhow::{Context as _, anyhow, bail};
 use moat::bpf::consts::{
     SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_LOG, SECCOMP_RET_TRAP,
 };
-use moat::policy::Policy;
+use moat::policy::{Policy, Source};
 use moat::sandbox::{self, Sandbox};
 use moat::sys::exec::{self, Confinement, Exit, SpawnError, Stage};
 use moat::sys::landlock::Ruleset;
@@ -36,6 +36,11 @@ pub(crate) struct Args {
     /// exits, with counts and deciding lines. Landlock statements are not applied.
     #[arg(long)]
     audit: bool,
+    /// Also write what the policy refused (or with --audit would have refused) as JSON to FILE
+    /// when the program exits: the command, its exit status, and per call the ABI, syscall,
+    /// action, count and deciding line. FILE is checked before the program starts.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     /// The program and its arguments (after `--`).
     #[arg(
         value_name = "CMD",
@@ -46,20 +51,27 @@ pub(crate) struct Args {
     command: Vec<OsString>,
 }
 
-/// The policy the arguments describe: the profile or file, then the `-e` statements.
+/// The policy the arguments describe: the profile or file (any format `moat::input` reads),
+/// then the `-e` statements, each keeping its own origin (`-e:1` is the first `-e`).
 fn policy(args: &Args) -> anyhow::Result<Policy> {
     let base = match (&args.policy, &args.profile) {
         (Some(path), _) => {
+            let shown = path.display().to_string();
+            // A bare word would name a built-in profile; --policy always names a file.
+            let spec = if moat::input::is_builtin_name(&shown) {
+                format!("./{shown}")
+            } else {
+                shown.clone()
+            };
+            let loaded = super::input(&spec, None)?.into_policy("run")?;
             if args.statements.is_empty() {
-                return Ok(Policy::load(path)?);
+                return Ok(loaded.policy);
             }
-            let abs = std::path::absolute(path)
-                .with_context(|| format!("{}: cannot resolve path", path.display()))?;
-            let shown = abs.display().to_string();
-            if shown.contains('"') {
-                bail!("{}: policy path contains `\"`", path.display());
+            Source::Text {
+                origin: shown,
+                text: loaded.text,
+                dir: path.parent().map(PathBuf::from).unwrap_or_default(),
             }
-            format!("use \"{shown}\"")
         }
         (None, profile) => {
             let name = profile.as_deref().unwrap_or("container");
@@ -73,19 +85,16 @@ fn policy(args: &Args) -> anyhow::Result<Policy> {
             if args.statements.is_empty() {
                 return Ok(p?);
             }
-            format!("use {name}")
+            Source::Builtin(name.to_string())
         }
     };
-    let mut text = base;
-    for s in &args.statements {
-        if s.contains('\n') {
-            bail!("-e {s:?}: one statement per -e (no newlines)");
-        }
-        text.push('\n');
-        text.push_str(s);
-    }
-    text.push('\n');
-    Ok(Policy::parse(&text, "-e")?)
+    Ok(Policy::compose(&[
+        base,
+        Source::Statements {
+            origin: "-e".into(),
+            statements: args.statements.clone(),
+        },
+    ])?)
 }
 
 /// One kind of record: ABI, number, action code.
@@ -94,6 +103,12 @@ type Key = (u32, u32, u32);
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let policy = policy(&args)?;
     let sandbox = Sandbox::new(policy)?;
+    // The report's file is checked before the program runs: a run is not repeated for it.
+    let report = args
+        .report
+        .as_deref()
+        .map(|p| moat::io::Output::from_arg(p).with_context(|| format!("--report {}", p.display())))
+        .transpose()?;
     let name = args.command[0].clone();
     let shown = name.to_string_lossy().into_owned();
     let Some(path) = exec::resolve(&name) else {
@@ -182,7 +197,70 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let status = exit.shell_status();
+    if let Some(report) = report {
+        let json = json_report(&args, &sandbox, &seen, status, socket.is_ok());
+        report.write(format!("{}\n", serde_json::to_string_pretty(&json)?).as_bytes())?;
+    }
     Ok(ExitCode::from(u8::try_from(status).unwrap_or(u8::MAX)))
+}
+
+/// The `--report` JSON: `{"command", "mode", "exit_status", "audit_log_readable", "calls":
+/// [{"arch", "syscall", "nr", "action", "count", "decided_by"}]}`. In enforcing mode `calls`
+/// lists what the kernel logged (kills, traps, `log`); with `--audit`, every call the policy
+/// would have refused, `action` being what the policy says.
+fn json_report(
+    args: &Args,
+    sandbox: &Sandbox,
+    seen: &BTreeMap<Key, u64>,
+    status: i32,
+    readable: bool,
+) -> serde_json::Value {
+    let mut calls = Vec::new();
+    let abi = |arch: u32, nr: u32| {
+        let a = Arch::of(arch, nr);
+        (
+            a.map_or_else(|| format!("{arch:#x}"), |a| a.to_string()),
+            a.and_then(|a| a.by_nr(nr)).map(|s| s.name),
+        )
+    };
+    if args.audit {
+        let mut merged: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+        for (&(arch, nr, _), &n) in seen {
+            *merged.entry((arch, nr)).or_default() += n;
+        }
+        for ((arch, nr), n) in merged {
+            let (a, name) = abi(arch, nr);
+            let verdicts = sandbox.deciders(arch, nr);
+            let actions: Vec<String> = verdicts.iter().map(|v| v.action.to_string()).collect();
+            calls.push(serde_json::json!({
+                "arch": a, "syscall": name, "nr": nr, "action": actions.join(" | "),
+                "count": n, "decided_by": decided(sandbox, arch, nr, None),
+            }));
+        }
+    } else {
+        for (&(arch, nr, code), &n) in seen {
+            let Some(what) = what(code) else {
+                continue;
+            };
+            let (a, name) = abi(arch, nr);
+            calls.push(serde_json::json!({
+                "arch": a, "syscall": name, "nr": nr, "action": what,
+                "count": n, "decided_by": decided(sandbox, arch, nr, Some(code)),
+            }));
+        }
+    }
+    let command: Vec<String> = args
+        .command
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    serde_json::json!({
+        "command": command,
+        "mode": if args.audit { "audit" } else { "enforce" },
+        "exit_status": status,
+        "audit_log_readable": readable,
+        "calls": calls,
+    })
 }
 
 /// SIGSYS on Linux (31 on x86, arm, riscv, ...; the only value on the ABIs moat runs on).

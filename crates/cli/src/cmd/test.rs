@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use moat::analyze::Subject;
-use moat::analyze::test::{check_in, parse};
+use moat::analyze::test::parse;
 
 /// Check expectations such as `x86_64 openat(AT_FDCWD, *, O_RDONLY) = allow` against the
 /// reference evaluator (exactly: `*` ranges over every value) and the compiled program (over
@@ -20,9 +20,27 @@ pub(crate) struct Args {
     tests: Vec<String>,
     #[command(flatten)]
     guards: super::explain::Guards,
+    /// Output format: `text` lists the failures and a summary line; `json` every expectation.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Also write the results as JUnit XML to FILE, for CI systems' test reports.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // The JUnit file is checked before the work starts, and written even when tests fail.
+    let junit = args
+        .junit
+        .as_deref()
+        .map(|p| moat::io::Output::from_arg(p).with_context(|| format!("--junit {}", p.display())))
+        .transpose()?;
     let ctx = args.guards.context()?;
     let subject = super::diff::subject(&args.policy, &ctx)?;
     // A policy is also compiled, and the program must agree with every expectation too.
@@ -40,34 +58,41 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut files = Vec::new();
     for path in &args.tests {
         let text = std::fs::read_to_string(path).with_context(|| format!("{path}: cannot read"))?;
-        files.push((path, parse(&text, path)?));
+        files.push((path.clone(), parse(&text, path)?));
     }
+    let subjects: Vec<&Subject> = std::iter::once(&subject).chain(compiled.as_ref()).collect();
+    let report = moat::analyze::test::run(&subjects, &files, &ctx, pool.as_deref())?;
+    let failed = report.failed();
     let mut out = std::io::stdout().lock();
-    let (mut total, mut failed) = (0, 0);
-    for (path, expectations) in &files {
-        for e in expectations {
-            total += 1;
-            let mut failures = Vec::new();
-            for s in std::iter::once(&subject).chain(compiled.as_ref()) {
-                let f = check_in(s, e, &ctx, pool.as_deref())
-                    .map_err(|err| anyhow::anyhow!("{path}:{err}"))?;
-                failures.extend(f.into_iter().map(|f| (s.origin().to_string(), f)));
-            }
-            if !failures.is_empty() {
-                failed += 1;
-                writeln!(out, "{path}:{}: FAIL `{}`", e.line, e.text)?;
-                for (who, f) in failures {
+    match args.format {
+        Format::Text => {
+            for o in report.outcomes.iter().filter(|o| !o.failures.is_empty()) {
+                writeln!(
+                    out,
+                    "{}:{}: {} `{}`",
+                    o.file,
+                    o.expectation.line,
+                    super::style::paint("FAIL", super::style::Role::Fail),
+                    o.expectation.text
+                )?;
+                for (who, f) in &o.failures {
                     writeln!(out, "  {who}: {f}")?;
                 }
             }
+            writeln!(
+                out,
+                "{}: {} expectations, {} passed, {failed} failed",
+                report.subject,
+                report.outcomes.len(),
+                report.outcomes.len() - failed
+            )?;
         }
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?)?,
     }
-    writeln!(
-        out,
-        "{}: {total} expectations, {} passed, {failed} failed",
-        subject.origin(),
-        total - failed
-    )?;
+    out.flush()?;
+    if let Some(junit) = junit {
+        junit.write(report.junit().as_bytes())?;
+    }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
