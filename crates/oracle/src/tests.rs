@@ -96,6 +96,33 @@ fn docker_default_x86_64_translation() {
     assert_eq!(rules_for("personality").len(), 5);
 }
 
+/// runc-bats-2020-errno-default.json lists x86 and x32 only: runc's filter still holds x86_64.
+#[test]
+fn oci_profile_keeps_the_native_abi_a_list_leaves_out() {
+    let Some(native) = Arch::native() else {
+        return;
+    };
+    let other = if native == Arch::X86 {
+        Arch::X86_64
+    } else {
+        Arch::X86
+    };
+    let json = format!(
+        r#"{{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["{}"],
+            "syscalls": [{{"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}}]}}"#,
+        other.scmp_name()
+    );
+    let f = oci_profile(&json).unwrap();
+    assert_eq!(f.arches, vec![native, other]);
+    let c = compile(&f).unwrap();
+    // The program checks the native ABI's AUDIT_ARCH value.
+    assert!(
+        c.insns().iter().any(|i| i.3 == native.audit_arch()),
+        "{:?}",
+        c.insns()
+    );
+}
+
 #[test]
 fn docker_profile_follows_caps_kernel_and_arch() {
     let json = docker_default_json();
