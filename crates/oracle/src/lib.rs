@@ -1169,10 +1169,8 @@ pub fn docker_to_oci(
 /// Translates an OCI `linux.seccomp` section (JSON) into a [`Filter`] the way runc's
 /// `libcontainer/specconv` and `libcontainer/seccomp` do.
 ///
-/// - Arches: `architectures` in order (`SCMP_ARCH_*`); empty means the native ABI only. A
-///   non-empty list without the native ABI gets it first: libseccomp's filter always holds it
-///   and runc never removes it. An architecture the oracle cannot express (`SCMP_ARCH_S390`,
-///   MIPS, …) is an error.
+/// - Arches: `architectures` in order (`SCMP_ARCH_*`); empty means the native ABI only. An
+///   architecture the oracle cannot express (`SCMP_ARCH_S390`, MIPS, …) is an error.
 /// - Each name of each entry becomes one [`Rule`] (runc's per-name entries). When two
 ///   conditions of an entry test the same argument index, runc adds one rule per condition
 ///   (so they are ORed); otherwise all conditions go in one rule (ANDed). Indexes above 5 are
@@ -1204,18 +1202,6 @@ pub fn oci_profile(json: &str) -> anyhow::Result<Filter> {
             Arch::from_str(a)
                 .map_err(|_| anyhow!("architecture `{a}` is not supported by the oracle"))?,
         );
-    }
-
-    // runc never removes the native ABI `seccomp_init` puts in every libseccomp filter:
-    // `InitSeccomp` (libcontainer/seccomp/seccomp_linux.go) only calls `AddArch` for the listed
-    // ones. [`compile`] removes the native ABI from a list without it, so it goes first here.
-    // runc's stub ([`runc_stub`]) then covers it too, as runc 1.1.15 and later do (runc PR
-    // #4219, backported in #4391); runc 1.1.5 leaves it out of the stub.
-    if let Some(native) = Arch::native()
-        && !arches.is_empty()
-        && !arches.contains(&native)
-    {
-        arches.insert(0, native);
     }
 
     let mut rules = Vec::new();
@@ -1284,13 +1270,24 @@ pub fn oci_profile(json: &str) -> anyhow::Result<Filter> {
 
 /// Translates a Docker/moby seccomp profile into the [`Filter`] runc builds from it:
 /// [`oci_profile`] of [`docker_to_oci`]. See both for the rules applied.
+///
+/// A non-empty `architectures` list without the host's ABI `arch` gets it first: runc never
+/// removes the native ABI `seccomp_init` puts in every libseccomp filter (`InitSeccomp` in
+/// libcontainer/seccomp/seccomp_linux.go only calls `AddArch` for the listed ones), while
+/// [`compile`] removes it from a list without it. [`runc_stub`] then covers it too, as runc
+/// 1.1.15 and later do (runc PR #4219, backported in #4391); runc 1.1.5 leaves it out of the
+/// stub.
 pub fn docker_profile(
     json: &str,
     arch: Arch,
     caps: &[&str],
     kernel: Option<(u32, u32)>,
 ) -> anyhow::Result<Filter> {
-    oci_profile(&docker_to_oci(json, arch, caps, kernel)?)
+    let mut f = oci_profile(&docker_to_oci(json, arch, caps, kernel)?)?;
+    if arch != Arch::X32 && !f.arches.is_empty() && !f.arches.contains(&arch) {
+        f.arches.insert(0, arch);
+    }
+    Ok(f)
 }
 
 #[cfg(test)]
