@@ -538,6 +538,7 @@ fn the_corpus_round_trips_through_docker_oci_and_spo() {
     let settings = Setting::all();
     let mut failures = Vec::new();
     let mut checked = 0usize;
+    let (mut equal, mut with_loss) = (0usize, 0usize);
     for case in corpus() {
         let Ok(first) = moat_import(&case) else {
             continue;
@@ -559,7 +560,12 @@ fn the_corpus_round_trips_through_docker_oci_and_spo() {
                 let b = Subject::policy(second.policy.clone(), &ctx).unwrap();
                 let d = diff(&a, &b).unwrap();
                 checked += 1;
-                if (!d.differences.is_empty() || !d.only.is_empty()) && out.losses.is_empty() {
+                let same = d.differences.is_empty() && d.only.is_empty();
+                if same {
+                    equal += 1;
+                } else if !out.losses.is_empty() {
+                    with_loss += 1;
+                } else {
                     failures.push(format!(
                         "{} → {format:?} → import differs for {} without a loss line: {} differences, first {:?}, ABIs on one side only {:?}",
                         case.label,
@@ -572,6 +578,9 @@ fn the_corpus_round_trips_through_docker_oci_and_spo() {
             }
         }
     }
+    println!(
+        "round trips: {checked} (file, format, setting) triples; {equal} diff-equal, {with_loss} different with a loss line"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(checked >= 100, "{checked}");
 }
