@@ -422,6 +422,14 @@ fn runc_programs(
 ) -> Result<(Filters, Filters, moat_oracle::Filter), String> {
     let f = moat_oracle::docker_profile(&case.json, oracle_arch(HOST), &s.caps, Some(s.kernel))
         .map_err(|e| format!("{e:#}"))?;
+    filter_programs(case, f)
+}
+
+/// runc's program and libseccomp's alone for a filter runc built.
+fn filter_programs(
+    case: &Case,
+    f: moat_oracle::Filter,
+) -> Result<(Filters, Filters, moat_oracle::Filter), String> {
     let runc = moat_oracle::compile_runc(&f).map_err(|e| format!("{e:#}"))?;
     let lib = moat_oracle::compile(&f).map_err(|e| format!("{e:#}"))?;
     let prog = |b: &[u8]| Filters::new(vec![Program::from_bytes(b).unwrap()], &case.label);
@@ -610,4 +618,85 @@ fn an_abi_left_out_in_another_capability_context_is_a_loss_line() {
         "{:?}",
         out.losses
     );
+}
+
+/// The `docker` and `oci` exports of every imported corpus profile, loaded the way runc loads them
+/// (through moby's rules for `docker`), give runc + libseccomp's verdicts equal to moat's
+/// compiled first import, except in the named classes; an export with a loss line is only
+/// counted. `narrow-param` cannot occur: the export compares 32-bit parameters with a
+/// `0xffffffff` mask.
+#[test]
+fn exported_json_under_runc_means_what_moat_compiles() {
+    let mut failures = Vec::new();
+    let mut total = 0usize;
+    let mut lossy = 0usize;
+    let mut classes: BTreeMap<Class, usize> = BTreeMap::new();
+    for case in corpus() {
+        let Ok(first) = moat_import(&case) else {
+            continue;
+        };
+        for s in &Setting::all() {
+            let ctx = s.ctx();
+            let compiled =
+                moat_compile::compile(&first.policy, &moat_compile::Options { ctx, weights: None })
+                    .unwrap();
+            for format in [Format::Docker, Format::Oci] {
+                let out = export(&first, format, &ctx, "corpus").unwrap();
+                if !out.losses.is_empty() {
+                    lossy += 1;
+                    continue;
+                }
+                let json = out.text();
+                let f = match format {
+                    Format::Docker => moat_oracle::docker_profile(
+                        &json,
+                        oracle_arch(HOST),
+                        &s.caps,
+                        Some(s.kernel),
+                    ),
+                    _ => moat_oracle::oci_profile(&json),
+                }
+                .unwrap_or_else(|e| panic!("{} → {format:?}: runc refuses it: {e:#}", case.label));
+                let label = format!("{} → {format:?} ({})", case.label, s.label);
+                let exported = Case {
+                    label: label.clone(),
+                    spec: String::new(),
+                    json,
+                };
+                let (runc, lib, f) = filter_programs(&exported, f)
+                    .unwrap_or_else(|e| panic!("{label}: libseccomp refuses it: {e}"));
+                let programs = Programs {
+                    runc,
+                    libseccomp: lib,
+                    moat: Filters::new(vec![compiled.program.clone()], &label),
+                    default: f.default.to_ret(),
+                };
+                let (consts, idx) = constants(&f, &compiled.lowered);
+                let t = compare(&exported, &programs, &f, &consts, &idx);
+                total += t.compared;
+                for (c, n) in &t.classes {
+                    *classes.entry(*c).or_default() += n;
+                }
+                if t.classes.contains_key(&Class::Narrow) {
+                    failures.push(format!("{label}: a 32-bit parameter compared on 64 bits"));
+                }
+                failures.extend(t.failures);
+            }
+        }
+    }
+    println!(
+        "exports under runc: {total} calls compared; {lossy} exports with a loss line not compared; {}",
+        classes
+            .iter()
+            .map(|(c, n)| format!("{} {n}", c.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert!(
+        failures.is_empty(),
+        "{} unexplained differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(total > 100_000, "{total}");
 }
