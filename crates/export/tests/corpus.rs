@@ -47,12 +47,13 @@ enum Class {
     Stub,
     /// Numbers from 0x8000_0000 up on `AUDIT_ARCH_X86_64` that no ABI has: the kernel answers
     /// them `ENOSYS` without running anything (`do_syscall_64`: neither `do_syscall_x64` nor
-    /// `do_syscall_x32` takes them; −1 is left alone for tracers). libseccomp's x86_64 section
-    /// hands every number from 0x4000_0000 up but −1 to the x32 section, or to the
-    /// bad-architecture action when x32 is not in the filter, and −1 to its own rules
-    /// (`_gen_bpf_arch`, gen_bpf.c); moat tells x32 from x86_64 by bit 30 as the
-    /// kernel does, so 0x8000_0000 and 0xbfff_ffff get x86_64's action for unknown numbers and
-    /// −1 gets x32's (the bad-architecture action when x32 is not accepted).
+    /// `do_syscall_x32` takes them; −1 is left alone for tracers). The filters split them
+    /// differently: libseccomp's x86_64 section treats every number from 0x4000_0000 up as
+    /// x32's (`JGE X32_SYSCALL_BIT` in `_gen_bpf_arch`, gen_bpf.c: the bad-architecture action
+    /// when x32 is not in the filter, −1 excepted), runc's stub compares them with its limits
+    /// (`ENOSYS`), and moat tells x32 from x86_64 by bit 30 as the kernel does, so 0x8000_0000
+    /// and 0xbfff_ffff get x86_64's action for unknown numbers and −1 gets x32's (the
+    /// bad-architecture action when x32 is not accepted).
     NoSuchNumber,
 }
 
