@@ -386,3 +386,31 @@ fn one_line_moat_text_parses_back_to_the_same_statements() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--one-line applies to --to moat only"));
 }
+
+/// `repro-x86-dropped.json` (issue 14): the `docker` export leaves x86 out for containers without
+/// CAP_AUDIT_WRITE; the loss line says so and `--strict` refuses, whatever `--cap` says.
+#[test]
+fn strict_refuses_an_abi_dropped_in_another_capability_context() {
+    let repro = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus/profiles/repro-x86-dropped.json"
+    );
+    let d = scratch();
+    let out = d.join("docker.json");
+    let o = moat(&[
+        repro,
+        "--to",
+        "docker",
+        "--strict",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("moat: convert: docker: loss: x86: libseccomp applies the rules on socket to socketcall(1)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists(), "--strict must not write");
+    let _ = std::fs::remove_dir_all(&d);
+}

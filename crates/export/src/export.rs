@@ -971,6 +971,13 @@ pub fn to_seccomp_with(
                             arches.retain(|x| x != a);
                         }
                     }
+                    // The file serves every capability/kernel context: what one of them cannot
+                    // express (an ABI left out, a trap value) is lost for the whole export.
+                    for l in &w.losses {
+                        if !losses.contains(l) {
+                            losses.push(l.clone());
+                        }
+                    }
                     worlds.insert(key.clone(), w);
                 }
                 let w = &worlds[&key];

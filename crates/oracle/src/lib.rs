@@ -1270,13 +1270,24 @@ pub fn oci_profile(json: &str) -> anyhow::Result<Filter> {
 
 /// Translates a Docker/moby seccomp profile into the [`Filter`] runc builds from it:
 /// [`oci_profile`] of [`docker_to_oci`]. See both for the rules applied.
+///
+/// A non-empty `architectures` list without the host's ABI `arch` gets it first: runc never
+/// removes the native ABI `seccomp_init` puts in every libseccomp filter (`InitSeccomp` in
+/// libcontainer/seccomp/seccomp_linux.go only calls `AddArch` for the listed ones), while
+/// [`compile`] removes it from a list without it. [`runc_stub`] then covers it too, as runc
+/// 1.1.15 and later do (runc PR #4219, backported in #4391); runc 1.1.5 leaves it out of the
+/// stub.
 pub fn docker_profile(
     json: &str,
     arch: Arch,
     caps: &[&str],
     kernel: Option<(u32, u32)>,
 ) -> anyhow::Result<Filter> {
-    oci_profile(&docker_to_oci(json, arch, caps, kernel)?)
+    let mut f = oci_profile(&docker_to_oci(json, arch, caps, kernel)?)?;
+    if arch != Arch::X32 && !f.arches.is_empty() && !f.arches.contains(&arch) {
+        f.arches.insert(0, arch);
+    }
+    Ok(f)
 }
 
 #[cfg(test)]

@@ -96,6 +96,23 @@ fn docker_default_x86_64_translation() {
     assert_eq!(rules_for("personality").len(), 5);
 }
 
+/// runc-bats-2020-errno-default.json lists x86 and x32 only: runc's filter still holds x86_64.
+#[test]
+fn docker_profile_keeps_the_host_abi_a_list_leaves_out() {
+    let json = r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"],
+        "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}]}"#;
+    let f = docker_profile(json, Arch::X86_64, DOCKER_DEFAULT_CAPS, Some((6, 1))).unwrap();
+    assert_eq!(f.arches, vec![Arch::X86_64, Arch::X86]);
+    if Arch::native() == Some(Arch::X86_64) {
+        let c = compile(&f).unwrap();
+        assert!(
+            c.insns().iter().any(|i| i.3 == AUDIT_X86_64),
+            "{:?}",
+            c.insns()
+        );
+    }
+}
+
 #[test]
 fn docker_profile_follows_caps_kernel_and_arch() {
     let json = docker_default_json();
