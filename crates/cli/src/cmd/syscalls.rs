@@ -82,7 +82,7 @@ fn lookup(query: &str, arches: &[Arch]) -> Result<Vec<Row>, (u8, String)> {
     if let Some(group_name) = query.strip_prefix('@') {
         let Some(members) = sc::expand_group(group_name) else {
             let names: Vec<&str> = sc::groups().iter().map(|g| g.name).collect();
-            let hint = closest(group_name, &names)
+            let hint = prefix_match(group_name, &names)
                 .map_or_else(String::new, |g| format!(" (did you mean `@{g}`?)"));
             return Err((2, format!("unknown group `@{group_name}`{hint}")));
         };
@@ -202,7 +202,9 @@ fn equivalents(name: &str, arches: &[Arch]) -> Vec<&'static str> {
     candidates
 }
 
-fn closest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
+/// The first group name that is a prefix of `input` or has it as a prefix (`@file` for `@files`):
+/// a different hint from the edit-distance "did you mean" of [`moat::syscalls::closest`].
+fn prefix_match<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .copied()

@@ -206,7 +206,7 @@ impl Reader<'_> {
             return groups::expand(word)
                 .map(|v| v.into_iter().filter(|n| sc::is_known(n)).collect())
                 .ok_or_else(|| {
-                    let suggestion = closest(word, groups::groups().iter().map(|g| g.name));
+                    let suggestion = sc::closest(word, groups::groups().iter().map(|g| g.name));
                     self.err(
                         line,
                         off,
@@ -369,7 +369,7 @@ impl Reader<'_> {
         for (woff, word) in words(value) {
             let word = word.trim_matches('"');
             let Some((_, a)) = ARCHES.iter().find(|(n, _)| *n == word) else {
-                let s = closest(word, ARCHES.iter().map(|(n, _)| *n));
+                let s = sc::closest(word, ARCHES.iter().map(|(n, _)| *n));
                 let (l, c) = line.pos(voff + woff);
                 return Err(Error::Syntax {
                     origin: self.origin.to_string(),
@@ -404,31 +404,6 @@ fn words(s: &str) -> Vec<(usize, &str)> {
         out.push((st, &s[st..]));
     }
     out
-}
-
-fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let mut best: Option<(usize, &str)> = None;
-    for c in candidates {
-        let d = edit_distance(word, c);
-        if d <= (word.len() / 3).max(1) && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, c));
-        }
-    }
-    best.map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Joins continuation lines (a trailing `\`) and drops comments, keeping positions.
