@@ -414,3 +414,63 @@ fn strict_refuses_an_abi_dropped_in_another_capability_context() {
     assert!(!out.exists(), "--strict must not write");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `--report FILE`: the loss lines as JSON, the same as on standard error, with whether the
+/// output was written; under a refusing `--strict` too, and nothing else is written then.
+#[test]
+fn json_loss_report_matches_the_loss_lines() {
+    let d = std::env::temp_dir().join(format!("moat-convert-report-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let policy = d.join("p.moat");
+    std::fs::write(
+        &policy,
+        "default allow\ndeny openat if flags & 3 == 1\ntrap 7 ptrace\n",
+    )
+    .unwrap();
+    let report = d.join("r.json");
+    let out = d.join("unit.conf");
+    let run = |strict: bool| {
+        let mut args = vec![
+            "--to",
+            "systemd",
+            policy.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        moat(&args)
+    };
+    let o = run(true);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!out.exists(), "--strict wrote the output");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(v["written"], false);
+    assert_eq!(v["strict"], true);
+    assert_eq!(v["to"], "systemd");
+    let losses: Vec<String> = v["losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect();
+    let lines: Vec<String> = stderr(&o)
+        .lines()
+        .filter_map(|l| l.strip_prefix("moat: convert: systemd: loss: "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(losses, lines);
+    assert!(
+        losses.iter().any(|l| l.starts_with("openat:")),
+        "{losses:?}"
+    );
+    let o = run(false);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(out.exists());
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(v["written"], true);
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -49,6 +49,10 @@ pub(crate) struct Args {
     /// transports that keep one line of a value, such as Podman's `--annotation`).
     #[arg(long)]
     one_line: bool,
+    /// Also write the loss report as JSON to FILE: `{"input", "to", "losses": [...], "notes":
+    /// [...], "warnings": [...], "strict", "written"}`; written with `--strict` refusing too.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -85,6 +89,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(p) => moat::io::Output::from_arg(p)?,
         None => moat::io::Output::stdout(),
     };
+    let report = args
+        .report
+        .as_deref()
+        .map(|p| moat::io::Output::from_arg(p).with_context(|| format!("--report {}", p.display())))
+        .transpose()?;
     let mut arches = Vec::new();
     for a in &args.arches {
         let arch: Arch = a.parse().map_err(|e| anyhow::anyhow!("--arch {a}: {e}"))?;
@@ -137,7 +146,27 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     for l in &out.losses {
         eprintln!("moat: convert: {}: loss: {}", format.name(), l.0);
     }
-    if args.strict && !out.losses.is_empty() {
+    let refused = args.strict && !out.losses.is_empty();
+    let mut report = report;
+    let mut write_report = |written: bool| -> anyhow::Result<()> {
+        let Some(report) = report.take() else {
+            return Ok(());
+        };
+        let losses: Vec<&str> = out.losses.iter().map(|l| l.0.as_str()).collect();
+        let v = serde_json::json!({
+            "input": args.input,
+            "to": format.name(),
+            "losses": losses,
+            "notes": out.notes,
+            "warnings": loaded.warnings,
+            "strict": args.strict,
+            "written": written,
+        });
+        report.write(format!("{}\n", serde_json::to_string_pretty(&v)?).as_bytes())?;
+        Ok(())
+    };
+    if refused {
+        write_report(false)?;
         bail!(
             "{} cannot express this policy exactly ({} loss{}); nothing written (--strict)",
             format.name(),
@@ -154,6 +183,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => output.write(&out.data)?,
     }
+    write_report(true)?;
     for n in &out.notes {
         eprintln!("moat: {n}");
     }
