@@ -28,18 +28,8 @@ macro_rules! need_root {
     };
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        text(&o.stdout),
-        text(&o.stderr)
-    )
-}
+mod common;
+use common::{show, text};
 
 /// A unique container id and a bundle directory for it; the container is force-deleted and the
 /// directory removed on drop.

@@ -26,18 +26,8 @@ use std::process::{Command, Output, Stdio};
 
 const MOAT: &str = env!("CARGO_BIN_EXE_moat");
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        text(&o.stdout),
-        text(&o.stderr)
-    )
-}
+mod common;
+use common::{show, text};
 
 fn ready() -> bool {
     moat_testkit::require(moat_testkit::is_root(), "root, to run containers")

@@ -178,11 +178,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let exit = child.wait(socket.as_ref().ok(), Duration::from_millis(150), |r| {
         *seen.entry((r.arch, r.syscall, r.code)).or_default() += 1;
     })?;
+    let rows = rows(&sandbox, &seen, args.audit);
     let mut err = std::io::stderr().lock();
     if args.audit {
-        report_audit(&mut err, &sandbox, &seen)?;
+        report_audit(&mut err, &rows)?;
     } else {
-        report_denials(&mut err, &sandbox, &seen)?;
+        report_denials(&mut err, &rows)?;
         if exit == Exit::Signal(libc_sigsys()) && !seen.keys().any(|k| is_kill_or_trap(k.2)) {
             match &socket {
                 Err(e) => writeln!(
@@ -198,57 +199,30 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let status = exit.shell_status();
     if let Some(report) = report {
-        let json = json_report(&args, &sandbox, &seen, status, socket.is_ok());
+        let json = json_report(&args, &rows, status, socket.is_ok());
         report.write(format!("{}\n", serde_json::to_string_pretty(&json)?).as_bytes())?;
     }
     Ok(ExitCode::from(u8::try_from(status).unwrap_or(u8::MAX)))
 }
 
 /// The `--report` JSON: `{"command", "mode", "exit_status", "audit_log_readable", "calls":
-/// [{"arch", "syscall", "nr", "action", "count", "decided_by"}]}`. In enforcing mode `calls`
-/// lists what the kernel logged (kills, traps, `log`); with `--audit`, every call the policy
-/// would have refused, `action` being what the policy says.
-fn json_report(
-    args: &Args,
-    sandbox: &Sandbox,
-    seen: &BTreeMap<Key, u64>,
-    status: i32,
-    readable: bool,
-) -> serde_json::Value {
-    let mut calls = Vec::new();
-    let abi = |arch: u32, nr: u32| {
-        let a = Arch::of(arch, nr);
-        (
-            a.map_or_else(|| format!("{arch:#x}"), |a| a.to_string()),
-            a.and_then(|a| a.by_nr(nr)).map(|s| s.name),
-        )
-    };
-    if args.audit {
-        let mut merged: BTreeMap<(u32, u32), u64> = BTreeMap::new();
-        for (&(arch, nr, _), &n) in seen {
-            *merged.entry((arch, nr)).or_default() += n;
-        }
-        for ((arch, nr), n) in merged {
-            let (a, name) = abi(arch, nr);
-            let verdicts = sandbox.deciders(arch, nr);
-            let actions: Vec<String> = verdicts.iter().map(|v| v.action.to_string()).collect();
-            calls.push(serde_json::json!({
-                "arch": a, "syscall": name, "nr": nr, "action": actions.join(" | "),
-                "count": n, "decided_by": decided(sandbox, arch, nr, None),
-            }));
-        }
-    } else {
-        for (&(arch, nr, code), &n) in seen {
-            let Some(what) = what(code) else {
-                continue;
-            };
-            let (a, name) = abi(arch, nr);
-            calls.push(serde_json::json!({
-                "arch": a, "syscall": name, "nr": nr, "action": what,
-                "count": n, "decided_by": decided(sandbox, arch, nr, Some(code)),
-            }));
-        }
-    }
+/// [{"arch", "syscall", "nr", "action", "count", "decided_by"}]}`, the rows of the text report
+/// ([`rows`]).
+fn json_report(args: &Args, rows: &[Row], status: i32, readable: bool) -> serde_json::Value {
+    let calls: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let a = Arch::of(r.arch, r.nr);
+            serde_json::json!({
+                "arch": a.map_or_else(|| format!("{:#x}", r.arch), |a| a.to_string()),
+                "syscall": a.and_then(|a| a.by_nr(r.nr)).map(|s| s.name),
+                "nr": r.nr,
+                "action": r.action,
+                "count": r.count,
+                "decided_by": r.decided,
+            })
+        })
+        .collect();
     let command: Vec<String> = args
         .command
         .iter()
@@ -330,53 +304,91 @@ fn decided(sandbox: &Sandbox, arch: u32, nr: u32, code: Option<u32>) -> String {
     }
 }
 
-fn report_denials(
-    out: &mut impl std::io::Write,
-    sandbox: &Sandbox,
-    seen: &BTreeMap<Key, u64>,
-) -> anyhow::Result<()> {
-    for (&(arch, nr, code), &n) in seen {
-        let Some(what) = what(code) else {
-            continue;
-        };
+/// One line of the report: a distinct call, what happened to it, how often, and the policy
+/// line(s) that decided it.
+struct Row {
+    arch: u32,
+    nr: u32,
+    /// In enforcing mode what the kernel did (`killed the process`); under `--audit` what the
+    /// policy says (`deny`, or several joined by ` | ` when the arguments decide).
+    action: String,
+    count: u64,
+    decided: String,
+}
+
+/// The report's rows. Enforcing: one per (call, logged action), for the actions the kernel logs
+/// (kill, trap, log). `--audit`: one per call, the most frequent first.
+fn rows(sandbox: &Sandbox, seen: &BTreeMap<Key, u64>, audit: bool) -> Vec<Row> {
+    if !audit {
+        return seen
+            .iter()
+            .filter_map(|(&(arch, nr, code), &count)| {
+                Some(Row {
+                    arch,
+                    nr,
+                    action: what(code)?.to_string(),
+                    count,
+                    decided: decided(sandbox, arch, nr, Some(code)),
+                })
+            })
+            .collect();
+    }
+    let mut calls: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+    for (&(arch, nr, _), &n) in seen {
+        *calls.entry((arch, nr)).or_default() += n;
+    }
+    let mut calls: Vec<_> = calls.into_iter().collect();
+    calls.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    calls
+        .into_iter()
+        .map(|((arch, nr), count)| {
+            let actions: Vec<String> = sandbox
+                .deciders(arch, nr)
+                .iter()
+                .map(|v| v.action.to_string())
+                .collect();
+            Row {
+                arch,
+                nr,
+                action: actions.join(" | "),
+                count,
+                decided: decided(sandbox, arch, nr, None),
+            }
+        })
+        .collect()
+}
+
+fn report_denials(out: &mut impl std::io::Write, rows: &[Row]) -> anyhow::Result<()> {
+    for r in rows {
         writeln!(
             out,
-            "moat: {} {what} ({}): {}",
-            call_name(arch, nr),
-            times(n),
-            decided(sandbox, arch, nr, Some(code))
+            "moat: {} {} ({}): {}",
+            call_name(r.arch, r.nr),
+            r.action,
+            times(r.count),
+            r.decided
         )?;
     }
     Ok(())
 }
 
-fn report_audit(
-    out: &mut impl std::io::Write,
-    sandbox: &Sandbox,
-    seen: &BTreeMap<Key, u64>,
-) -> anyhow::Result<()> {
-    let mut calls: BTreeMap<(u32, u32), u64> = BTreeMap::new();
-    for (&(arch, nr, _), &n) in seen {
-        *calls.entry((arch, nr)).or_default() += n;
-    }
-    if calls.is_empty() {
+fn report_audit(out: &mut impl std::io::Write, rows: &[Row]) -> anyhow::Result<()> {
+    if rows.is_empty() {
         writeln!(out, "moat: --audit: the policy would have refused no call")?;
         return Ok(());
     }
-    let mut rows: Vec<_> = calls.into_iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     writeln!(
         out,
         "moat: --audit: {} distinct call(s) the policy would refuse:",
         rows.len()
     )?;
-    for ((arch, nr), n) in rows {
+    for r in rows {
         writeln!(
             out,
             "  {} ({}): {}",
-            call_name(arch, nr),
-            times(n),
-            decided(sandbox, arch, nr, None)
+            call_name(r.arch, r.nr),
+            times(r.count),
+            r.decided
         )?;
     }
     Ok(())
