@@ -267,3 +267,25 @@ fn a_file_named_container_does_not_shadow_the_builtin() {
     let o = moat_in(&cwd, &["run", "--profile", "container", "--", "true"], None);
     assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
 }
+
+/// An endless input (`/dev/zero`) named to any command ends at the 4 MiB cap with one line and
+/// exit 2, instead of growing without bound (`compile`, `diff` and `emu` once did).
+#[test]
+fn an_endless_input_stops_at_the_cap_in_every_command() {
+    for args in [
+        &["compile", "/dev/zero"][..],
+        &["explain", "/dev/zero"],
+        &["convert", "--to", "moat", "/dev/zero"],
+        &["diff", "/dev/zero", "container"],
+        &["lint", "/dev/zero"],
+        &["emu", "/dev/zero", "read"],
+        &["disasm", "/dev/zero"],
+        &["run", "--policy", "/dev/zero", "--", "true"],
+    ] {
+        let o = moat_in(&dir(), args, None);
+        let err = common::stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("larger than 4194304 bytes"), "{args:?}: {err}");
+    }
+}
