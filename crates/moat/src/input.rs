@@ -237,6 +237,18 @@ pub fn is_builtin_name(spec: &str) -> bool {
     !spec.contains('/') && !spec.contains('.') && moat_policy::Policy::builtin(spec).is_some()
 }
 
+/// The spec that names `path` as a file (rule 4), for flags that always take a file
+/// (`moat run --policy`): `./container` for a file called `container`, the path itself otherwise.
+#[must_use]
+pub fn file_spec(path: &Path) -> String {
+    let shown = path.display().to_string();
+    if is_builtin_name(&shown) {
+        format!("./{shown}")
+    } else {
+        shown
+    }
+}
+
 /// Reads bytes already in memory by content, as [`open`] reads a file; `origin` names them.
 ///
 /// # Errors
@@ -383,6 +395,8 @@ mod tests {
         let cwd = std::env::current_dir().unwrap();
         // Resolve by the rule, not by the working directory: "container" is the built-in.
         assert!(is_builtin_name("container"));
+        assert_eq!(file_spec(Path::new("container")), "./container");
+        assert_eq!(file_spec(Path::new("p.json")), "p.json");
         let Input::Policy(p) = open("container", &opts()).unwrap() else {
             panic!("not a policy")
         };

@@ -161,13 +161,7 @@ fn merge(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let mut merged: Option<Profile> = None;
     for path in &args.merge {
-        let shown = path.display().to_string();
-        let spec = if moat::input::is_builtin_name(&shown) {
-            format!("./{shown}")
-        } else {
-            shown
-        };
-        let policy = super::policy(&spec, "record --merge")?;
+        let policy = super::policy(&moat::input::file_spec(path), "record --merge")?;
         let profile = Profile::from_policy(&policy)?;
         match &mut merged {
             None => merged = Some(profile),

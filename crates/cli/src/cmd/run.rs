@@ -57,13 +57,8 @@ fn policy(args: &Args) -> anyhow::Result<Policy> {
     let base = match (&args.policy, &args.profile) {
         (Some(path), _) => {
             let shown = path.display().to_string();
-            // A bare word would name a built-in profile; --policy always names a file.
-            let spec = if moat::input::is_builtin_name(&shown) {
-                format!("./{shown}")
-            } else {
-                shown.clone()
-            };
-            let loaded = super::input(&spec, None)?.into_policy("run")?;
+            // --policy always names a file, even one called like a built-in profile.
+            let loaded = super::input(&moat::input::file_spec(path), None)?.into_policy("run")?;
             if args.statements.is_empty() {
                 return Ok(loaded.policy);
             }
