@@ -52,6 +52,7 @@ pub enum Subject {
 
 /// Why an analysis could not run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AnalyzeError {
     /// The policy cannot be lowered.
     #[error(transparent)]

@@ -279,6 +279,7 @@ pub fn arches(e: &Expectation, subject: &Subject, pool: Option<&[Arch]>) -> Vec<
 
 /// Why an expectation could not be checked.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CheckError {
     /// The syscall does not exist on the named ABI.
     #[error("{line}: {syscall} does not exist on {arch}")]

@@ -88,6 +88,7 @@ impl std::fmt::Display for Mismatch {
 
 /// Why a program could not be validated.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ValidateError {
     /// The program and the policy differ on this call.
     #[error("the compiled program differs from its policy: {0}")]

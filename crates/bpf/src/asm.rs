@@ -36,6 +36,7 @@ use crate::program::{Program, ValidateError};
 
 /// Why text is not a program. `line` and `col` are 1-based positions in the input.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AsmError {
     /// A line is neither raw fields nor pseudo-code the assembler understands.
     #[error("{line}:{col}: {message}")]

@@ -46,6 +46,7 @@ impl JumpOp {
 
 /// Why a builder could not produce a program.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// A jump names a label that was never bound.
     #[error("label {label} is used by a jump but never bound")]

@@ -18,6 +18,7 @@ pub struct Program {
 
 /// Why the kernel would reject a program (`EINVAL` from `seccomp(2)`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ValidateError {
     /// No instructions at all.
     #[error("empty program: a filter needs at least one instruction")]
@@ -124,6 +125,7 @@ impl ValidateError {
 
 /// Why raw bytes are not a valid program.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The length is not a multiple of 8.
     #[error("{len} bytes is not a whole number of 8-byte instructions")]

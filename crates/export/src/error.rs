@@ -55,6 +55,7 @@ impl fmt::Display for JsonPath {
 
 /// Why an input could not be read as a policy.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Moat text that does not parse (the message is already `file:line:col: message`).
     #[error(transparent)]
@@ -103,6 +104,7 @@ impl Error {
 
 /// Why a policy could not be exported.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExportError {
     /// `--strict`: the target format cannot express the policy exactly.
     #[error("{format} cannot express this policy exactly ({count} loss{}): {first}", if *count == 1 { "" } else { "es" })]
@@ -115,8 +117,14 @@ pub enum ExportError {
         first: String,
     },
     /// The policy cannot be lowered (a guard or rule that has no meaning in the context).
-    #[error("{0}")]
-    Lower(String),
+    #[error(transparent)]
+    Lower(#[from] moat_policy::LowerError),
+    /// The policy does not compile (`--to bpf`).
+    #[error(transparent)]
+    Compile(#[from] moat_compile::CompileError),
+    /// The policy accepts no ABI in the context it is exported for.
+    #[error("the policy accepts no ABI")]
+    NoAbi,
     /// The format needs something that is not available.
     #[error("{0}")]
     Unsupported(String),

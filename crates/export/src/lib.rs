@@ -45,9 +45,11 @@ pub mod lxc;
 pub mod minijail;
 mod names;
 pub mod oci;
+mod rules;
 pub mod seccomp;
 pub mod spo;
 pub mod systemd;
+mod target;
 
 use std::path::Path;
 
@@ -55,9 +57,11 @@ use moat_policy::{CapSet, Policy};
 use serde_json::Value;
 
 pub use error::{Error, ExportError, JsonPath};
-pub use export::{Exported, Format, Loss, export, k8s_name, to_seccomp, to_seccomp_with};
+pub use export::{export, k8s_name};
 pub use import::{Imported, Options, Runtime, arch_token, import, scmp_arch};
+pub use rules::{to_seccomp, to_seccomp_with};
 pub use seccomp::Seccomp;
+pub use target::{Exported, Format, Loss, UnknownFormat};
 
 /// The format an input was read as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,7 +173,7 @@ pub fn load(spec: &str, opts: &Options) -> Result<Loaded, Error> {
     };
     let bytes = moat_io::read(path, limit, moat_io::Source::Main).map_err(|e| Error::Io {
         origin: spec.to_string(),
-        message: io_message(&e, spec),
+        message: e.detail(),
     })?;
     load_bytes(&bytes, spec, opts)
 }
@@ -193,16 +197,6 @@ pub fn is_archive_file(path: &Path) -> bool {
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
     oci::is_tar(&head[..n])
-}
-
-/// A read error's message without the path `spec` (the error line starts with it already).
-fn io_message(e: &moat_io::ReadError, spec: &str) -> String {
-    if let moat_io::ReadError::Io { source, .. } = e {
-        return source.to_string();
-    }
-    let text = e.to_string();
-    text.strip_prefix(&format!("{spec}: "))
-        .map_or_else(|| text.clone(), str::to_string)
 }
 
 /// Reads policy bytes in any supported format; `origin` names them in messages (and anchors

@@ -822,7 +822,7 @@ pub fn export(
     host: Arch,
 ) -> Result<crate::Exported, crate::ExportError> {
     use crate::ExportError;
-    use crate::export::Loss;
+    use crate::target::Loss;
     use moat_policy::Action;
 
     let (s, mut losses) = crate::to_seccomp(&loaded.policy, ctx, &Extras::default())?;

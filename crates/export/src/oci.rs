@@ -21,8 +21,9 @@ use moat_syscalls::Arch;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ExportError, JsonPath};
-use crate::export::{Loss, to_seccomp};
+use crate::rules::to_seccomp;
 use crate::seccomp::{Entry, ScmpAction, Seccomp};
+use crate::target::Loss;
 use crate::{Extras, InputFormat, Loaded, Options};
 
 /// The config media type (and artifact type) of a seccomp profile artifact (KEP-6061, CRI-O
@@ -469,7 +470,7 @@ fn cap_entries(s: &mut Seccomp, losses: &mut Vec<Loss>) -> Result<(), ExportErro
         }
         s.syscalls.retain(|e| !e.names.is_empty());
         if strictest != default {
-            let (action, errno_ret) = crate::export::scmp_action(strictest);
+            let (action, errno_ret) = crate::rules::scmp_action(strictest);
             s.syscalls.push(Entry {
                 names: vec![n.clone()],
                 action,

@@ -87,6 +87,38 @@ pub enum ReadError {
     },
 }
 
+impl ReadError {
+    /// The path the error is about, as given.
+    pub fn path(&self) -> &Path {
+        match self {
+            ReadError::Io { path, .. }
+            | ReadError::Directory { path }
+            | ReadError::NotRegular { path, .. }
+            | ReadError::TooLarge { path, .. }
+            | ReadError::NotUtf8 { path, .. } => path,
+        }
+    }
+
+    /// What is wrong, without the path: for [`ReadError::Io`] the system's own words
+    /// (`No such file or directory (os error 2)`), else the message after `PATH: `.
+    /// For error lines that name the path already.
+    pub fn detail(&self) -> String {
+        if let ReadError::Io { source, .. } = self {
+            return source.to_string();
+        }
+        let text = self.to_string();
+        let prefix = format!("{}: ", self.path().display());
+        text.strip_prefix(&prefix)
+            .map_or_else(|| text.clone(), str::to_string)
+    }
+
+    /// `PATH: detail` in one line, the cause of [`ReadError::Io`] included
+    /// (`p.moat: No such file or directory (os error 2)`).
+    pub fn line(&self) -> String {
+        format!("{}: {}", self.path().display(), self.detail())
+    }
+}
+
 fn kind_name(ty: std::fs::FileType) -> &'static str {
     if ty.is_fifo() {
         "FIFO"

@@ -330,6 +330,7 @@ fn raw(bytes: &[u8], origin: &str, arch: Option<Arch>) -> Result<Input, Error> {
                 Some(pc) => format!("byte offset {}: {v}", pc * 8),
                 None => v.to_string(),
             },
+            other => other.to_string(),
         },
     })?;
     Ok(Input::Programs {
@@ -350,31 +351,11 @@ fn looks_like_listing(text: &str) -> bool {
 /// Text whose first statement-like line starts with a policy keyword: its errors are the
 /// policy parser's, not the assembler's.
 fn looks_like_policy(text: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "use",
-        "default",
-        "unknown",
-        "badarch",
-        "kernel",
-        "arch",
-        "allow",
-        "deny",
-        "errno",
-        "kill",
-        "kill-process",
-        "kill-thread",
-        "trap",
-        "trace",
-        "log",
-        "notify",
-        "fs",
-        "net",
-    ];
     text.lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .and_then(|l| l.split_whitespace().next())
-        .is_some_and(|w| WORDS.contains(&w))
+        .is_some_and(moat_policy::is_statement_word)
 }
 
 #[cfg(test)]

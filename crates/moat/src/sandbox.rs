@@ -29,6 +29,7 @@ use moat_syscalls::{Arch, KernelVersion};
 
 /// Why a sandbox could not be built or applied.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The policy text is wrong (`file:line:col: message`).
     #[error(transparent)]

@@ -156,7 +156,7 @@ impl Policy {
                         .map_err(|e| ParseError {
                             origin: origin.to_string(),
                             span: None,
-                            kind: Box::new(ErrorKind::Io(crate::io_message(&e))),
+                            kind: Box::new(ErrorKind::Io(e.line())),
                         })?;
                     let body = utf8(&bytes, &origin)?;
                     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::model::Span;
+use crate::span::Span;
 
 /// A policy that cannot be read, parsed or resolved.
 ///

@@ -21,7 +21,7 @@
 use std::fmt;
 
 use crate::error::{ErrorKind, ParseError};
-use crate::model::{Location, Span};
+use crate::span::{Location, Span};
 
 /// The first words of Landlock statements.
 pub(crate) const KEYWORDS: &[&str] = &["fs", "net", "scope", "landlock"];

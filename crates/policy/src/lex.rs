@@ -2,7 +2,7 @@
 //! comments separates statements on one line ([`statements`]).
 
 use crate::error::{ErrorKind, ParseError};
-use crate::model::Span;
+use crate::span::Span;
 
 /// A token of a policy line.
 #[derive(Clone, Debug, PartialEq, Eq)]

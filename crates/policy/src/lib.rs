@@ -43,6 +43,7 @@ pub mod model;
 mod parse;
 mod print;
 mod resolve;
+mod span;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -61,6 +62,7 @@ pub use lex::{Piece, statements};
 pub use lower::{Cmp, Cond, Lowered, LoweredAbi, LoweredRule};
 pub use moat_syscalls::Width;
 pub use model::{CmpOp, Item, Location, Rule, Span, Statement};
+pub use parse::is_statement_word;
 pub use resolve::WideValue;
 
 use model::{ArchName, UseTarget};
@@ -213,7 +215,7 @@ impl Policy {
                 ParseError {
                     origin: origin.clone(),
                     span: None,
-                    kind: Box::new(ErrorKind::Io(io_message(&e))),
+                    kind: Box::new(ErrorKind::Io(e.line())),
                 }
             })?;
         let source = utf8(&bytes, &origin)?;
@@ -380,18 +382,6 @@ impl Policy {
     /// Lowering for compilers: per accepted ABI, per known number, the ordered rule list.
     pub fn lower(&self, ctx: &Context) -> Result<Lowered, LowerError> {
         lower::lower(self, ctx)
-    }
-}
-
-/// A read error's message with its cause, after [`ErrorKind::Io`]'s "cannot read policy: "
-/// (`p.moat: No such file or directory (os error 2)`, `/dev/zero: is a character device, ...`).
-pub(crate) fn io_message(e: &moat_io::ReadError) -> String {
-    match e {
-        moat_io::ReadError::Io { path, source } => format!("{}: {source}", path.display()),
-        _ => match std::error::Error::source(e) {
-            Some(cause) => format!("{e}: {cause}"),
-            None => e.to_string(),
-        },
     }
 }
 
@@ -842,9 +832,7 @@ impl Loader {
                 let bytes = match self.files.remove(&key) {
                     Some(bytes) => bytes,
                     None => moat_io::read(&path, moat_io::Limit::TEXT, moat_io::Source::Included)
-                        .map_err(|e| {
-                        ParseError::at(origin, span, ErrorKind::Io(io_message(&e)))
-                    })?,
+                        .map_err(|e| ParseError::at(origin, span, ErrorKind::Io(e.line())))?,
                 };
                 let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
                 let source = utf8(bytes, &shown)?;

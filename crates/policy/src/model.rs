@@ -3,43 +3,10 @@
 //! Equality on these types compares meaning and spelling, never positions: a policy printed and
 //! parsed again compares equal to the original.
 
-use std::fmt;
-use std::sync::Arc;
-
 use moat_syscalls::{Arch, KernelVersion};
 
 use crate::Action;
-
-/// A position in a policy file: 1-based line and column (in characters) of a token's start.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Span {
-    /// 1-based line.
-    pub line: u32,
-    /// 1-based column, counted in characters.
-    pub col: u32,
-}
-
-impl fmt::Display for Span {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.line, self.col)
-    }
-}
-
-/// Where a statement was written: the file (or built-in profile name) and its span.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Location {
-    /// File name as given, or the built-in profile's name.
-    pub origin: Arc<str>,
-    /// Position of the statement's first token.
-    pub span: Span,
-}
-
-impl fmt::Display for Location {
-    /// `origin:line`, the form `explain` and `emu` print.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.origin, self.span.line)
-    }
-}
+pub use crate::span::{Location, Span};
 
 /// One statement of a policy file, in source order.
 #[derive(Clone, Debug)]

@@ -27,6 +27,14 @@ pub(crate) const ACTIONS: &[&str] = &[
     "trace",
     "notify",
 ];
+/// True when `word` can start a statement of the policy language: a statement keyword, an
+/// action, or a Landlock keyword. What tells moat text from other text (`moat::input`).
+pub fn is_statement_word(word: &str) -> bool {
+    STATEMENTS.contains(&word)
+        || ACTIONS.contains(&word)
+        || crate::landlock::KEYWORDS.contains(&word)
+}
+
 /// Words that end a target list or a condition atom.
 const RESERVED: &[&str] = &["if", "unless", "when", "and", "or", "not", "in"];
 

@@ -98,6 +98,7 @@ pub enum Alt {
 
 /// Why policies could not be merged or read back.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MergeError {
     /// A statement `moat record` never writes.
     #[error("{origin}:{line}: {what}; --merge reads policies written by moat record")]

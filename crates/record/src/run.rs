@@ -27,6 +27,7 @@ pub struct Progress {
 
 /// Why a command could not be recorded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecordError {
     /// No command was given.
     #[error("no command to record")]

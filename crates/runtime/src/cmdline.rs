@@ -77,6 +77,7 @@ impl Invocation {
 
 /// A command line that cannot be read safely.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CmdlineError {
     /// A flag this module does not know where guessing could skip the policy.
     #[error(

@@ -259,11 +259,29 @@ pub enum PlanError {
         message: String,
     },
     /// The policy does not compile for this container.
-    #[error("{origin}: {message}")]
+    #[error("{origin}")]
     Compile {
         /// Where the policy came from.
         origin: String,
-        /// The compiler's message.
+        /// The compiler's refusal.
+        #[source]
+        source: Box<moat_compile::CompileError>,
+    },
+    /// The policy cannot be written as the runtime's `linux.seccomp` section.
+    #[error("{origin}")]
+    Export {
+        /// Where the policy came from.
+        origin: String,
+        /// The exporter's refusal.
+        #[source]
+        source: Box<moat_export::ExportError>,
+    },
+    /// A proof could not be carried out (the analysis refused the policies).
+    #[error("{origin}: refused: the proof failed: {message}")]
+    Analysis {
+        /// The pod's sources.
+        origin: String,
+        /// The analysis's error chain, as the budgeted child process reported it.
         message: String,
     },
     /// `pod-policies = "subset"` and the pod's policy is more permissive than the default for
@@ -548,16 +566,17 @@ struct Budget<'a> {
 }
 
 impl Budget<'_> {
-    /// Runs `f` in a forked child under the node's time and memory budget; `f` returns `Ok`
-    /// text or an `Err` message, which travel back as bytes.
+    /// Runs `f` in a forked child under the node's time and memory budget; what it returns
+    /// travels back as a tag byte and text.
     fn run(
         &self,
-        f: impl FnOnce() -> Result<String, String>,
-    ) -> Result<Result<String, String>, PlanError> {
+        f: impl FnOnce() -> Result<String, Refusal>,
+    ) -> Result<Result<String, Refusal>, PlanError> {
         let out =
             moat_sys::bounded::run(self.node.proof_time, self.node.proof_memory, || match f() {
                 Ok(t) => [b"O".as_slice(), t.as_bytes()].concat(),
-                Err(e) => [b"E".as_slice(), e.as_bytes()].concat(),
+                Err(Refusal::Call(c)) => [b"C".as_slice(), c.as_bytes()].concat(),
+                Err(Refusal::Failed(e)) => [b"E".as_slice(), e.as_bytes()].concat(),
             });
         let budget = format!(
             "{:?} and {} MiB",
@@ -579,8 +598,32 @@ impl Budget<'_> {
         let text = String::from_utf8_lossy(bytes.get(1..).unwrap_or_default()).into_owned();
         Ok(match bytes.first() {
             Some(b'O') => Ok(text),
-            _ => Err(text),
+            Some(b'C') => Err(Refusal::Call(text)),
+            _ => Err(Refusal::Failed(text)),
         })
+    }
+}
+
+/// Why a proof run under the node's budget did not hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Refusal {
+    /// A call on which the relation fails, described.
+    Call(String),
+    /// The analysis itself failed: its error chain as text (it crosses a process boundary).
+    Failed(String),
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Refusal {
+        Refusal::Failed(message)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Call(s) | Refusal::Failed(s) => f.write_str(s),
+        }
     }
 }
 
@@ -596,29 +639,29 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// Proves `a` ⊆ `b` (with `holds` comparing their actions); `Ok(compared)` or `Err` with the
-/// counterexample (`b'C'` + description) or an analysis error.
+/// Proves `a` ⊆ `b` (with `holds` comparing their actions); `Ok(compared)` or the
+/// counterexample or the analysis's error.
 fn prove(
     a: &Policy,
     b: &Policy,
     ctx: &Context,
     holds: fn(Action, Action) -> bool,
     names: (&str, &str),
-) -> Result<String, String> {
+) -> Result<String, Refusal> {
     let sa = Subject::policy(a.clone(), ctx).map_err(|e| chain(&e))?;
     let sb = Subject::policy(b.clone(), ctx).map_err(|e| chain(&e))?;
     match moat_analyze::subset_by(&sa, &sb, holds).map_err(|e| chain(&e))? {
         Subset::Holds { compared, .. } => Ok(compared.to_string()),
-        Subset::Counterexample(c) => Err(format!("C{}", describe_call(&c, names.0, names.1))),
+        Subset::Counterexample(c) => Err(Refusal::Call(describe_call(&c, names.0, names.1))),
     }
 }
 
 /// Proves exactly (over the joint partition of the three policies' conditions) that `i` does,
 /// on every call, the meet of what `pod` and `default` do: no looser than either, and allowing
-/// every call both allow. `Err` with `C` + the call where it does not, or an analysis error.
+/// every call both allow. The call where it does not, or the analysis's error.
 /// ([`intersection_text`] runs the same check before it returns a text.)
 #[cfg(test)]
-fn prove_meet(i: &Policy, pod: &Policy, default: &Policy, ctx: &Context) -> Result<(), String> {
+fn prove_meet(i: &Policy, pod: &Policy, default: &Policy, ctx: &Context) -> Result<(), Refusal> {
     agreement(i, pod, default, ctx)?.map_err(|d| describe_disagreement(&d))
 }
 
@@ -638,8 +681,8 @@ fn agreement(
     )
 }
 
-/// `C` + the call where the intersection is not the meet.
-fn describe_disagreement(d: &moat_analyze::diff::Disagreement) -> String {
+/// The call where the intersection is not the meet.
+fn describe_disagreement(d: &moat_analyze::diff::Disagreement) -> Refusal {
     let call = moat_analyze::diff::Call {
         arch: d.arch,
         audit_arch: d.audit_arch,
@@ -649,10 +692,7 @@ fn describe_disagreement(d: &moat_analyze::diff::Disagreement) -> String {
         a: d.verdicts[2],
         b: Action::meet(d.verdicts[0], d.verdicts[1]),
     };
-    format!(
-        "C{}",
-        describe_call(&call, "the intersection", "pod ∩ default")
-    )
+    Refusal::Call(describe_call(&call, "the intersection", "pod ∩ default"))
 }
 
 /// The moat text that, read after `default`, makes it exactly `pod ∩ default`: per call the
@@ -674,7 +714,7 @@ fn intersection_text(
     default: &Policy,
     ctx: &Context,
     compose: impl Fn(&str) -> Result<Policy, String>,
-) -> Result<String, String> {
+) -> Result<String, Refusal> {
     let mut out = meet_rules(pod, default, ctx)?;
     let arches: Vec<moat_syscalls::Arch> = default
         .arches()
@@ -704,7 +744,9 @@ fn intersection_text(
         }
         out.push_str(&line);
     }
-    Err("the intersection needs more multiplexer rules than socketcall and ipc have calls".into())
+    Err(Refusal::Failed(
+        "the intersection needs more multiplexer rules than socketcall and ipc have calls".into(),
+    ))
 }
 
 /// The rules of the intersection before the multiplexer repairs of [`intersection_text`].
@@ -933,9 +975,9 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
         }
         // Cheap: the pod's policy must compile (and fit) before any proof runs.
         moat_compile::compile(&pod, &moat_compile::Options { ctx, weights: None }).map_err(
-            |e| PlanError::Compile {
+            |source| PlanError::Compile {
                 origin: pod_origin.clone(),
-                message: e.to_string(),
+                source: Box::new(source),
             },
         )?;
         let budget = Budget {
@@ -962,17 +1004,17 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
                     Ok(compared) => notes.push(format!(
                         "pod-policies = \"subset\": proved never more permissive than the node default `{name}` ({compared} ABI/syscall pairs compared exactly)"
                     )),
-                    Err(e) => {
-                        return Err(match e.strip_prefix('C') {
-                            Some(call) => PlanError::Looser {
-                                origin: pod_origin.clone(),
-                                default: name.clone(),
-                                call: call.to_string(),
-                            },
-                            None => PlanError::Compile {
-                                origin: pod_origin.clone(),
-                                message: e,
-                            },
+                    Err(Refusal::Call(call)) => {
+                        return Err(PlanError::Looser {
+                            origin: pod_origin.clone(),
+                            default: name.clone(),
+                            call,
+                        });
+                    }
+                    Err(Refusal::Failed(message)) => {
+                        return Err(PlanError::Analysis {
+                            origin: pod_origin.clone(),
+                            message,
                         });
                     }
                 }
@@ -996,9 +1038,12 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
                 })?;
                 let text = r.map_err(|message| PlanError::Intersect {
                     origin: pod_origin.clone(),
-                    message: message.strip_prefix('C').map_or(message.clone(), |c| {
-                        format!("the computed intersection is not exactly pod ∩ default: {c}")
-                    }),
+                    message: match message {
+                        Refusal::Call(c) => {
+                            format!("the computed intersection is not exactly pod ∩ default: {c}")
+                        }
+                        Refusal::Failed(m) => m,
+                    },
                 })?;
                 notes.push(format!(
                     "pod-policies = \"intersect\": the container runs the pod policy ∩ the node default `{name}`, proved exactly equal to it (no looser than either, allowing every call both allow)"
@@ -1074,16 +1119,16 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
         })?;
         match r {
             Ok(_) => notes.push("enforce: proved the enforce rules hold".into()),
-            Err(e) => {
-                return Err(match e.strip_prefix('C') {
-                    Some(call) => PlanError::Enforce {
-                        origin: pod_origin,
-                        call: call.to_string(),
-                    },
-                    None => PlanError::Compile {
-                        origin: pod_origin,
-                        message: e,
-                    },
+            Err(Refusal::Call(call)) => {
+                return Err(PlanError::Enforce {
+                    origin: pod_origin,
+                    call,
+                });
+            }
+            Err(Refusal::Failed(message)) => {
+                return Err(PlanError::Analysis {
+                    origin: pod_origin,
+                    message,
                 });
             }
         }
@@ -1091,9 +1136,9 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
 
     let origin = policy.origin().to_string();
     let compiled = moat_compile::compile(&policy, &moat_compile::Options { ctx, weights: None })
-        .map_err(|e| PlanError::Compile {
+        .map_err(|source| PlanError::Compile {
             origin: origin.clone(),
-            message: e.to_string(),
+            source: Box::new(source),
         })?;
     let program = compiled.program;
 
@@ -1120,9 +1165,9 @@ pub fn plan(bundle: &Bundle, node: &NodeConfig, req: &Request) -> Result<Outcome
         Format::Oci => {
             let (seccomp, lost) =
                 moat_export::to_seccomp(&policy, &ctx, &moat_export::Extras::default()).map_err(
-                    |e| PlanError::Compile {
+                    |source| PlanError::Export {
                         origin: origin.clone(),
-                        message: e.to_string(),
+                        source: Box::new(source),
                     },
                 )?;
             losses = lost.into_iter().map(|l| l.0).collect();

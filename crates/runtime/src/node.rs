@@ -117,6 +117,7 @@ impl Default for NodeConfig {
 
 /// Why the node configuration could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
     #[error("{path}: {message}")]

@@ -883,7 +883,7 @@ mod intersect_random {
                         && d.badarch_action().action != Action::KillProcess
                         || d.arches().iter().any(|a| !p.arches().contains(a))
                             && p.badarch_action().action != Action::KillProcess;
-                    prop_assert!(one_sided && e.contains("same `arch` line"), "{}", e);
+                    prop_assert!(one_sided && e.to_string().contains("same `arch` line"), "{}", e);
                     return Ok(());
                 }
             };
@@ -943,7 +943,10 @@ mod intersect_random {
         )])
         .unwrap();
         let e = prove_meet(&i, &p, &d, &ctx).unwrap_err();
-        assert!(e.starts_with('C') && e.contains("getpid"), "{e}");
+        assert!(
+            matches!(&e, Refusal::Call(c) if c.contains("getpid")),
+            "{e}"
+        );
     }
 
     /// Regression: a pod accepting an ABI the default does not, against a default whose
@@ -955,6 +958,7 @@ mod intersect_random {
         let p = Policy::compose(&[text("pod", "default allow\narch x86_64 x86")]).unwrap();
         let d = Policy::compose(&[text("default", "default log\nbadarch errno EPERM")]).unwrap();
         let e = intersection_text(&p, &d, &ctx, |_| unreachable!()).unwrap_err();
+        let e = e.to_string();
         assert!(
             e.contains("does not accept x86") && e.contains("`deny`"),
             "{e}"

@@ -10,6 +10,7 @@ use crate::testing::{self, ChildStatus};
 
 /// Why budgeted work produced no result.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BoundedError {
     /// The deadline passed; the child was killed.
     #[error("took longer than {0:?}")]

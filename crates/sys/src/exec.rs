@@ -86,6 +86,7 @@ pub enum Stage {
 
 /// Why [`spawn`] could not start the program.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpawnError {
     /// The program or an argument contains a NUL byte.
     #[error("{0:?} contains a NUL byte")]

@@ -10,6 +10,7 @@ const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
 
 /// Why the filters of a process could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
     /// `ptrace(PTRACE_SEIZE)` failed: no such process, or no permission (`CAP_SYS_PTRACE`,
     /// Yama's `ptrace_scope`).

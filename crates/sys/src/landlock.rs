@@ -203,6 +203,7 @@ pub enum Compat {
 
 /// Why a ruleset could not be prepared or applied.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LandlockError {
     /// The kernel lacks a feature the ruleset needs (only with [`Compat::Required`]).
     #[error("landlock required but {what} needs ABI {needs} and this kernel has ABI {have}")]

@@ -90,6 +90,7 @@ impl BitOr for Flags {
 
 /// Why a filter could not be installed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum InstallError {
     /// The program does not fit `sock_fprog.len` (cannot happen for a validated program).
     #[error("program has {len} instructions, more than struct sock_fprog can hold")]

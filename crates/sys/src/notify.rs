@@ -71,6 +71,7 @@ const _: () = assert!(size_of::<CloneArgs>() == 88);
 
 /// Why [`spawn`] failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpawnError {
     /// The program does not fit `sock_fprog.len`.
     #[error("program has {len} instructions, more than struct sock_fprog can hold")]

@@ -90,7 +90,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|a| a.parse::<Arch>().map_err(|e| anyhow!("--arch: {e}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        policy = policy.with_arches(&arches).map_err(|e| anyhow!("{e}"))?;
+        policy = policy.with_arches(&arches)?;
     }
     // The output is checked before the work: an unwritable -o fails first.
     let output = args
@@ -104,15 +104,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read weights file {path}"))?;
-            Some(Weights::parse(&text, path).map_err(|e| anyhow!("{e}"))?)
+            Some(Weights::parse(&text, path)?)
         }
     };
     let started = Instant::now();
-    let compiled = compile(&policy, &Options { ctx, weights }).map_err(|e| anyhow!("{e}"))?;
+    let compiled = compile(&policy, &Options { ctx, weights })?;
     let compile_time = started.elapsed();
     // Nothing is written unless the program is proved to decide every call as the policy does.
     let started = Instant::now();
-    let lowered = policy.lower(&ctx).map_err(|e| anyhow!("{e}"))?;
+    let lowered = policy.lower(&ctx)?;
     let validated = validate(&lowered, &compiled.program).map_err(|e| {
         anyhow::Error::new(e).context(format!(
             "{}: not written: the compiled program failed its exact check",
@@ -123,9 +123,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let order = match args.byte_order {
         Some(Order::Little) => ByteOrder::Little,
         Some(Order::Big) => ByteOrder::Big,
-        None if matches!(args.format, Format::Raw | Format::Hex) => {
-            compiled.byte_order().map_err(|e| anyhow!("{e}"))?
-        }
+        None if matches!(args.format, Format::Raw | Format::Hex) => compiled.byte_order()?,
         None => ByteOrder::Little,
     };
     let bytes = render(&compiled.program, args.format, policy.origin(), order);

@@ -55,27 +55,21 @@ pub(crate) struct Args {
     report: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum To {
-    /// moat's policy language.
-    Moat,
-    /// Docker/moby seccomp JSON (keeps capability and kernel guards as includes/excludes).
-    Docker,
-    /// The linux.seccomp object of an OCI runtime config.json.
-    Oci,
-    /// A Kubernetes Localhost profile (the pod snippet goes to stderr).
-    K8s,
-    /// A security-profiles-operator SeccompProfile (YAML).
-    Spo,
-    /// A systemd unit drop-in (SystemCallFilter= ...).
-    Systemd,
-    /// Raw seccomp BPF (struct sock_filter array).
-    Bpf,
-    /// A KEP-6061 seccomp profile artifact: an OCI layout archive, or with `-o DIR/` a layout
-    /// directory.
-    OciArtifact,
-    /// An LXC seccomp policy (lxc.seccomp.profile; LXD and Incus raw.seccomp).
-    Lxc,
+/// `--to`: every [`Format`], named and described by moat-export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct To(Format);
+
+static TO: std::sync::LazyLock<Vec<To>> =
+    std::sync::LazyLock::new(|| Format::ALL.into_iter().map(To).collect());
+
+impl clap::ValueEnum for To {
+    fn value_variants<'a>() -> &'a [Self] {
+        &TO
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0.name()).help(self.0.about()))
+    }
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -83,7 +77,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let layout_dir = args
         .output
         .as_ref()
-        .filter(|p| args.to == To::OciArtifact && p.as_os_str().to_string_lossy().ends_with('/'))
+        .filter(|p| {
+            args.to.0 == Format::OciArtifact && p.as_os_str().to_string_lossy().ends_with('/')
+        })
         .cloned();
     let output = match args.output.as_ref().filter(|_| layout_dir.is_none()) {
         Some(p) => moat::io::Output::from_arg(p)?,
@@ -114,9 +110,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     for w in &loaded.warnings {
         eprintln!("moat: warning: {w}");
     }
-    // Docker's format keeps capability and kernel guards (includes/excludes); moat text keeps them
-    // as they are; every other format resolves them.
-    let resolves = !matches!(args.to, To::Docker | To::K8s | To::Moat);
+    let resolves = !args.to.0.keeps_guards();
     let ctx = context(&args, &loaded.policy, resolves)?;
     let name = args.name.clone().unwrap_or_else(|| {
         Path::new(&args.input).file_stem().map_or_else(
@@ -124,22 +118,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             |s| s.to_string_lossy().into_owned(),
         )
     });
-    let format = match args.to {
-        To::Moat => Format::Moat,
-        To::Docker => Format::Docker,
-        To::Oci => Format::Oci,
-        To::K8s => Format::K8s,
-        To::Spo => Format::Spo,
-        To::Systemd => Format::Systemd,
-        To::Bpf => Format::Bpf,
-        To::OciArtifact => Format::OciArtifact,
-        To::Lxc => Format::Lxc,
-    };
-    if args.one_line && args.to != To::Moat {
+    let format = args.to.0;
+    if args.one_line && args.to.0 != Format::Moat {
         bail!("--one-line applies to --to moat only");
     }
-    let mut out =
-        moat_export::export(&loaded, format, &ctx, &name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut out = moat_export::export(&loaded, format, &ctx, &name)?;
     if args.one_line {
         out.data = format!("{}\n", loaded.policy.one_line()).into_bytes();
     }
@@ -177,9 +160,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match &layout_dir {
         Some(dir) => {
             let (layout, _) =
-                moat_export::oci::artifact(&loaded, &ctx, &moat_export::k8s_name(&name))
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-            layout.write_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+                moat_export::oci::artifact(&loaded, &ctx, &moat_export::k8s_name(&name))?;
+            layout.write_dir(dir)?;
         }
         None => output.write(&out.data)?,
     }

@@ -39,9 +39,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let program = match super::input(file, Some(arch))? {
             // A policy is shown as the program `moat compile` makes of it.
             moat::input::Input::Policy(loaded) => {
-                moat::compile::compile(&loaded.policy, &moat::compile::Options::default())
-                    .map_err(|e| anyhow!("{e}"))?
-                    .program
+                moat::compile::compile(&loaded.policy, &moat::compile::Options::default())?.program
             }
             moat::input::Input::Programs { mut programs, .. } if programs.len() == 1 => {
                 programs.remove(0)

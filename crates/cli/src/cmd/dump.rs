@@ -26,10 +26,10 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let arch = match args.arch.as_deref() {
-        Some(a) => a.parse::<Arch>().map_err(|e| anyhow::anyhow!("{e}"))?,
+        Some(a) => a.parse::<Arch>()?,
         None => Arch::native(),
     };
-    let filters = moat_sys::read_filters(args.pid).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let filters = moat_sys::read_filters(args.pid)?;
     if filters.is_empty() {
         bail!("process {} has no seccomp filters", args.pid);
     }

@@ -97,7 +97,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let arch: Arch = a.parse().map_err(|e| anyhow::anyhow!("--arch {a}: {e}"))?;
         selected.push(arch);
     }
-    let mut exp = policy.explain(&ctx).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut exp = policy.explain(&ctx)?;
     let refused: Vec<Arch> = selected
         .iter()
         .copied()

@@ -199,16 +199,17 @@ fn write_policy(text: &str, out: Output, format: Format) -> anyhow::Result<()> {
     let bytes = match target {
         None => text.as_bytes().to_vec(),
         Some(target) => {
-            let loaded =
-                moat_export::load_bytes(text.as_bytes(), &origin, &moat_export::Options::default())
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let loaded = moat_export::load_bytes(
+                text.as_bytes(),
+                &origin,
+                &moat_export::Options::default(),
+            )?;
             let name = path.as_deref().and_then(Path::file_stem).map_or_else(
                 || "recorded".to_string(),
                 |s| s.to_string_lossy().into_owned(),
             );
             let exported =
-                moat_export::export(&loaded, target, &moat::policy::Context::default(), &name)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                moat_export::export(&loaded, target, &moat::policy::Context::default(), &name)?;
             for loss in &exported.losses {
                 eprintln!("moat: {}: {}", target.name(), loss.0);
             }

@@ -20,7 +20,8 @@ use moat_policy::{Action, Context, Policy};
 use moat_syscalls::{self as sc, Arch};
 
 use crate::error::ExportError;
-use crate::export::{Exported, Loss, per_name};
+use crate::rules::per_name;
+use crate::target::{Exported, Loss};
 
 /// The `SystemCallArchitectures=` name of an ABI.
 pub fn arch_name(a: Arch) -> &'static str {
@@ -44,11 +45,9 @@ fn errno_text(e: u16) -> String {
 /// Exports a policy as a `[Service]` drop-in.
 #[allow(clippy::too_many_lines)]
 pub fn export(policy: &Policy, ctx: &Context) -> Result<Exported, ExportError> {
-    let lowered = policy
-        .lower(ctx)
-        .map_err(|e| ExportError::Lower(e.to_string()))?;
+    let lowered = policy.lower(ctx)?;
     let Some(first) = lowered.abis.first() else {
-        return Err(ExportError::Lower("the policy accepts no ABI".into()));
+        return Err(ExportError::NoAbi);
     };
     let (default, unknown) = (first.default, first.unknown);
     let mut losses = Vec::new();
